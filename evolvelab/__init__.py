@@ -1,0 +1,104 @@
+"""EvolveLab: memory pipelines for LLM agents, declared in YAML and evolved with Optuna.
+
+The public API is what ``__all__`` lists (plus ``evolvelab.testing``); everything else
+may change between releases.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from evolvelab.config import (
+    EmbedderConfig,
+    EncoderConfig,
+    LLMConfig,
+    ManagerConfig,
+    PipelineSpec,
+    RetrieverConfig,
+    StageConfig,
+    StoreConfig,
+    StrictModel,
+    Tunable,
+)
+from evolvelab.errors import (
+    ConfigError,
+    EvolveLabError,
+    PluginError,
+    Problem,
+    StageError,
+    StreamError,
+)
+from evolvelab.hookspecs import hookimpl
+from evolvelab.stages import (
+    LLM,
+    Clock,
+    Embedder,
+    Encoder,
+    FeedbackAware,
+    GraphLinks,
+    LLMUsage,
+    ManageReport,
+    Manager,
+    Neighbour,
+    Resources,
+    Retriever,
+    Scannable,
+    Store,
+    TextSearch,
+    VectorSearch,
+)
+from evolvelab.types import Event, Hit, Link, Note, Outcome, Query, Scope, Where
+
+__all__ = [
+    "LLM",
+    "Clock",
+    "ConfigError",
+    "Embedder",
+    "EmbedderConfig",
+    "Encoder",
+    "EncoderConfig",
+    "Event",
+    "EvolveLabError",
+    "FeedbackAware",
+    "GraphLinks",
+    "Hit",
+    "LLMConfig",
+    "LLMUsage",
+    "Link",
+    "ManageReport",
+    "Manager",
+    "ManagerConfig",
+    "Memory",
+    "Neighbour",
+    "Note",
+    "Outcome",
+    "PipelineSpec",
+    "PluginError",
+    "Problem",
+    "Query",
+    "Resources",
+    "Retriever",
+    "RetrieverConfig",
+    "Scannable",
+    "Scope",
+    "StageConfig",
+    "StageError",
+    "Store",
+    "StoreConfig",
+    "StreamError",
+    "StrictModel",
+    "TextSearch",
+    "Tunable",
+    "VectorSearch",
+    "Where",
+    "__version__",
+    "hookimpl",
+]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy attribute for the runtime
+    if name == "Memory":
+        from evolvelab.pipeline import Memory
+
+        return Memory
+    raise AttributeError(f"module 'evolvelab' has no attribute {name!r}")

@@ -1,0 +1,172 @@
+"""Strict configuration models and the pipeline model built from the registry.
+
+Every stage class declares a ``config_model`` deriving from one of the stage config bases
+below. Its ``type: Literal["name"]`` field is both the YAML tag and the registry key.
+:func:`pipeline_model` assembles the whole pipeline model as discriminated unions of the
+registered configs, so an installed plugin's types validate exactly like built-ins.
+
+Tunable ranges for the evolver sit next to the field they tune::
+
+    class VectorConfig(RetrieverConfig):
+        type: Literal["vector"] = "vector"
+        k: Annotated[int, Tunable(5, 100, log=True)] = Field(20, ge=1, description="...")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+if TYPE_CHECKING:
+    from evolvelab.registry import Registry
+
+__all__ = [
+    "EmbedderConfig",
+    "EncoderConfig",
+    "LLMConfig",
+    "ManagerConfig",
+    "PipelineSpec",
+    "RetrieverConfig",
+    "StageConfig",
+    "StoreConfig",
+    "StrictModel",
+    "Tunable",
+    "pipeline_model",
+    "type_name",
+]
+
+
+class StrictModel(BaseModel):
+    """Base of every configuration model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """Declare the range the evolver may search for a field.
+
+    Put it in the field's ``Annotated`` metadata. Numeric ranges use ``low``/``high``
+    (``log=True`` for a log scale, ``step`` for a grid); categorical fields use ``choices``.
+
+    Example:
+        >>> from typing import Annotated
+        >>> k: Annotated[int, Tunable(5, 100, log=True)] = 20
+    """
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+
+class StageConfig(StrictModel):
+    """Base of every stage configuration. Subclasses set ``type: Literal["name"]``."""
+
+    type: str = Field(description="The registered type name of this stage.")
+
+
+class EncoderConfig(StageConfig):
+    """Base of encode-stage configurations."""
+
+
+class StoreConfig(StageConfig):
+    """Base of store configurations."""
+
+
+class RetrieverConfig(StageConfig):
+    """Base of retrieve-stage configurations."""
+
+
+class ManagerConfig(StageConfig):
+    """Base of manage-stage configurations.
+
+    ``every`` decides when the manager runs on its own: after every N calls to
+    ``add()``. With ``every: 0`` it runs only when ``manage()`` is called.
+    """
+
+    every: int = Field(0, ge=0, description="Run after every N add() calls; 0: only on manage().")
+
+
+class EmbedderConfig(StageConfig):
+    """Base of embedder configurations."""
+
+
+class LLMConfig(StageConfig):
+    """Base of LLM configurations."""
+
+
+def type_name(config_model: type[StageConfig]) -> str:
+    """Return the single ``type`` literal a config model declares.
+
+    Raises:
+        TypeError: if the model's ``type`` field is not a one-value ``Literal``.
+    """
+    field = config_model.model_fields.get("type")
+    annotation = getattr(field, "annotation", None)
+    args = getattr(annotation, "__args__", ())
+    if getattr(annotation, "__origin__", None) is not Literal or len(args) != 1:
+        raise TypeError(
+            f"{config_model.__name__}.type must be declared as Literal['name'] with one value"
+        )
+    return str(args[0])
+
+
+class PipelineSpec(StrictModel):
+    """Base of the pipeline model; :func:`pipeline_model` fills in the stage slots."""
+
+    version: Literal[1] = Field(description="Pipeline file format version. Only 1 exists.")
+    name: str = Field(min_length=1, description="Name of the pipeline, used in reports.")
+    description: str = Field("", description="What this pipeline is for.")
+
+
+def _union(configs: list[type[StageConfig]]) -> Any:
+    if len(configs) == 1:
+        return configs[0]
+    return Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
+
+
+@cache
+def _pipeline_model(registry: Registry) -> type[PipelineSpec]:
+    def configs(kind: str) -> list[type[StageConfig]]:
+        return [entry.cls.config_model for entry in registry.entries(kind)]
+
+    encoder, store = _union(configs("encoder")), _union(configs("store"))
+    retriever, manager = _union(configs("retriever")), _union(configs("manager"))
+    embedder, llm = _union(configs("embedder")), _union(configs("llm"))
+    default_embedder = registry.default_config("embedder")
+    default_llm = registry.default_config("llm")
+    fields: dict[str, Any] = {
+        "embedder": (
+            embedder,
+            Field(default_embedder, description="Turns text into vectors for every stage."),
+        ),
+        "llm": (llm, Field(default_llm, description="The LLM used by LLM-aware stages.")),
+        "encode": (
+            list[encoder],  # type: ignore[valid-type]
+            Field(min_length=1, description="Encode stages: events to notes, in order."),
+        ),
+        "store": (store, Field(description="The note store: keeps notes, vectors, text.")),
+        "graph": (
+            store | None,
+            Field(None, description="Optional graph store for links and tiers."),
+        ),
+        "retrieve": (
+            list[retriever],  # type: ignore[valid-type]
+            Field(min_length=1, description="Retrieve stages, applied in order."),
+        ),
+        "manage": (
+            list[manager],  # type: ignore[valid-type]
+            Field(default_factory=list, description="Manage stages that keep memory healthy."),
+        ),
+    }
+    return create_model("Pipeline", __base__=PipelineSpec, **fields)
+
+
+def pipeline_model(registry: Registry) -> type[PipelineSpec]:
+    """Return the pipeline model for the types ``registry`` knows (cached per registry)."""
+    return _pipeline_model(registry)

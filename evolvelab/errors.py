@@ -1,0 +1,128 @@
+"""The project's error types and how configuration problems are rendered.
+
+Every error that crosses the public API is an :class:`EvolveLabError`. Configuration
+problems are collected as :class:`Problem` records and raised together in one
+:class:`ConfigError`, rendered like a compiler's diagnostics::
+
+    pipelines/x.yaml:12:5: retrieve[0].typ: unknown field for retriever 'hybrid'
+        allowed: type, k, channels, weights   (did you mean 'type'?)
+    1 problem in pipelines/x.yaml
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ConfigError",
+    "EvolveLabError",
+    "PluginError",
+    "Problem",
+    "StageError",
+    "StreamError",
+    "closest",
+    "format_path",
+]
+
+
+class EvolveLabError(Exception):
+    """Base of every error EvolveLab raises on purpose."""
+
+
+class PluginError(EvolveLabError):
+    """A plugin could not be loaded, or registered something invalid."""
+
+
+class StageError(EvolveLabError):
+    """A stage failed while the pipeline was running.
+
+    Args:
+        stage: the YAML path of the stage, e.g. ``retrieve[1]``.
+        type_name: the stage's registered type.
+        message: what went wrong.
+    """
+
+    def __init__(self, stage: str, type_name: str, message: str) -> None:
+        super().__init__(f"{stage} ({type_name}): {message}")
+        self.stage = stage
+        self.type_name = type_name
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a path like ``("retrieve", 0, "k")`` as ``retrieve[0].k``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """Return the choice closest to ``word``, or ``None`` if nothing is close."""
+    matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem, with where it is and what would be allowed.
+
+    ``line`` and ``col`` are 1-based; they are ``None`` when the input did not come from
+    a file (a dict passed from Python).
+    """
+
+    file: str
+    path: tuple[str | int, ...]
+    message: str
+    line: int | None = None
+    col: int | None = None
+    allowed: tuple[str, ...] = ()
+    suggestion: str | None = None
+    hints: tuple[str, ...] = field(default=())
+
+    def render(self) -> str:
+        """Render the problem as ``file:line:col: path: message`` plus help lines."""
+        where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
+        path = format_path(self.path)
+        head = f"{where}: {path}: {self.message}" if path else f"{where}: {self.message}"
+        lines = [head]
+        if self.allowed:
+            text = "    allowed: " + ", ".join(self.allowed)
+            if self.suggestion:
+                text += f"   (did you mean '{self.suggestion}'?)"
+            lines.append(text)
+        elif self.suggestion:
+            lines.append(f"    did you mean '{self.suggestion}'?")
+        lines.extend(f"    {hint}" for hint in self.hints)
+        return "\n".join(lines)
+
+
+class ConfigError(EvolveLabError):
+    """One or more problems in a pipeline (or other) configuration.
+
+    Attributes:
+        problems: every problem found, sorted by position.
+    """
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(
+            problems, key=lambda p: (p.file, p.line or 0, p.col or 0, format_path(p.path))
+        )
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """Render all problems followed by a count per file."""
+        lines = [p.render() for p in self.problems]
+        files = dict.fromkeys(p.file for p in self.problems)
+        for name in files:
+            n = sum(1 for p in self.problems if p.file == name)
+            lines.append(f"{n} problem{'s' if n != 1 else ''} in {name}")
+        return "\n".join(lines)
+
+
+class StreamError(ConfigError):
+    """Malformed lines in an event-stream JSONL file (rendered like config problems)."""

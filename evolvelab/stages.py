@@ -1,0 +1,344 @@
+"""Stage base classes and the optional capability protocols.
+
+Lifecycle of every component: the pipeline constructs it with its config (no I/O, no
+heavy imports), checks what it ``requires``, then calls ``open(resources)`` once, the
+stage methods any number of times, and ``close()`` once.
+
+Each base has one to three required methods. Extra abilities of stores (vector search,
+full-text search, scanning, graph links) are runtime-checkable protocols: a retriever
+lists the ones it needs in ``requires`` and the pipeline refuses to build when no store
+offers them, naming the stores that would.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
+
+from evolvelab.config import (
+    EmbedderConfig,
+    EncoderConfig,
+    LLMConfig,
+    ManagerConfig,
+    RetrieverConfig,
+    StageConfig,
+    StoreConfig,
+)
+from evolvelab.errors import EvolveLabError
+from evolvelab.types import Event, Hit, Link, Note, Outcome, Query, Scope, Where, utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "Clock",
+    "Component",
+    "Embedder",
+    "Encoder",
+    "GraphLinks",
+    "LLM",
+    "LLMUsage",
+    "ManageReport",
+    "Manager",
+    "Neighbour",
+    "Resources",
+    "Retriever",
+    "Scannable",
+    "Store",
+    "TextSearch",
+    "VectorSearch",
+    "FeedbackAware",
+]
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Clock:
+    """The pipeline's notion of "now".
+
+    Time follows the events: ``advance(t)`` moves the clock forward to the newest event
+    time seen, so decay and recency behave the same when a stream is replayed years
+    later. Before any event carries a time, the wall clock is used.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        """Return the current pipeline time."""
+        return self._now or utcnow()
+
+    def advance(self, when: datetime | None) -> None:
+        """Move the clock to ``when`` if that is later than the current time."""
+        if when is not None and (self._now is None or when > self._now):
+            self._now = when
+
+
+@dataclass
+class LLMUsage:
+    """Counters every LLM keeps: calls, tokens and seconds spent."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the counters as a plain dict (for reports)."""
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Resources:
+    """What a component may use once opened: stores, embedder, LLM, clock, data dir."""
+
+    embedder: Embedder
+    store: Store
+    graph: Store | None = None
+    llm: LLM | None = None
+    clock: Clock = field(default_factory=Clock)
+    data_dir: Path = Path(".evolvelab")
+
+    def stores(self) -> list[Store]:
+        """Return the note store and, if configured, the graph store."""
+        return [self.store] if self.graph is None else [self.store, self.graph]
+
+    def find(self, capability: type[Any]) -> Any:
+        """Return the first store offering ``capability`` (note store first).
+
+        Raises:
+            EvolveLabError: if no store offers it (the pipeline checks this at build time).
+        """
+        for store in self.stores():
+            if isinstance(store, capability):
+                return store
+        raise EvolveLabError(f"no store in this pipeline offers {capability.__name__}")
+
+
+class Component(abc.ABC):
+    """Base of every pipeline component.
+
+    Subclasses set ``config_model``; constructors only keep the config. ``open`` does
+    I/O and imports optional dependencies; ``close`` releases what ``open`` acquired.
+    """
+
+    config_model: ClassVar[type[StageConfig]]
+    requires: ClassVar[tuple[type[Any], ...]] = ()
+    """Capabilities some store in the pipeline must offer (checked at build time)."""
+
+    def __init__(self, config: StageConfig) -> None:
+        self.config = config
+        self._resources: Resources | None = None
+
+    @property
+    def resources(self) -> Resources:
+        """The resources passed to ``open``."""
+        if self._resources is None:
+            raise EvolveLabError(f"{type(self).__name__} used before open()")
+        return self._resources
+
+    def open(self, resources: Resources) -> None:
+        """Acquire what the component needs. Subclasses call ``super().open(resources)``."""
+        self._resources = resources
+
+    def close(self) -> None:
+        """Release what ``open`` acquired."""
+
+
+class Embedder(Component):
+    """Turn texts into L2-normalised float32 vectors."""
+
+    config_model: ClassVar[type[EmbedderConfig]]
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Vector dimension (known without I/O)."""
+
+    @property
+    @abc.abstractmethod
+    def model_id(self) -> str:
+        """Identity of the model and its settings; vectors of different ids never mix."""
+
+    @abc.abstractmethod
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an ``(len(texts), dim)`` float32 array of unit vectors."""
+
+    def open(self, resources: Resources | None = None) -> None:  # type: ignore[override]
+        """Load the model. Embedders do not need the other resources."""
+        self._resources = resources
+
+
+class LLM(Component):
+    """A structured-output LLM: messages in, a validated pydantic object out."""
+
+    config_model: ClassVar[type[LLMConfig]]
+
+    def __init__(self, config: StageConfig) -> None:
+        super().__init__(config)
+        self.usage = LLMUsage()
+
+    @abc.abstractmethod
+    def extract(self, messages: list[dict[str, str]], response_model: type[T]) -> T:
+        """Ask the model and return its answer parsed as ``response_model``."""
+
+    def open(self, resources: Resources | None = None) -> None:  # type: ignore[override]
+        """Create the client. LLMs do not need the other resources."""
+        self._resources = resources
+
+
+class Encoder(Component):
+    """Turn events into notes."""
+
+    config_model: ClassVar[type[EncoderConfig]]
+
+    @abc.abstractmethod
+    def encode(self, events: Sequence[Event], scope: Scope) -> list[Note]:
+        """Return the notes for ``events`` (ids stable across re-runs)."""
+
+
+class Store(Component):
+    """Keep notes. Every read and delete is confined to a scope."""
+
+    config_model: ClassVar[type[StoreConfig]]
+
+    @abc.abstractmethod
+    def add(self, notes: Sequence[Note]) -> None:
+        """Insert or replace ``notes`` by id; durable when this returns."""
+
+    @abc.abstractmethod
+    def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
+        """Return the notes with these ids that belong to ``scope`` (unknown ids skipped)."""
+
+    @abc.abstractmethod
+    def delete(self, ids: Sequence[str], scope: Scope) -> int:
+        """Delete the notes with these ids in ``scope``; return how many were deleted."""
+
+    def count(self, scope: Scope) -> int:
+        """Return how many notes ``scope`` holds (valid or not)."""
+        if isinstance(self, Scannable):
+            return sum(1 for _ in self.scan(scope, Where(include_invalid=True)))
+        raise NotImplementedError(f"{type(self).__name__} cannot count notes")
+
+
+class Retriever(Component):
+    """Answer a query, given the hits of the stages before it.
+
+    A retriever that finds notes itself (vector, bm25, recency) appends its hits after
+    ``previous``; one that refines (link expansion, reranking) rewrites the list.
+    """
+
+    config_model: ClassVar[type[RetrieverConfig]]
+    source: ClassVar[bool] = True
+    """Whether this retriever finds notes on its own (and can serve as a fusion channel)."""
+
+    @abc.abstractmethod
+    def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
+        """Return the hit list after this stage."""
+
+
+@dataclass
+class ManageReport:
+    """What a manage stage did."""
+
+    stage: str
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Manager(Component):
+    """Keep memory healthy: link, evolve, decay, consolidate, validate."""
+
+    config_model: ClassVar[type[ManagerConfig]]
+
+    @abc.abstractmethod
+    def manage(self, scope: Scope) -> ManageReport:
+        """Run once over ``scope`` and report what changed."""
+
+
+@runtime_checkable
+class FeedbackAware(Protocol):
+    """A manager that reacts to task outcomes."""
+
+    def on_feedback(self, outcome: Outcome, notes: Sequence[Note]) -> ManageReport:
+        """Update memory after ``outcome``; ``notes`` are the ones that were used."""
+
+
+@runtime_checkable
+class VectorSearch(Protocol):
+    """A store that finds notes by vector similarity (score: cosine similarity)."""
+
+    def search_vectors(
+        self, vector: Sequence[float] | np.ndarray, k: int, scope: Scope, where: Where
+    ) -> list[Hit]:
+        """Return up to ``k`` hits in ``scope``, best first."""
+
+
+@runtime_checkable
+class TextSearch(Protocol):
+    """A store with a full-text index (score: BM25 or the engine's equivalent)."""
+
+    def search_text(self, text: str, k: int, scope: Scope, where: Where) -> list[Hit]:
+        """Return up to ``k`` hits in ``scope``, best first."""
+
+
+@runtime_checkable
+class Scannable(Protocol):
+    """A store that can list every note in a scope."""
+
+    def scan(self, scope: Scope, where: Where) -> Iterator[Note]:
+        """Yield every note in ``scope`` passing ``where``."""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A note reached by walking links from a seed note."""
+
+    id: str
+    seed: str
+    hops: int
+    kind: str
+    weight: float
+
+
+@runtime_checkable
+class GraphLinks(Protocol):
+    """A store that keeps typed links between notes and walks them."""
+
+    def link(self, source: str, links: Sequence[Link], scope: Scope) -> None:
+        """Add or replace links from ``source`` (links to notes outside scope are refused)."""
+
+    def unlink(self, source: str, targets: Sequence[str], scope: Scope) -> int:
+        """Remove links from ``source`` to ``targets``; return how many were removed."""
+
+    def neighbours(
+        self,
+        ids: Sequence[str],
+        scope: Scope,
+        hops: int = 1,
+        kinds: Sequence[str] | None = None,
+        direction: Literal["out", "in", "both"] = "both",
+    ) -> list[Neighbour]:
+        """Return notes within ``hops`` links of ``ids`` (seeds excluded), nearest first."""
+
+
+CAPABILITIES: dict[str, type[Any]] = {
+    "vector_search": VectorSearch,
+    "text_search": TextSearch,
+    "scan": Scannable,
+    "graph_links": GraphLinks,
+}
+"""Capability protocols by the name `evolvelab plugins` shows."""
