@@ -36,6 +36,8 @@ from evolvelab.types import Event, Hit, Link, Note, Outcome, Query, Scope, Where
 if TYPE_CHECKING:
     import numpy as np
 
+    from evolvelab.registry import Registry
+
 __all__ = [
     "Clock",
     "Component",
@@ -54,6 +56,7 @@ __all__ = [
     "TextSearch",
     "VectorSearch",
     "FeedbackAware",
+    "Issue",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -109,6 +112,7 @@ class Resources:
     llm: LLM | None = None
     clock: Clock = field(default_factory=Clock)
     data_dir: Path = Path(".evolvelab")
+    registry: Registry | None = None
 
     def stores(self) -> list[Store]:
         """Return the note store and, if configured, the graph store."""
@@ -126,6 +130,16 @@ class Resources:
         raise EvolveLabError(f"no store in this pipeline offers {capability.__name__}")
 
 
+@dataclass(frozen=True)
+class Issue:
+    """A problem found by a component's ``check``: where in its config, and what."""
+
+    field: tuple[str | int, ...]
+    message: str
+    allowed: tuple[str, ...] = ()
+    suggestion: str | None = None
+
+
 class Component(abc.ABC):
     """Base of every pipeline component.
 
@@ -140,6 +154,16 @@ class Component(abc.ABC):
     def __init__(self, config: StageConfig) -> None:
         self.config = config
         self._resources: Resources | None = None
+
+    @classmethod
+    def capabilities_needed(cls, config: StageConfig, registry: Registry) -> tuple[type[Any], ...]:
+        """Return the store capabilities this stage needs with ``config`` (default: ``requires``)."""
+        return cls.requires
+
+    @classmethod
+    def check(cls, config: StageConfig, registry: Registry) -> list[Issue]:
+        """Return cross-field problems the config model cannot express (none by default)."""
+        return []
 
     @property
     def resources(self) -> Resources:
@@ -246,6 +270,17 @@ class Retriever(Component):
     @abc.abstractmethod
     def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
         """Return the hit list after this stage."""
+
+    @staticmethod
+    def extend(previous: list[Hit], hits: Sequence[Hit]) -> list[Hit]:
+        """Append ``hits`` whose notes are not already in ``previous``."""
+        seen = {hit.note.id for hit in previous}
+        out = list(previous)
+        for hit in hits:
+            if hit.note.id not in seen:
+                seen.add(hit.note.id)
+                out.append(hit)
+        return out
 
 
 @dataclass

@@ -1,0 +1,137 @@
+"""``type: hybrid`` — weighted reciprocal-rank fusion of several retrieval channels.
+
+Each channel is a registered source retriever (``vector``, ``bm25``, ``recency`` or a
+plugin's) run with ``k = candidates``. A note's fused score is
+``sum over channels of weight_c / (rrf_k + rank_c)`` with ranks starting at 1; notes a
+channel did not return get nothing from it. Naive equal-weight fusion with a weak channel
+can hurt, so weights are tunable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from evolvelab.config import RetrieverConfig, StageConfig, Tunable
+from evolvelab.errors import closest
+from evolvelab.stages import Issue, Resources, Retriever
+from evolvelab.types import Hit, Query
+
+__all__ = ["HybridConfig", "HybridRetriever"]
+
+
+class HybridConfig(RetrieverConfig):
+    """Fuse channels by weighted reciprocal rank.
+
+    Example:
+        ```yaml
+        retrieve:
+          - {type: hybrid, channels: [bm25, vector], weights: [1.0, 0.6], k: 20}
+        ```
+    """
+
+    type: Literal["hybrid"] = "hybrid"
+    channels: list[str] = Field(
+        default_factory=lambda: ["bm25", "vector"],
+        min_length=1,
+        description="Source retriever types to fuse, each run with k = candidates.",
+    )
+    weights: list[float] | None = Field(
+        None, description="One weight per channel (default: all 1.0)."
+    )
+    rrf_k: Annotated[float, Tunable(1, 120, log=True)] = Field(
+        60.0, gt=0, description="Rank offset of reciprocal-rank fusion."
+    )
+    candidates: Annotated[int, Tunable(10, 200, log=True)] = Field(
+        50, ge=1, le=1000, description="How many notes each channel fetches."
+    )
+    k: Annotated[int, Tunable(5, 100, log=True)] = Field(
+        20, ge=1, le=1000, description="How many fused notes to keep."
+    )
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> HybridConfig:
+        if self.weights is not None and len(self.weights) != len(self.channels):
+            raise ValueError(
+                f"weights has {len(self.weights)} values but channels has {len(self.channels)}"
+            )
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channels must not repeat")
+        return self
+
+
+def _channel_config(registry: Any, name: str, candidates: int) -> StageConfig:
+    model = registry.get("retriever", name).cls.config_model
+    return model(k=candidates) if "k" in model.model_fields else model()
+
+
+class HybridRetriever(Retriever):
+    """Run every channel, fuse their rankings."""
+
+    config_model: ClassVar[type[HybridConfig]] = HybridConfig
+    config: HybridConfig
+
+    @classmethod
+    def check(cls, config: StageConfig, registry: Any) -> list[Issue]:
+        assert isinstance(config, HybridConfig)
+        sources = [e.name for e in registry.entries("retriever") if e.cls.source and e.name != "hybrid"]
+        issues = []
+        for i, name in enumerate(config.channels):
+            if name not in sources:
+                issues.append(
+                    Issue(
+                        ("channels", i),
+                        f"unknown channel '{name}'",
+                        allowed=tuple(sources),
+                        suggestion=closest(name, sources),
+                    )
+                )
+        return issues
+
+    @classmethod
+    def capabilities_needed(cls, config: StageConfig, registry: Any) -> tuple[type[Any], ...]:
+        assert isinstance(config, HybridConfig)
+        needed: list[type[Any]] = []
+        for name in config.channels:
+            if name in registry.names("retriever"):
+                channel = registry.get("retriever", name).cls
+                needed.extend(channel.capabilities_needed(channel.config_model(), registry))
+        return tuple(dict.fromkeys(needed))
+
+    def open(self, resources: Resources) -> None:
+        super().open(resources)
+        registry = resources.registry
+        if registry is None:
+            from evolvelab.registry import default_registry
+
+            registry = default_registry()
+        self._channels: list[Retriever] = []
+        for name in self.config.channels:
+            entry = registry.get("retriever", name)
+            channel = entry.cls(_channel_config(registry, name, self.config.candidates))
+            assert isinstance(channel, Retriever)
+            channel.open(resources)
+            self._channels.append(channel)
+
+    def close(self) -> None:
+        for channel in getattr(self, "_channels", []):
+            channel.close()
+
+    def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
+        weights = self.config.weights or [1.0] * len(self._channels)
+        fused: dict[str, float] = {}
+        explain: dict[str, dict[str, float]] = {}
+        notes = {}
+        for name, weight, channel in zip(self.config.channels, weights, self._channels, strict=True):
+            for rank, hit in enumerate(channel.retrieve(query, []), start=1):
+                note_id = hit.note.id
+                notes.setdefault(note_id, hit.note)
+                fused[note_id] = fused.get(note_id, 0.0) + weight / (self.config.rrf_k + rank)
+                explain.setdefault(note_id, {})[name] = float(rank)
+        ranked = sorted(fused, key=lambda nid: -fused[nid])[: self.config.k]
+        hits = [
+            Hit(note=notes[nid], score=fused[nid], channel="hybrid", explain=explain[nid])
+            for nid in ranked
+        ]
+        return self.extend(previous, hits)

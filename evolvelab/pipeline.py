@@ -1,0 +1,406 @@
+"""The runtime: build a pipeline from its spec (no I/O), open it, and use it.
+
+    >>> from evolvelab import Memory, Event, Scope
+    >>> with Memory.from_yaml("pipelines/hybrid.yaml") as memory:
+    ...     memory.add([Event(id="1", content="I adopted a cat named Miso.")],
+    ...                scope=Scope(user_id="ana"))
+    ...     hits = memory.search("What is my cat called?", scope=Scope(user_id="ana"))
+
+Building checks what the config model cannot: every stage's store capabilities are
+offered by some store, the graph slot holds a graph store, and each stage's own
+``check``. Problems are reported with the file positions of the stage they concern.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from evolvelab.config import PipelineSpec, StageConfig
+from evolvelab.errors import ConfigError, EvolveLabError, Problem, StageError, format_path
+from evolvelab.loader import Located, load_pipeline, parse_yaml, validate_pipeline
+from evolvelab.registry import Registry, default_registry
+from evolvelab.stages import (
+    CAPABILITIES,
+    LLM,
+    Clock,
+    Component,
+    Embedder,
+    Encoder,
+    FeedbackAware,
+    GraphLinks,
+    ManageReport,
+    Manager,
+    Resources,
+    Retriever,
+    Store,
+)
+from evolvelab.types import Event, Hit, Note, Outcome, Query, Scope, Where
+
+__all__ = ["Memory"]
+
+C = TypeVar("C", bound=Component)
+
+_CAPABILITY_NAMES = {cap: name for name, cap in CAPABILITIES.items()}
+
+
+def _capability_name(cap: type[Any]) -> str:
+    return _CAPABILITY_NAMES.get(cap, cap.__name__)
+
+
+def _scope(value: Scope | Mapping[str, Any] | None) -> Scope:
+    if value is None:
+        return Scope()
+    if isinstance(value, Scope):
+        return value
+    try:
+        return Scope.model_validate(value)
+    except ValidationError as err:
+        raise EvolveLabError(f"invalid scope: {err.errors()[0]['msg']}") from err
+
+
+def _scope_key(scope: Scope) -> tuple[str | None, str | None]:
+    return scope.user_id, scope.agent_id
+
+
+class Memory:
+    """A memory pipeline: encode, store, retrieve, manage.
+
+    Build it with :meth:`from_yaml` (or :meth:`from_dict`); construction opens nothing.
+    ``open()`` (or entering a ``with`` block, or the first call that needs it) connects
+    the stores and loads the models.
+
+    Args:
+        spec: a validated pipeline spec.
+        registry: the types to build from (default: built-ins plus installed plugins).
+        located: positions of the spec's source, for build-time problems.
+        data_dir: where stores without an explicit ``path`` keep their files
+            (default: ``$EVOLVELAB_HOME/<name>`` or ``.evolvelab/<name>``).
+
+    Raises:
+        ConfigError: when stages need capabilities no store offers, and similar.
+    """
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        *,
+        registry: Registry | None = None,
+        located: Located | None = None,
+        data_dir: str | Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.registry = registry or default_registry()
+        self._located = located
+        home = Path(os.environ.get("EVOLVELAB_HOME", ".evolvelab"))
+        self.data_dir = Path(data_dir) if data_dir is not None else home / spec.name
+        s: Any = spec
+        self._paths: dict[int, tuple[tuple[str | int, ...], str]] = {}
+        self.embedder = self._make("embedder", ("embedder",), s.embedder, Embedder)
+        self.llm = self._make("llm", ("llm",), s.llm, LLM)
+        self.encoders = [self._make("encoder", ("encode", i), c, Encoder) for i, c in enumerate(s.encode)]
+        self.store = self._make("store", ("store",), s.store, Store)
+        self.graph = self._make("store", ("graph",), s.graph, Store) if s.graph else None
+        self.retrievers = [
+            self._make("retriever", ("retrieve", i), c, Retriever) for i, c in enumerate(s.retrieve)
+        ]
+        self.managers = [
+            self._make("manager", ("manage", i), c, Manager) for i, c in enumerate(s.manage)
+        ]
+        self._check()
+        self.clock = Clock()
+        self._opened = False
+        self._adds = 0
+        self._touched: dict[tuple[str | None, str | None], Scope] = {}
+
+    # construction -----------------------------------------------------------------
+
+    def _make(
+        self, kind: str, path: tuple[str | int, ...], config: StageConfig, base: type[C]
+    ) -> C:
+        cls = self.registry.get(kind, config.type).cls
+        component = cls(config)
+        assert isinstance(component, base)
+        self._paths[id(component)] = (path, kind)
+        return component
+
+    def _stages(self) -> list[tuple[tuple[str | int, ...], str, Component]]:
+        stages = [*self.encoders, *self.retrievers, *self.managers]
+        return [(*self._paths[id(c)], c) for c in stages]
+
+    def _problem(self, path: tuple[str | int, ...], message: str, **kw: Any) -> Problem:
+        if self._located is None:
+            return Problem("<pipeline>", path, message, **kw)
+        return self._located.problem(path, message, **kw)
+
+    def _check(self) -> None:
+        problems: list[Problem] = []
+        stores = [s for s in (self.store, self.graph) if s is not None]
+        if self.graph is not None and not isinstance(self.graph, GraphLinks):
+            able = [e.name for e in self.registry.entries("store") if issubclass(e.cls, GraphLinks)]
+            problems.append(
+                self._problem(
+                    ("graph", "type"),
+                    f"store '{self.graph.config.type}' cannot be the graph store: it keeps no links",
+                    allowed=tuple(able),
+                )
+            )
+        for path, kind, component in self._stages():
+            config = component.config
+            for cap in type(component).capabilities_needed(config, self.registry):
+                if any(isinstance(store, cap) for store in stores):
+                    continue
+                able = [e.name for e in self.registry.entries("store") if issubclass(e.cls, cap)]
+                have = ", ".join(f"'{s.config.type}'" for s in stores)
+                problems.append(
+                    self._problem(
+                        (*path, "type"),
+                        f"{kind} '{config.type}' needs {_capability_name(cap)}, "
+                        f"which no store here offers (have {have})",
+                        hints=(f"stores with {_capability_name(cap)}: {', '.join(able)}",),
+                    )
+                )
+            for issue in type(component).check(config, self.registry):
+                problems.append(
+                    self._problem(
+                        (*path, *issue.field),
+                        issue.message,
+                        allowed=issue.allowed,
+                        suggestion=issue.suggestion,
+                    )
+                )
+        if problems:
+            raise ConfigError(problems)
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | Path, *, registry: Registry | None = None, data_dir: str | Path | None = None
+    ) -> Memory:
+        """Build a pipeline from a YAML file (nothing is opened yet).
+
+        Raises:
+            ConfigError: every problem in the file, with line and column.
+        """
+        registry = registry or default_registry()
+        spec, located = load_pipeline(path, registry)
+        return cls(spec, registry=registry, located=located, data_dir=data_dir)
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        registry: Registry | None = None,
+        data_dir: str | Path | None = None,
+    ) -> Memory:
+        """Build a pipeline from a mapping shaped like the YAML file.
+
+        Raises:
+            ConfigError: every problem in the mapping (positions read ``<dict>``).
+        """
+        registry = registry or default_registry()
+        located = Located(file="<dict>", data=dict(data))
+        return cls(validate_pipeline(located, registry), registry=registry, data_dir=data_dir)
+
+    @classmethod
+    def from_text(cls, text: str, *, registry: Registry | None = None, **kw: Any) -> Memory:
+        """Build a pipeline from YAML text."""
+        registry = registry or default_registry()
+        located = parse_yaml(text, file="<string>")
+        spec = validate_pipeline(located, registry)
+        return cls(spec, registry=registry, located=located, **kw)
+
+    # lifecycle --------------------------------------------------------------------
+
+    def open(self) -> Memory:
+        """Open stores and load models; idempotent. Returns ``self``."""
+        if self._opened:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.embedder.open(None)
+        self.llm.open(None)
+        self.resources = Resources(
+            embedder=self.embedder,
+            store=self.store,
+            graph=self.graph,
+            llm=self.llm,
+            clock=self.clock,
+            data_dir=self.data_dir,
+            registry=self.registry,
+        )
+        opened: list[Component] = []
+        try:
+            for component in [self.store, *([self.graph] if self.graph else []), *self.encoders,
+                              *self.retrievers, *self.managers]:
+                self._call(component, "open", self.resources)
+                opened.append(component)
+        except BaseException:
+            for component in reversed(opened):
+                component.close()
+            raise
+        self._opened = True
+        return self
+
+    def close(self) -> None:
+        """Close every component (stores last); idempotent."""
+        if not self._opened:
+            return
+        self._opened = False
+        for component in [*self.managers, *self.retrievers, *self.encoders]:
+            component.close()
+        for store in (self.graph, self.store):
+            if store is not None:
+                store.close()
+        self.llm.close()
+        self.embedder.close()
+
+    def __enter__(self) -> Memory:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, component: Component, method: str, *args: Any) -> Any:
+        """Call a stage method, wrapping unexpected failures in a StageError."""
+        try:
+            return getattr(component, method)(*args)
+        except EvolveLabError:
+            raise
+        except Exception as err:
+            path = format_path(self._paths.get(id(component), ((), ""))[0])
+            raise StageError(path, component.config.type, f"{method} failed: {err}") from err
+
+    # the four call points -------------------------------------------------------------
+
+    def add(
+        self, events: Iterable[Event | Mapping[str, Any]], scope: Scope | Mapping[str, Any] | None = None
+    ) -> list[Note]:
+        """Encode ``events`` into notes and store them; durable when this returns.
+
+        All events are validated and encoded before anything is written, so a bad event
+        leaves the store untouched.
+
+        Args:
+            events: events, or mappings with the :class:`~evolvelab.Event` fields.
+            scope: whose memory this is (default: the anonymous scope).
+
+        Returns:
+            The notes written.
+        """
+        self.open()
+        scope = _scope(scope)
+        try:
+            batch = [e if isinstance(e, Event) else Event.model_validate(e) for e in events]
+        except ValidationError as err:
+            raise EvolveLabError(f"invalid event: {err}") from err
+        if not batch:
+            return []
+        for event in batch:
+            self.clock.advance(event.timestamp)
+        notes: list[Note] = []
+        for encoder in self.encoders:
+            notes.extend(self._call(encoder, "encode", batch, scope))
+        notes = self._embed(notes)
+        self._call(self.store, "add", notes)
+        if self.graph is not None:
+            try:
+                self._call(self.graph, "add", notes)
+            except BaseException:
+                self.store.delete([n.id for n in notes], scope)
+                raise
+        self._touched[_scope_key(scope)] = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+        self._adds += 1
+        for manager in self.managers:
+            every = manager.config.every  # type: ignore[attr-defined]
+            if every and self._adds % every == 0:
+                self._call(manager, "manage", scope)
+        return notes
+
+    def _embed(self, notes: list[Note]) -> list[Note]:
+        missing = [i for i, n in enumerate(notes) if n.embedding is None]
+        if not missing:
+            return notes
+        vectors = self._call(self.embedder, "embed", [notes[i].content for i in missing])
+        out = list(notes)
+        for i, vector in zip(missing, vectors, strict=True):
+            out[i] = notes[i].model_copy(update={"embedding": vector.tolist()})
+        return out
+
+    def search(
+        self,
+        query: str | Query,
+        k: int = 10,
+        scope: Scope | Mapping[str, Any] | None = None,
+        where: Where | Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Run the retrieve stages and return the best ``k`` hits.
+
+        Args:
+            query: the question, or a full :class:`~evolvelab.Query`.
+            k: how many hits to return.
+            scope: whose memory to search (default: the anonymous scope).
+            where: extra filters, e.g. ``{"kind": "fact"}`` or ``{"valid_at": date}``.
+        """
+        self.open()
+        if isinstance(query, Query):
+            q = query
+        else:
+            try:
+                filters = where if isinstance(where, Where) else Where.model_validate(where or {})
+            except ValidationError as err:
+                allowed = ", ".join(Where.model_fields)
+                raise EvolveLabError(f"invalid where filter: {err.errors()[0]['msg']} (allowed keys: {allowed})") from err
+            q = Query(text=query, k=k, scope=_scope(scope), where=filters)
+        hits: list[Hit] = []
+        for retriever in self.retrievers:
+            hits = self._call(retriever, "retrieve", q, hits)
+        return hits[: q.k]
+
+    def feedback(self, outcome: Outcome, used_ids: Sequence[str]) -> list[ManageReport]:
+        """Credit (or blame) the notes that were supplied for a task.
+
+        Success and failure counts of the used notes in ``outcome.scope`` are updated,
+        then every manager that reacts to feedback runs.
+        """
+        self.open()
+        notes = self.store.get(list(used_ids), outcome.scope)
+        field = "success_count" if outcome.success else "failure_count"
+        updated = [
+            n.model_copy(update={field: getattr(n, field) + 1, "version": n.version + 1})
+            for n in notes
+        ]
+        if updated:
+            self._call(self.store, "add", updated)
+            if self.graph is not None:
+                self._call(self.graph, "add", updated)
+        return [
+            self._call(m, "on_feedback", outcome, updated)
+            for m in self.managers
+            if isinstance(m, FeedbackAware)
+        ]
+
+    def manage(self, scope: Scope | Mapping[str, Any] | None = None) -> list[ManageReport]:
+        """Run every manage stage over ``scope`` (default: the scopes written since opening)."""
+        self.open()
+        scopes = [_scope(scope)] if scope is not None else list(self._touched.values())
+        reports = []
+        for target in scopes:
+            for manager in self.managers:
+                reports.append(self._call(manager, "manage", target))
+        return reports
+
+    # introspection --------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name."""
+        return self.spec.name
+
+    def count(self, scope: Scope | Mapping[str, Any] | None = None) -> int:
+        """Return how many notes ``scope`` holds in the note store."""
+        self.open()
+        return self.store.count(_scope(scope))
