@@ -35,6 +35,7 @@ __all__ = [
     "StrictModel",
     "Tunable",
     "pipeline_model",
+    "pipeline_schema",
     "type_name",
 ]
 
@@ -170,3 +171,18 @@ def _pipeline_model(registry: Registry) -> type[PipelineSpec]:
 def pipeline_model(registry: Registry) -> type[PipelineSpec]:
     """Return the pipeline model for the types ``registry`` knows (cached per registry)."""
     return _pipeline_model(registry)
+
+
+def pipeline_schema(registry: Registry) -> dict[str, Any]:
+    """Return the JSON Schema of pipeline files for the types ``registry`` knows.
+
+    Editors use it (``# yaml-language-server: $schema=./pipeline.schema.json``) to
+    complete ``type:`` values and flag unknown keys as you type.
+    """
+    schema = pipeline_model(registry).model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "pipeline.schema.json",
+        **schema,
+        "title": "EvolveLab pipeline",
+    }

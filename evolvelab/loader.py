@@ -53,6 +53,10 @@ class Located:
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    unresolved: set[Path_] = field(default_factory=set)
+    """Paths whose ``$env`` reference could not be resolved (already reported)."""
+    from_env: set[Path_] = field(default_factory=set)
+    """Paths whose value came from the environment: never echoed in error text."""
 
     def problem(
         self, path: Path_, message: str, *, at_key: bool = False, **kw: Any
@@ -121,9 +125,11 @@ def _env(node: yaml.MappingNode, path: Path_, out: Located) -> Any:
         )
         return None
     if name in os.environ:
+        out.from_env.add(path)
         return os.environ[name]
     if "default" in spec:
         return _walk(spec["default"], path, out)
+    out.unresolved.add(path)
     out.problems.append(
         Problem(
             out.file,
@@ -227,20 +233,31 @@ class _ErrorMapper:
                 suggestion=closest(tag, allowed),
                 hints=hints,
             )
+        if kind_of == "literal_error" and path[-1:] == ("type",) and str(path[0]) in SLOT_KINDS:
+            kind = SLOT_KINDS[str(path[0])]
+            tag = str(error.get("input"))
+            allowed = tuple(self.registry.names(kind))
+            return located.problem(
+                path,
+                f"unknown {kind} type '{tag}'",
+                allowed=allowed,
+                suggestion=closest(tag, allowed),
+                hints=("types come from installed plugins; run `evolvelab plugins` to see them",),
+            )
         if kind_of == "literal_error":
             expected = str(error.get("ctx", {}).get("expected", ""))
             allowed = tuple(part.strip(" '") for part in expected.replace(" or ", ",").split(","))
-            got = _describe(error.get("input"))
+            got = "from $env" if path in located.from_env else _describe(error.get("input"))
             return located.problem(
                 path,
-                f"invalid value {got}",
+                f"invalid value ({got})" if path in located.from_env else f"invalid value {got}",
                 allowed=tuple(a for a in allowed if a),
                 suggestion=closest(got.strip("'"), allowed),
             )
-        message = str(error["msg"])
+        message = str(error["msg"]).removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
         value = error.get("input")
-        if isinstance(value, str | int | float | bool) and "secret" not in str(path).lower():
+        if isinstance(value, str | int | float | bool) and path not in located.from_env:
             message += f" (got {_describe(value)})"
         return located.problem(path, message)
 
@@ -273,7 +290,10 @@ def validate_pipeline(located: Located, registry: Registry) -> PipelineSpec:
             spec = pipeline_model(registry).model_validate(located.data)
         except ValidationError as err:
             mapper = _ErrorMapper(located, registry)
-            problems.extend(mapper.map(e) for e in err.errors(include_url=False))
+            for error in err.errors(include_url=False):
+                problem = mapper.map(error)
+                if problem.path not in located.unresolved:
+                    problems.append(problem)
     if problems or spec is None:
         raise ConfigError(problems)
     return spec

@@ -20,7 +20,13 @@ import pluggy
 from evolvelab import hookspecs
 from evolvelab.errors import PluginError, closest
 
-__all__ = ["PluginInfo", "PluginLoadFailure", "PluginSet", "get_plugin_manager"]
+__all__ = [
+    "PluginInfo",
+    "PluginLoadFailure",
+    "PluginSet",
+    "get_plugin_manager",
+    "strict_plugins",
+]
 
 GROUP = "evolvelab"
 
@@ -60,7 +66,8 @@ def _version() -> str:
     return __version__
 
 
-def _strict() -> bool:
+def strict_plugins() -> bool:
+    """Return whether EVOLVELAB_STRICT_PLUGINS asks for plugin failures to be fatal."""
     return os.environ.get("EVOLVELAB_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
 
 
@@ -117,7 +124,7 @@ def get_plugin_manager(load_entrypoints: bool = True) -> PluginSet:
             except Exception as err:  # noqa: BLE001 - any import error must be survivable
                 if pm.has_plugin(ep.name):
                     pm.unregister(name=ep.name)
-                if _strict():
+                if strict_plugins():
                     raise PluginError(
                         f"plugin {ep.name!r} ({dist} {version}) failed to load: {err}"
                     ) from err

@@ -7,6 +7,8 @@ type name (a YAML file must not change meaning when a package is installed).
 
 from __future__ import annotations
 
+import sys
+
 
 from dataclasses import dataclass
 from functools import cache
@@ -23,7 +25,13 @@ from evolvelab.config import (
     type_name,
 )
 from evolvelab.errors import PluginError, closest
-from evolvelab.plugins import PluginInfo, PluginLoadFailure, PluginSet, get_plugin_manager
+from evolvelab.plugins import (
+    PluginInfo,
+    PluginLoadFailure,
+    PluginSet,
+    get_plugin_manager,
+    strict_plugins,
+)
 from evolvelab.stages import LLM, Component, Embedder, Encoder, Manager, Retriever, Store
 
 if TYPE_CHECKING:
@@ -68,15 +76,30 @@ class Registry:
 
     def __init__(self, plugin_set: PluginSet) -> None:
         self._set = plugin_set
+        self._failures = list(plugin_set.failures)
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for kind, (hook_name, base, config_base) in KINDS.items():
             hook = getattr(plugin_set.pm.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):
+            # get_hookimpls() lists plugins in registration order: built-ins first
+            for impl in hook.get_hookimpls():
                 plugin = plugin_set.plugins.get(
                     impl.plugin_name, PluginInfo(impl.plugin_name, "?", "?", builtin=False)
                 )
-                for cls in impl.function() or ():
-                    self._add(kind, cls, plugin, base, config_base)
+                try:
+                    for cls in impl.function() or ():
+                        self._add(kind, cls, plugin, base, config_base)
+                except Exception as err:  # noqa: BLE001 - a plugin must not take the tool down
+                    self._plugin_failed(plugin, hook_name, err)
+
+    def _plugin_failed(self, plugin: PluginInfo, hook_name: str, err: Exception) -> None:
+        """Record a plugin's registration failure, or raise it (built-ins, strict mode)."""
+        message = str(err) if isinstance(err, PluginError) else f"{hook_name}() raised {err!r}"
+        if plugin.builtin or strict_plugins():
+            if isinstance(err, PluginError):
+                raise err
+            raise PluginError(f"plugin {plugin.name!r}: {message}") from err
+        self._failures.append(PluginLoadFailure(plugin.name, plugin.dist, plugin.version, message))
+        print(f"evolvelab: plugin {plugin.name} skipped: {message}", file=sys.stderr)
 
     def _add(
         self,
@@ -119,7 +142,7 @@ class Registry:
     @property
     def failures(self) -> list[PluginLoadFailure]:
         """Entry points that failed to load."""
-        return list(self._set.failures)
+        return list(self._failures)
 
     def entries(self, kind: str) -> list[Entry]:
         """Return the entries of one kind, sorted by name."""

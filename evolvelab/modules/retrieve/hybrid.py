@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from evolvelab.config import RetrieverConfig, StageConfig, Tunable
 from evolvelab.errors import closest
@@ -50,15 +50,20 @@ class HybridConfig(RetrieverConfig):
         20, ge=1, le=1000, description="How many fused notes to keep."
     )
 
-    @model_validator(mode="after")
-    def _weights_match(self) -> HybridConfig:
-        if self.weights is not None and len(self.weights) != len(self.channels):
-            raise ValueError(
-                f"weights has {len(self.weights)} values but channels has {len(self.channels)}"
-            )
-        if len(set(self.channels)) != len(self.channels):
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, channels: list[str]) -> list[str]:
+        if len(set(channels)) != len(channels):
             raise ValueError("channels must not repeat")
-        return self
+        return channels
+
+    @field_validator("weights")
+    @classmethod
+    def _one_per_channel(cls, weights: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        channels = info.data.get("channels")
+        if weights is not None and channels is not None and len(weights) != len(channels):
+            raise ValueError(f"give one weight per channel: {len(channels)} channels, {len(weights)} weights")
+        return weights
 
 
 def _channel_config(registry: Any, name: str, candidates: int) -> StageConfig:

@@ -1,0 +1,5 @@
+"""``python -m evolvelab``: the command line."""
+
+from evolvelab.cli import main
+
+main()

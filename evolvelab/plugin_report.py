@@ -1,0 +1,86 @@
+"""What ``evolvelab plugins`` shows: plugins, their types per stage, and load failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evolvelab.registry import KINDS, Registry
+from evolvelab.stages import CAPABILITIES
+
+__all__ = ["plugin_report", "render_plugin_report"]
+
+
+def _type_info(registry: Registry, kind: str) -> list[dict[str, Any]]:
+    out = []
+    for entry in registry.entries(kind):
+        model = entry.cls.config_model
+        info: dict[str, Any] = {
+            "name": entry.name,
+            "plugin": entry.plugin.name,
+            "description": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
+            "fields": [f for f in model.model_fields if f != "type"],
+        }
+        if kind == "store":
+            info["capabilities"] = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
+        else:
+            info["requires"] = [
+                n for n, cap in CAPABILITIES.items() if cap in getattr(entry.cls, "requires", ())
+            ]
+        out.append(info)
+    return out
+
+
+def plugin_report(registry: Registry) -> dict[str, Any]:
+    """Return a JSON-ready description of every plugin, type and load failure."""
+    hooks = registry.hook_implementations()
+    plugins = []
+    for name, info in sorted(registry.plugins.items(), key=lambda kv: (not kv[1].builtin, kv[0])):
+        types = {
+            kind: [e.name for e in registry.entries(kind) if e.plugin.name == name] for kind in KINDS
+        }
+        plugins.append(
+            {
+                "name": name,
+                "dist": info.dist,
+                "version": info.version,
+                "builtin": info.builtin,
+                "hooks": hooks.get(name, []),
+                "types": {k: v for k, v in types.items() if v},
+            }
+        )
+    return {
+        "plugins": plugins,
+        "types": {kind: _type_info(registry, kind) for kind in KINDS},
+        "failures": [
+            {"name": f.name, "dist": f.dist, "version": f.version, "error": f.error}
+            for f in registry.failures
+        ],
+    }
+
+
+def render_plugin_report(report: dict[str, Any]) -> None:
+    """Print the report as tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="plugins")
+    for column in ("plugin", "version", "types"):
+        table.add_column(column, overflow="fold")
+    for plugin in report["plugins"]:
+        types = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in plugin["types"].items())
+        table.add_row(plugin["name"], plugin["version"], types or "-")
+    console.print(table)
+    for kind, infos in report["types"].items():
+        sub = Table(title=f"{kind} types")
+        for column in ("type", "plugin", "capabilities" if kind == "store" else "requires", "fields"):
+            sub.add_column(column, overflow="fold")
+        for info in infos:
+            caps = info.get("capabilities", info.get("requires", []))
+            sub.add_row(info["name"], info["plugin"], ", ".join(caps) or "-", ", ".join(info["fields"]))
+        console.print(sub)
+    for failure in report["failures"]:
+        console.print(
+            f"[red]failed to load[/red] {failure['name']} ({failure['dist']} {failure['version']}): "
+            f"{failure['error']}"
+        )
