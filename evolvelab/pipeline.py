@@ -80,6 +80,8 @@ class Memory:
         located: positions of the spec's source, for build-time problems.
         data_dir: where stores without an explicit ``path`` keep their files
             (default: ``$EVOLVELAB_HOME/<name>`` or ``.evolvelab/<name>``).
+        llm: use this LLM instead of the configured one (e.g. a ``FakeLLM`` in tests).
+        embedder: use this embedder instead of the configured one.
 
     Raises:
         ConfigError: when stages need capabilities no store offers, and similar.
@@ -92,6 +94,8 @@ class Memory:
         registry: Registry | None = None,
         located: Located | None = None,
         data_dir: str | Path | None = None,
+        llm: LLM | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.spec = spec
         self.registry = registry or default_registry()
@@ -100,8 +104,8 @@ class Memory:
         self.data_dir = Path(data_dir) if data_dir is not None else home / spec.name
         s: Any = spec
         self._paths: dict[int, tuple[tuple[str | int, ...], str]] = {}
-        self.embedder = self._make("embedder", ("embedder",), s.embedder, Embedder)
-        self.llm = self._make("llm", ("llm",), s.llm, LLM)
+        self.embedder = embedder or self._make("embedder", ("embedder",), s.embedder, Embedder)
+        self.llm = llm or self._make("llm", ("llm",), s.llm, LLM)
         self.encoders = [self._make("encoder", ("encode", i), c, Encoder) for i, c in enumerate(s.encode)]
         self.store = self._make("store", ("store",), s.store, Store)
         self.graph = self._make("store", ("graph",), s.graph, Store) if s.graph else None
@@ -177,25 +181,21 @@ class Memory:
             raise ConfigError(problems)
 
     @classmethod
-    def from_yaml(
-        cls, path: str | Path, *, registry: Registry | None = None, data_dir: str | Path | None = None
-    ) -> Memory:
+    def from_yaml(cls, path: str | Path, *, registry: Registry | None = None, **overrides: Any) -> Memory:
         """Build a pipeline from a YAML file (nothing is opened yet).
+
+        Keyword overrides (``data_dir``, ``llm``, ``embedder``) are as for the constructor.
 
         Raises:
             ConfigError: every problem in the file, with line and column.
         """
         registry = registry or default_registry()
         spec, located = load_pipeline(path, registry)
-        return cls(spec, registry=registry, located=located, data_dir=data_dir)
+        return cls(spec, registry=registry, located=located, **overrides)
 
     @classmethod
     def from_dict(
-        cls,
-        data: Mapping[str, Any],
-        *,
-        registry: Registry | None = None,
-        data_dir: str | Path | None = None,
+        cls, data: Mapping[str, Any], *, registry: Registry | None = None, **overrides: Any
     ) -> Memory:
         """Build a pipeline from a mapping shaped like the YAML file.
 
@@ -204,15 +204,15 @@ class Memory:
         """
         registry = registry or default_registry()
         located = Located(file="<dict>", data=dict(data))
-        return cls(validate_pipeline(located, registry), registry=registry, data_dir=data_dir)
+        return cls(validate_pipeline(located, registry), registry=registry, **overrides)
 
     @classmethod
-    def from_text(cls, text: str, *, registry: Registry | None = None, **kw: Any) -> Memory:
-        """Build a pipeline from YAML text."""
+    def from_text(cls, text: str, *, registry: Registry | None = None, **overrides: Any) -> Memory:
+        """Build a pipeline from YAML text (keyword overrides as for the constructor)."""
         registry = registry or default_registry()
         located = parse_yaml(text, file="<string>")
         spec = validate_pipeline(located, registry)
-        return cls(spec, registry=registry, located=located, **kw)
+        return cls(spec, registry=registry, located=located, **overrides)
 
     # lifecycle --------------------------------------------------------------------
 
