@@ -79,6 +79,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_fail_cleanly
 def validate(files: tuple[Path, ...]) -> None:
     """Check pipeline files without opening anything; report every problem."""
     from evolvelab.pipeline import Memory
@@ -101,6 +102,7 @@ def validate(files: tuple[Path, ...]) -> None:
     help="Where to write the JSON Schema ('-' for standard output).",
 )
 @click.option("--builtins-only", is_flag=True, help="Describe built-in types only, not installed plugins.")
+@_fail_cleanly
 def schema(output: Path, builtins_only: bool) -> None:
     """Write the JSON Schema of pipeline files (for editors and CI)."""
     from evolvelab.config import pipeline_schema
@@ -118,6 +120,7 @@ def schema(output: Path, builtins_only: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_fail_cleanly
 def plugins(as_json: bool) -> None:
     """List plugins, the types each provides per stage, and load failures."""
     from evolvelab.plugin_report import plugin_report, render_plugin_report

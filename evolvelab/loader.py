@@ -165,6 +165,15 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_SECRET_WORDS = ("key", "token", "password", "secret")
+
+
+def _secret(path: Path_, located: Located) -> bool:
+    """Whether the value at ``path`` must not be echoed (from the environment, or key-like)."""
+    named = any(word in str(part).lower() for part in path for word in _SECRET_WORDS)
+    return named or path in located.from_env
+
+
 def _config_fields(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(model.model_fields)
 
@@ -247,17 +256,17 @@ class _ErrorMapper:
         if kind_of == "literal_error":
             expected = str(error.get("ctx", {}).get("expected", ""))
             allowed = tuple(part.strip(" '") for part in expected.replace(" or ", ",").split(","))
-            got = "from $env" if path in located.from_env else _describe(error.get("input"))
+            got = "hidden" if _secret(path, located) else _describe(error.get("input"))
             return located.problem(
                 path,
-                f"invalid value ({got})" if path in located.from_env else f"invalid value {got}",
+                f"invalid value ({got})" if _secret(path, located) else f"invalid value {got}",
                 allowed=tuple(a for a in allowed if a),
                 suggestion=closest(got.strip("'"), allowed),
             )
         message = str(error["msg"]).removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
         value = error.get("input")
-        if isinstance(value, str | int | float | bool) and path not in located.from_env:
+        if isinstance(value, str | int | float | bool) and not _secret(path, located):
             message += f" (got {_describe(value)})"
         return located.problem(path, message)
 
