@@ -102,13 +102,21 @@ def validate(files: tuple[Path, ...]) -> None:
     help="Where to write the JSON Schema ('-' for standard output).",
 )
 @click.option("--builtins-only", is_flag=True, help="Describe built-in types only, not installed plugins.")
+@click.option(
+    "--markdown", type=click.Path(path_type=Path), help="Also write the Markdown type reference here."
+)
 @_fail_cleanly
-def schema(output: Path, builtins_only: bool) -> None:
+def schema(output: Path, builtins_only: bool, markdown: Path | None) -> None:
     """Write the JSON Schema of pipeline files (for editors and CI)."""
     from evolvelab.config import pipeline_schema
     from evolvelab.registry import builtin_registry, default_registry
 
     registry = builtin_registry() if builtins_only else default_registry()
+    if markdown is not None:
+        from evolvelab.reference import types_markdown
+
+        markdown.write_text(types_markdown(registry), encoding="utf-8")
+        click.echo(f"wrote {markdown}")
     text = json.dumps(pipeline_schema(registry), indent=2) + "\n"
     if str(output) == "-":
         click.echo(text, nl=False)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from evolvelab.registry import Registry, builtin_registry
+pytest.register_assert_rewrite("evolvelab.testing.contracts")
+
+from evolvelab.registry import Registry, builtin_registry  # noqa: E402
 
 
 @pytest.fixture

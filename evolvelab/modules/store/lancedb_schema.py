@@ -1,0 +1,200 @@
+"""How notes map onto a LanceDB table: columns, rows, scope keys and SQL filters.
+
+Scope is enforced with hashed key columns: ``_owner`` (user and agent), ``_session`` and
+``_key`` (owner and note id) hold blake2b hex digests, so no user, agent, session or
+note id string ever reaches a SQL filter. The few user strings that must (kinds, layers,
+tags in :class:`~evolvelab.types.Where`) go through :func:`sql_string`.
+
+pyarrow is imported inside functions only, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from evolvelab.types import Link, Note, Scope, Where
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "EMBEDDER_DIM",
+    "EMBEDDER_MODEL",
+    "VECTOR",
+    "key_filter",
+    "note_key",
+    "notes_to_table",
+    "row_to_note",
+    "schema",
+    "scope_filter",
+    "sql_string",
+    "where_filter",
+]
+
+VECTOR = "vector"
+"""Name of the embedding column."""
+
+EMBEDDER_MODEL = b"evolvelab.embedder.model_id"
+EMBEDDER_DIM = b"evolvelab.embedder.dim"
+"""Schema metadata keys recording which embedder built the table."""
+
+_TIMES = ("created_at", "valid_from", "invalid_at", "last_accessed")
+
+
+def _digest(value: object) -> str:
+    """Hash a JSON-encodable value; JSON keeps ``None`` apart from ``""`` and separators."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def owner_key(scope: Scope) -> str:
+    """Return the hex key of a scope's owner (``user_id`` and ``agent_id``)."""
+    return _digest(["owner", scope.user_id, scope.agent_id])
+
+
+def session_key(session_id: str | None) -> str:
+    """Return the hex key of a session (``None`` has its own key)."""
+    return _digest(["session", session_id])
+
+
+def note_key(scope: Scope, id: str) -> str:
+    """Return the row key of note ``id`` held by ``scope``'s owner (the upsert key)."""
+    return _digest(["note", scope.user_id, scope.agent_id, id])
+
+
+def sql_string(value: str) -> str:
+    """Quote ``value`` as a SQL string literal (single quotes doubled; no escapes)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_time(value: datetime) -> str:
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return f"timestamp '{utc.replace(tzinfo=None).isoformat(timespec='microseconds')}Z'"
+
+
+def scope_filter(scope: Scope) -> str:
+    """Return the SQL condition selecting the rows ``scope`` may see."""
+    sql = f"_owner = '{owner_key(scope)}'"
+    if scope.session_id is not None:
+        sql += f" AND _session = '{session_key(scope.session_id)}'"
+    return sql
+
+
+def key_filter(ids: Sequence[str], scope: Scope) -> str:
+    """Return the SQL condition selecting notes ``ids`` within ``scope``."""
+    keys = ", ".join(f"'{note_key(scope, id)}'" for id in dict.fromkeys(ids))
+    return f"_key IN ({keys}) AND {scope_filter(scope)}"
+
+
+def where_filter(scope: Scope, where: Where) -> str:
+    """Return the SQL condition for ``scope`` plus every filter in ``where``.
+
+    Mirrors :meth:`Where.matches`: an empty list matches nothing; a note without a layer
+    matches no layer list; without ``include_invalid`` only notes valid at ``valid_at``
+    (default: notes never closed) pass.
+    """
+    parts = [scope_filter(scope)]
+    for column, values in (("kind", where.kind), ("layer", where.layer)):
+        if values is not None:
+            literals = ", ".join(sql_string(v) for v in values)
+            parts.append(f"{column} IN ({literals})" if values else "FALSE")
+    if where.tags is not None:
+        literals = ", ".join(sql_string(v) for v in where.tags)
+        parts.append(f"array_has_any(tags, [{literals}])" if where.tags else "FALSE")
+    if not where.include_invalid:
+        if where.valid_at is None:
+            parts.append("invalid_at IS NULL")
+        else:
+            at = _sql_time(where.valid_at)
+            parts.append(f"(valid_from IS NULL OR valid_from <= {at})")
+            parts.append(f"(invalid_at IS NULL OR invalid_at > {at})")
+    return " AND ".join(f"({part})" for part in parts)
+
+
+def schema(dim: int, model_id: str) -> pa.Schema:
+    """Return the table schema for ``dim``-dimensional vectors of embedder ``model_id``."""
+    import pyarrow as pa
+
+    time = pa.timestamp("us", tz="UTC")
+    strings = pa.list_(pa.string())
+    link = pa.struct([("target", pa.string()), ("kind", pa.string()), ("weight", pa.float64())])
+    fields = [
+        pa.field("_key", pa.string(), nullable=False),
+        pa.field("_owner", pa.string(), nullable=False),
+        pa.field("_session", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("user_id", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("content", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("source_ids", strings),
+        pa.field("created_at", time),
+        pa.field("valid_from", time),
+        pa.field("invalid_at", time),
+        pa.field("keywords", strings),
+        pa.field("tags", strings),
+        pa.field("context", pa.string()),
+        pa.field(VECTOR, pa.list_(pa.float32(), dim)),
+        pa.field("importance", pa.float64()),
+        pa.field("layer", pa.string()),
+        pa.field("strength", pa.float64()),
+        pa.field("access_count", pa.int64()),
+        pa.field("last_accessed", time),
+        pa.field("success_count", pa.int64()),
+        pa.field("failure_count", pa.int64()),
+        pa.field("links", pa.list_(link)),
+        pa.field("version", pa.int64()),
+        pa.field("metadata", pa.string()),
+    ]
+    metadata = {EMBEDDER_MODEL: model_id.encode("utf-8"), EMBEDDER_DIM: str(dim).encode()}
+    return pa.schema(fields, metadata=metadata)
+
+
+def notes_to_table(notes: Sequence[Note], table_schema: pa.Schema) -> pa.Table:
+    """Convert notes (embeddings filled in) to rows; the last note wins per key."""
+    import pyarrow as pa
+
+    rows: dict[str, dict[str, Any]] = {}
+    for note in notes:
+        row = note.model_dump(exclude={"scope", "embedding", "links", "metadata"})
+        key = note_key(note.scope, note.id)
+        row.update(
+            _key=key,
+            _owner=owner_key(note.scope),
+            _session=session_key(note.scope.session_id),
+            user_id=note.scope.user_id,
+            agent_id=note.scope.agent_id,
+            session_id=note.scope.session_id,
+            links=[link.model_dump() for link in note.links],
+            metadata=json.dumps(note.metadata, ensure_ascii=False),
+        )
+        row[VECTOR] = note.embedding
+        rows.pop(key, None)
+        rows[key] = row
+    return pa.Table.from_pylist(list(rows.values()), schema=table_schema)
+
+
+def row_to_note(row: dict[str, Any]) -> Note:
+    """Rebuild a note from a table row (as given by ``pyarrow.Table.to_pylist``)."""
+    fields = {name: row[name] for name in Note.model_fields if name in row}
+    for name in _TIMES:
+        value = fields.get(name)
+        if value is not None:
+            fields[name] = value.astimezone(UTC)
+    fields["scope"] = Scope(
+        user_id=row["user_id"], agent_id=row["agent_id"], session_id=row["session_id"]
+    )
+    fields["links"] = [Link(**link) for link in row["links"] or []]
+    fields["metadata"] = json.loads(row["metadata"] or "{}")
+    for name in ("source_ids", "keywords", "tags"):
+        fields[name] = fields.get(name) or []
+    vector = row.get(VECTOR)
+    fields["embedding"] = None if vector is None else [float(x) for x in vector]
+    return Note(**fields)

@@ -1,0 +1,176 @@
+"""The LanceDB store: the store contract on a real on-disk table, plus what only it does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from evolvelab.embed import HashingEmbedder, HashingEmbedderConfig
+from evolvelab.errors import EvolveLabError
+from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
+from evolvelab.stages import Resources, Scannable, TextSearch, VectorSearch
+from evolvelab.testing.contracts import StoreContract, embed, make_note, store_resources
+from evolvelab.types import Scope, Where
+
+ALICE = Scope(user_id="alice")
+
+
+def open_store(tmp_path: Path, **fields: object) -> LanceDBStore:
+    store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db"), **fields))
+    store.open(store_resources(store, tmp_path))
+    return store
+
+
+class TestLanceDBStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[LanceDBStore]:
+        store = open_store(tmp_path)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, tmp_path: Path) -> Callable[[], LanceDBStore]:
+        return lambda: open_store(tmp_path)
+
+
+def test_offers_vector_text_and_scan(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    for capability in (VectorSearch, TextSearch, Scannable):
+        assert isinstance(store, capability)
+
+
+def test_importing_the_module_does_not_import_lancedb() -> None:
+    code = "import sys, evolvelab.modules.store.lancedb; print('lancedb' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[3],
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_default_path_is_under_the_data_dir(tmp_path: Path) -> None:
+    store = LanceDBStore(LanceDBStoreConfig())
+    store.open(store_resources(store, tmp_path))
+    store.add([make_note("a")])
+    assert (tmp_path / "lancedb" / "notes.lance").is_dir()
+
+
+def test_notes_are_durable_for_another_process(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.add([make_note("a", "written by the parent", ALICE)])
+    code = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
+        from evolvelab.testing.contracts import store_resources
+        from evolvelab.types import Scope
+        store = LanceDBStore(LanceDBStoreConfig(path={str(tmp_path / "db")!r}))
+        store.open(store_resources(store, Path({str(tmp_path)!r})))
+        print([n.content for n in store.get(["a"], Scope(user_id="alice"))])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[3]
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['written by the parent']"
+
+
+def test_a_table_built_with_another_embedder_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path).add([make_note("a")])
+    other = HashingEmbedder(HashingEmbedderConfig(dim=32))
+    store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db")))
+    with pytest.raises(EvolveLabError, match="hashing-64.*hashing-32"):
+        store.open(Resources(embedder=other, store=store, data_dir=tmp_path))
+
+
+def test_another_table_in_the_same_database_may_use_another_embedder(tmp_path: Path) -> None:
+    open_store(tmp_path).add([make_note("a")])
+    other = HashingEmbedder(HashingEmbedderConfig(dim=32))
+    store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db"), table="notes_32"))
+    store.open(Resources(embedder=other, store=store, data_dir=tmp_path))
+    store.add([make_note("b", embedding=None)])
+    assert store.count(ALICE) == 1
+
+
+@pytest.mark.parametrize("reindex_rows", [1, 10_000])
+def test_text_search_sees_rows_before_and_after_the_index_update(
+    tmp_path: Path, reindex_rows: int
+) -> None:
+    store = open_store(tmp_path, reindex_rows=reindex_rows)
+    for i in range(5):
+        store.add([make_note(f"n{i}", f"batch {i} mentions walrus{i}")])
+        assert [h.note.id for h in store.search_text(f"walrus{i}", 3, ALICE, Where())] == [
+            f"n{i}"
+        ]
+    store.add([make_note("n0", "rewritten without the word")])
+    assert store.search_text("walrus0", 3, ALICE, Where()) == []
+    assert len(store.search_text("batch", 10, ALICE, Where())) == 4
+
+
+@pytest.mark.parametrize(
+    "value", ["back\\slash", "a\\'b", "it's", "x') OR ('1'='1", "%", "_", "línea\nnueva", "🙂"]
+)
+def test_hostile_kinds_layers_and_tags_match_only_themselves(
+    tmp_path: Path, value: str
+) -> None:
+    store = open_store(tmp_path)
+    store.add(
+        [
+            make_note("hostile", "hostile note", kind=value, layer=value, tags=[value]),
+            make_note("plain", "plain note", kind="turn", layer="short", tags=["x"]),
+        ]
+    )
+    for where in (Where(kind=value), Where(layer=value), Where(tags=[value])):
+        assert [n.id for n in store.scan(ALICE, where)] == ["hostile"]
+        hits = store.search_vectors(embed("note"), 5, ALICE, where)
+        assert [h.note.id for h in hits] == ["hostile"]
+
+
+def test_ann_index_is_built_past_the_threshold_and_still_scoped(tmp_path: Path) -> None:
+    store = open_store(tmp_path, index_threshold=600, num_partitions=4, nprobes=2)
+    users = [Scope(user_id=f"u{i}") for i in range(6)]
+    notes = [
+        make_note(f"n{i}", f"note {i} about topic {i % 37} and thing {i % 11}", users[i % 6])
+        for i in range(600)
+    ]
+    notes[6] = make_note("n6", "the only lesson of user zero", users[0], kind="lesson")
+    for start in range(0, 600, 100):
+        store.add(notes[start : start + 100])
+    assert store._index_on("vector") is not None
+    assert store._vector_index
+    target = notes[123]
+    hits = store.search_vectors(embed(target.content), 5, target.scope, Where())
+    assert hits[0].note.id == "n123"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert all(h.note.scope == target.scope for h in hits)
+    store.add([make_note("late", "a late arrival about zeppelins", users[0])])
+    late = store.search_vectors(embed("a late arrival about zeppelins"), 1, users[0], Where())
+    assert late[0].note.id == "late"
+    assert len(list(store.scan(users[0], Where()))) == 101
+    assert len(store.get([f"n{i}" for i in range(0, 600, 6)], users[0])) == 100
+    lesson = store.search_vectors(embed(target.content), 5, users[0], Where(kind="lesson"))
+    assert [h.note.id for h in lesson] == ["n6"]
+
+
+def test_config_is_strict() -> None:
+    with pytest.raises(ValueError):
+        LanceDBStoreConfig(type="lancedb", tabel="x")  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        LanceDBStoreConfig(table="../escape")
+
+
+def test_changed_text_settings_rebuild_the_index(tmp_path: Path) -> None:
+    open_store(tmp_path).add([make_note("a", "the walruses were swimming")])
+    assert open_store(tmp_path).search_text("walrus", 1, ALICE, Where()) != []
+    exact = open_store(tmp_path, fts_stem=False)
+    assert exact.search_text("walrus", 1, ALICE, Where()) == []
+    assert [h.note.id for h in exact.search_text("walruses", 1, ALICE, Where())] == ["a"]
