@@ -304,14 +304,7 @@ class Memory:
         notes: list[Note] = []
         for encoder in self.encoders:
             notes.extend(self._call(encoder, "encode", batch, scope))
-        notes = self._embed(notes)
-        self._call(self.store, "add", notes)
-        if self.graph is not None:
-            try:
-                self._call(self.graph, "add", notes)
-            except BaseException:
-                self.store.delete([n.id for n in notes], scope)
-                raise
+        notes = self._call_write(notes)
         self._touched[_scope_key(scope)] = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         self._adds += 1
         for manager in self.managers:
@@ -320,15 +313,14 @@ class Memory:
                 self._call(manager, "manage", scope)
         return notes
 
-    def _embed(self, notes: list[Note]) -> list[Note]:
-        missing = [i for i, n in enumerate(notes) if n.embedding is None]
-        if not missing:
-            return notes
-        vectors = self._call(self.embedder, "embed", [notes[i].content for i in missing])
-        out = list(notes)
-        for i, vector in zip(missing, vectors, strict=True):
-            out[i] = notes[i].model_copy(update={"embedding": vector.tolist()})
-        return out
+    def _call_write(self, notes: list[Note]) -> list[Note]:
+        """Write notes through the resources (embed, note store, graph store)."""
+        try:
+            return self.resources.write(notes)
+        except EvolveLabError:
+            raise
+        except Exception as err:
+            raise StageError("store", self.store.config.type, f"add failed: {err}") from err
 
     def search(
         self,
@@ -374,9 +366,7 @@ class Memory:
             for n in notes
         ]
         if updated:
-            self._call(self.store, "add", updated)
-            if self.graph is not None:
-                self._call(self.graph, "add", updated)
+            self._call_write(updated)
         return [
             self._call(m, "on_feedback", outcome, updated)
             for m in self.managers

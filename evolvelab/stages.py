@@ -118,6 +118,45 @@ class Resources:
         """Return the note store and, if configured, the graph store."""
         return [self.store] if self.graph is None else [self.store, self.graph]
 
+    def embed_missing(self, notes: Sequence[Note]) -> list[Note]:
+        """Return ``notes`` with an embedding of ``content`` filled in where it is missing."""
+        missing = [i for i, note in enumerate(notes) if note.embedding is None]
+        out = list(notes)
+        if missing:
+            vectors = self.embedder.embed([notes[i].content for i in missing])
+            for i, vector in zip(missing, vectors, strict=True):
+                out[i] = notes[i].model_copy(update={"embedding": [float(x) for x in vector]})
+        return out
+
+    def write(self, notes: Sequence[Note]) -> list[Note]:
+        """Embed where needed and upsert ``notes`` into the note store and the graph store.
+
+        This is how stages write notes of their own (links, insights, lessons, thoughts):
+        both stores stay in step. If the graph write fails, the note-store write is undone.
+
+        Returns:
+            The notes as written (with embeddings).
+        """
+        if not notes:
+            return []
+        written = self.embed_missing(notes)
+        self.store.add(written)
+        if self.graph is not None:
+            try:
+                self.graph.add(written)
+            except BaseException:
+                for scope in {n.scope.model_dump_json(): n.scope for n in written}.values():
+                    self.store.delete([n.id for n in written if n.scope == scope], scope)
+                raise
+        return written
+
+    def remove(self, ids: Sequence[str], scope: Scope) -> int:
+        """Delete notes from the note store and the graph store; return how many the note store had."""
+        deleted = self.store.delete(ids, scope)
+        if self.graph is not None:
+            self.graph.delete(ids, scope)
+        return deleted
+
     def find(self, capability: type[Any]) -> Any:
         """Return the first store offering ``capability`` (note store first).
 

@@ -95,9 +95,8 @@ class DedupeManager(Manager):
                     "version": keep.version + 1,
                 }
             )
-            for target in self.resources.stores():
-                target.add([survivor])
-                target.delete([n.id for n in rest], scope)
+            self.resources.write([survivor])
+            self.resources.remove([n.id for n in rest], scope)
             report.updated += 1
             report.deleted += len(rest)
         return report
