@@ -1,10 +1,16 @@
-"""``type: hybrid`` — weighted reciprocal-rank fusion of several retrieval channels.
+"""``type: hybrid`` — weighted fusion of several retrieval channels.
 
 Each channel is a registered source retriever (``vector``, ``bm25``, ``recency`` or a
-plugin's) run with ``k = candidates``. A note's fused score is
-``sum over channels of weight_c / (rrf_k + rank_c)`` with ranks starting at 1; notes a
-channel did not return get nothing from it. Naive equal-weight fusion with a weak channel
-can hurt, so weights are tunable.
+plugin's) run with ``k = candidates``. Two fusions:
+
+- ``rrf`` (reciprocal rank): a note scores ``sum_c weight_c / (rrf_k + rank_c)``, ranks
+  starting at 1;
+- ``score``: a note scores ``sum_c weight_c * score_c / max score_c`` — each channel's
+  scores divided by that channel's best, so BM25 and cosine land on one scale.
+
+Notes a channel did not return get nothing from it. Naive equal-weight fusion with a weak
+channel can hurt (on LoCoMo, BM25 alone beats an equal-weight RRF of BM25 and MiniLM), so
+the weights are tunable.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ class HybridConfig(RetrieverConfig):
     )
     weights: list[float] | None = Field(
         None, description="One weight per channel (default: all 1.0)."
+    )
+    fusion: Annotated[Literal["rrf", "score"], Tunable(choices=("rrf", "score"))] = Field(
+        "rrf", description="rrf: weighted reciprocal rank; score: weighted max-normalised scores."
     )
     rrf_k: Annotated[float, Tunable(1, 120, log=True)] = Field(
         60.0, gt=0, description="Rank offset of reciprocal-rank fusion."
@@ -128,12 +137,19 @@ class HybridRetriever(Retriever):
         fused: dict[str, float] = {}
         explain: dict[str, dict[str, float]] = {}
         notes = {}
+        by_score = self.config.fusion == "score"
         for name, weight, channel in zip(self.config.channels, weights, self._channels, strict=True):
-            for rank, hit in enumerate(channel.retrieve(query, []), start=1):
+            hits = channel.retrieve(query, [])
+            best = max((h.score for h in hits), default=0.0)
+            for rank, hit in enumerate(hits, start=1):
                 note_id = hit.note.id
                 notes.setdefault(note_id, hit.note)
-                fused[note_id] = fused.get(note_id, 0.0) + weight / (self.config.rrf_k + rank)
-                explain.setdefault(note_id, {})[name] = float(rank)
+                if by_score:
+                    gain = weight * hit.score / best if best > 0 else 0.0
+                else:
+                    gain = weight / (self.config.rrf_k + rank)
+                fused[note_id] = fused.get(note_id, 0.0) + gain
+                explain.setdefault(note_id, {})[name] = hit.score if by_score else float(rank)
         ranked = sorted(fused, key=lambda nid: -fused[nid])[: self.config.k]
         hits = [
             Hit(note=notes[nid], score=fused[nid], channel="hybrid", explain=explain[nid])
