@@ -119,11 +119,11 @@ class Resources:
         return [self.store] if self.graph is None else [self.store, self.graph]
 
     def embed_missing(self, notes: Sequence[Note]) -> list[Note]:
-        """Return ``notes`` with an embedding of ``content`` filled in where it is missing."""
+        """Return ``notes`` with an embedding of their search text filled in where it is missing."""
         missing = [i for i, note in enumerate(notes) if note.embedding is None]
         out = list(notes)
         if missing:
-            vectors = self.embedder.embed([notes[i].content for i in missing])
+            vectors = self.embedder.embed([notes[i].search_text for i in missing])
             for i, vector in zip(missing, vectors, strict=True):
                 out[i] = notes[i].model_copy(update={"embedding": [float(x) for x in vector]})
         return out

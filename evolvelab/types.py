@@ -133,7 +133,12 @@ class Note(Record):
     """
 
     id: str = Field(min_length=1, description="Stable note id.")
-    content: str = Field(description="The text that is indexed and shown.")
+    content: str = Field(description="The text that is shown (and indexed, unless index_text is set).")
+    index_text: str | None = Field(
+        None,
+        description="Text to index for search when it differs from content "
+        "(e.g. the turn with the turns before it); None: content.",
+    )
     kind: str = Field("turn", description="turn, fact, insight, thought, lesson, skill…")
     source_ids: list[str] = Field(default_factory=list, description="Ids of source events.")
     scope: Scope = Field(default_factory=Scope, description="Whose memory this is.")
@@ -168,6 +173,11 @@ class Note(Record):
         if self.valid_from is not None and self.valid_from > when:
             return False
         return self.invalid_at is None or self.invalid_at > when
+
+    @property
+    def search_text(self) -> str:
+        """The text stores index and embedders embed: ``index_text`` or ``content``."""
+        return self.content if self.index_text is None else self.index_text
 
     @property
     def event_time(self) -> datetime:

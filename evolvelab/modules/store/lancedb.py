@@ -129,7 +129,7 @@ class LanceDBStore(Store):
                 self._check_embedder(path)
             self._ensure_text_index()
             self._vector_index = self._index_on(rows.VECTOR) is not None
-            text_index = self._index_on("content")
+            text_index = self._index_on(rows.SEARCH_TEXT)
             stats = self._table.index_stats(text_index.name)
             self._pending = stats.num_unindexed_rows if stats else 0
         except EvolveLabError:
@@ -269,7 +269,7 @@ class LanceDBStore(Store):
             return []
         query = (
             self._open_table()
-            .search(MatchQuery(text, "content"), query_type="fts")
+            .search(MatchQuery(text, rows.SEARCH_TEXT), query_type="fts")
             .where(rows.where_filter(scope, where), prefilter=True)
             .limit(k)
         )
@@ -295,7 +295,7 @@ class LanceDBStore(Store):
         missing = [i for i, note in enumerate(notes) if note.embedding is None]
         out = list(notes)
         if missing:
-            vectors = embedder.embed([notes[i].content for i in missing])
+            vectors = embedder.embed([notes[i].search_text for i in missing])
             for i, vector in zip(missing, vectors, strict=True):
                 out[i] = notes[i].model_copy(update={"embedding": [float(x) for x in vector]})
         for note in out:
@@ -310,6 +310,13 @@ class LanceDBStore(Store):
 
     def _check_embedder(self, path: str) -> None:
         metadata = self._table.schema.metadata or {}
+        layout = metadata.get(rows.LAYOUT, b"1").decode()
+        if layout != rows.LAYOUT_VERSION:
+            raise EvolveLabError(
+                f"LanceDB table {self.config.table!r} at {path} was written with column layout "
+                f"{layout}; this version of evolvelab reads layout {rows.LAYOUT_VERSION}. "
+                "Re-ingest into a new path (or delete the directory)."
+            )
         embedder = self.resources.embedder
         found_model = metadata.get(rows.EMBEDDER_MODEL, b"?").decode()
         found_dim = metadata.get(rows.EMBEDDER_DIM, b"?").decode()
@@ -338,12 +345,12 @@ class LanceDBStore(Store):
             "ascii_folding": self.config.fts_ascii_folding,
             "language": self.config.fts_language,
         }
-        index = self._index_on("content")
+        index = self._index_on(rows.SEARCH_TEXT)
         if index is not None:
             details = getattr(index, "index_details", None) or {}
             if all(details.get(name, value) == value for name, value in wanted.items()):
                 return
-        self._table.create_index("content", config=FTS(**wanted), replace=True)
+        self._table.create_index(rows.SEARCH_TEXT, config=FTS(**wanted), replace=True)
 
     def _maintain(self) -> None:
         """Build the ANN index once the table is big enough; fold new rows into indexes."""

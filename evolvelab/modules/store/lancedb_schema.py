@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EMBEDDER_DIM",
     "EMBEDDER_MODEL",
+    "LAYOUT",
+    "LAYOUT_VERSION",
+    "SEARCH_TEXT",
     "VECTOR",
     "key_filter",
     "note_key",
@@ -41,6 +44,11 @@ VECTOR = "vector"
 EMBEDDER_MODEL = b"evolvelab.embedder.model_id"
 EMBEDDER_DIM = b"evolvelab.embedder.dim"
 """Schema metadata keys recording which embedder built the table."""
+LAYOUT = b"evolvelab.layout"
+LAYOUT_VERSION = "2"
+"""Schema metadata key and value naming the column layout; other layouts are refused."""
+SEARCH_TEXT = "search_text"
+"""The column the full-text index covers: ``index_text`` when set, else ``content``."""
 
 _TIMES = ("created_at", "valid_from", "invalid_at", "last_accessed")
 
@@ -133,6 +141,8 @@ def schema(dim: int, model_id: str) -> pa.Schema:
         pa.field("agent_id", pa.string()),
         pa.field("session_id", pa.string()),
         pa.field("content", pa.string()),
+        pa.field("index_text", pa.string()),
+        pa.field(SEARCH_TEXT, pa.string()),
         pa.field("kind", pa.string()),
         pa.field("source_ids", strings),
         pa.field("created_at", time),
@@ -153,7 +163,11 @@ def schema(dim: int, model_id: str) -> pa.Schema:
         pa.field("version", pa.int64()),
         pa.field("metadata", pa.string()),
     ]
-    metadata = {EMBEDDER_MODEL: model_id.encode("utf-8"), EMBEDDER_DIM: str(dim).encode()}
+    metadata = {
+        EMBEDDER_MODEL: model_id.encode("utf-8"),
+        EMBEDDER_DIM: str(dim).encode(),
+        LAYOUT: LAYOUT_VERSION.encode(),
+    }
     return pa.schema(fields, metadata=metadata)
 
 
@@ -175,6 +189,7 @@ def notes_to_table(notes: Sequence[Note], table_schema: pa.Schema) -> pa.Table:
             links=[link.model_dump() for link in note.links],
             metadata=json.dumps(note.metadata, ensure_ascii=False),
         )
+        row[SEARCH_TEXT] = note.search_text
         row[VECTOR] = note.embedding
         rows.pop(key, None)
         rows[key] = row

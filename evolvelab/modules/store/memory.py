@@ -89,7 +89,7 @@ class MemoryStore(Store):
         notes = [_in_utc(note) for note in notes]
         missing = [note for note in notes if note.embedding is None]
         if missing:
-            vectors = self.resources.embedder.embed([note.content for note in missing])
+            vectors = self.resources.embedder.embed([note.search_text for note in missing])
             for note, vector in zip(missing, vectors, strict=True):
                 note.embedding = [float(x) for x in vector]
         dim = self.resources.embedder.dim
@@ -104,7 +104,7 @@ class MemoryStore(Store):
         for note in notes:
             key = _key(note.scope, note.id)
             self._notes[key] = note
-            self._tokens[key] = Counter(tokenize(note.content))
+            self._tokens[key] = Counter(tokenize(note.search_text))
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
         """Return the notes with these ids in ``scope``, in the order asked.

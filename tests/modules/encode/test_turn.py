@@ -83,3 +83,25 @@ def test_linking_can_be_turned_off(registry: Registry) -> None:
     with Memory.from_text(text, registry=registry) as memory:
         notes = memory.add(turns(3), scope=Scope(user_id="u"))
     assert all(not n.links for n in notes)
+
+
+def test_context_indexes_previous_turns_but_shows_the_turn(registry: Registry) -> None:
+    text = PIPELINE.replace("date: true, metadata: [caption]}", "date: false, context: 2}")
+    scope = Scope(user_id="u")
+    with Memory.from_text(text, registry=registry) as memory:
+        memory.add(turns(2), scope=scope)
+        [third, *_] = memory.add(turns(2, start=2), scope=scope)
+        first = memory.store.get([memory.add(turns(1), scope=scope)[0].id], scope)[0]
+    assert third.content == "Ana: turn number 2"
+    assert third.index_text == "Ana: turn number 0 Ana: turn number 1 Ana: turn number 2"
+    assert first.index_text is None  # nothing before the first turn
+
+
+def test_equal_timestamps_keep_arrival_order(registry: Registry) -> None:
+    scope = Scope(user_id="u")
+    same = [Event(id=f"e{i}", content=f"t{i}", session_id="s", timestamp=T0) for i in range(4)]
+    with Memory.from_text(PIPELINE, registry=registry) as memory:
+        memory.add(same[:2], scope=scope)
+        memory.add(same[2:], scope=scope)
+        links = chain(memory, scope)
+    assert links["e1"] == (["e0"], ["e2"]) and links["e3"] == (["e2"], [])
