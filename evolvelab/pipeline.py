@@ -67,6 +67,28 @@ def _scope_key(scope: Scope) -> tuple[str | None, str | None]:
     return scope.user_id, scope.agent_id
 
 
+_MEMORY_STATE = (
+    "importance", "layer", "strength", "access_count", "last_accessed", "success_count",
+    "failure_count", "invalid_at", "keywords", "tags", "context",
+)  # fmt: skip
+"""Note fields that stages evolve after a note is written; a re-ingest keeps them."""
+
+
+def _merge_stored(new: Note, old: Note) -> Note:
+    """Return ``new`` (fresh from an encoder) with the memory state of its stored version."""
+    update: dict[str, Any] = {field: getattr(old, field) for field in _MEMORY_STATE}
+    fresh = {(link.target, link.kind) for link in new.links}
+    kept = [link for link in old.links if (link.target, link.kind) not in fresh]
+    update["links"] = [*new.links, *kept]
+    update["metadata"] = {**old.metadata, **new.metadata}
+    update["source_ids"] = list(dict.fromkeys([*new.source_ids, *old.source_ids]))
+    same_text = new.search_text == old.search_text and new.content == old.content
+    update["version"] = old.version if same_text else old.version + 1
+    if same_text and new.embedding is None and old.embedding is not None:
+        update["embedding"] = old.embedding
+    return new.model_copy(update=update)
+
+
 class Memory:
     """A memory pipeline: encode, store, retrieve, manage.
 
@@ -304,7 +326,7 @@ class Memory:
         notes: list[Note] = []
         for encoder in self.encoders:
             notes.extend(self._call(encoder, "encode", batch, scope))
-        notes = self._call_write(notes)
+        notes = self._call_write(self._keep_memory_state(notes))
         self._touched[_scope_key(scope)] = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         self._adds += 1
         for manager in self.managers:
@@ -312,6 +334,29 @@ class Memory:
             if every and self._adds % every == 0:
                 self._call(manager, "manage", scope)
         return notes
+
+    def _keep_memory_state(self, notes: list[Note]) -> list[Note]:
+        """Carry what memory learned about already-stored notes over a re-ingest.
+
+        Encoders own a note's text (content, index text, sources, validity start,
+        metadata); everything stages change later — counters, importance, layer, strength,
+        closed validity, keywords, tags, context and links added by managers — is kept
+        from the stored note, and its embedding is reused when the search text is the same.
+        """
+        by_scope: dict[str, list[Note]] = {}
+        for note in notes:
+            by_scope.setdefault(note.scope.model_dump_json(), []).append(note)
+        stored: dict[tuple[str, str], Note] = {}
+        for group in by_scope.values():
+            for old in self.store.get([n.id for n in group], group[0].scope):
+                stored[(old.scope.model_dump_json(), old.id)] = old
+        if not stored:
+            return notes
+        out = []
+        for note in notes:
+            old = stored.get((note.scope.model_dump_json(), note.id))
+            out.append(note if old is None else _merge_stored(note, old))
+        return out
 
     def _call_write(self, notes: list[Note]) -> list[Note]:
         """Write notes through the resources (embed, note store, graph store)."""

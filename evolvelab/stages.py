@@ -330,6 +330,8 @@ class ManageReport:
     added: int = 0
     updated: int = 0
     deleted: int = 0
+    closed: int = 0
+    """Notes whose validity was closed (``invalid_at`` set) rather than deleted."""
     detail: dict[str, Any] = field(default_factory=dict)
 
 

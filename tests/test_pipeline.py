@@ -169,3 +169,18 @@ def test_writes_are_durable_across_processes(tmp_path: Path) -> None:
         assert hits and hits[0].note.source_ids == ["e1"]
         assert memory.graph is not None
         assert memory.graph.get([hits[0].note.id], Scope(user_id="ana"))
+
+
+def test_reingest_keeps_what_memory_learned(registry: Registry) -> None:
+    scope = Scope(user_id="ana")
+    with Memory.from_text(FAST, registry=registry) as memory:
+        [note, *_] = memory.add(EVENTS, scope=scope)
+        memory.feedback(Outcome(success=True, scope=scope), [note.id])
+        closed = memory.store.get([note.id], scope)[0].model_copy(
+            update={"invalid_at": datetime(2024, 1, 1, tzinfo=UTC), "tags": ["evolved"]}
+        )
+        memory.store.add([closed])
+        [again, *_] = memory.add(EVENTS, scope=scope)
+    assert again.id == note.id
+    assert (again.success_count, again.tags, again.invalid_at) == (1, ["evolved"], closed.invalid_at)
+    assert again.embedding == note.embedding and again.version == closed.version
