@@ -83,7 +83,7 @@ def _merge_stored(new: Note, old: Note) -> Note:
     update["metadata"] = {**old.metadata, **new.metadata}
     update["source_ids"] = list(dict.fromkeys([*new.source_ids, *old.source_ids]))
     same_text = new.search_text == old.search_text and new.content == old.content
-    update["version"] = old.version if same_text else old.version + 1
+    update["version"] = max(new.version, old.version if same_text else old.version + 1)
     if same_text and new.embedding is None and old.embedding is not None:
         update["embedding"] = old.embedding
     return new.model_copy(update=update)
@@ -322,7 +322,7 @@ class Memory:
         if not batch:
             return []
         for event in batch:
-            self.clock.advance(event.timestamp)
+            self.clock.advance(event.timestamp, scope)
         notes: list[Note] = []
         for encoder in self.encoders:
             notes.extend(self._call(encoder, "encode", batch, scope))

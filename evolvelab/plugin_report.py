@@ -23,9 +23,8 @@ def _type_info(registry: Registry, kind: str) -> list[dict[str, Any]]:
         if kind == "store":
             info["capabilities"] = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
         else:
-            info["requires"] = [
-                n for n, cap in CAPABILITIES.items() if cap in getattr(entry.cls, "requires", ())
-            ]
+            names = {cap: name for name, cap in CAPABILITIES.items()}
+            info["requires"] = [names.get(cap, cap.__name__) for cap in getattr(entry.cls, "requires", ())]
         out.append(info)
     return out
 

@@ -63,24 +63,37 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class Clock:
-    """The pipeline's notion of "now".
+    """The pipeline's notion of "now", kept per memory owner.
 
-    Time follows the events: ``advance(t)`` moves the clock forward to the newest event
-    time seen, so decay and recency behave the same when a stream is replayed years
-    later. Before any event carries a time, the wall clock is used.
+    Time follows the events: ``advance(t, scope)`` moves the owner's clock (its user and
+    agent) forward to the newest event time seen, so decay and recency behave the same
+    when a stream is replayed years later, and one user's dates never age another user's
+    notes. ``now(scope)`` is that owner's time; ``now()`` is the newest time of any owner.
+    Before any event carries a time, the wall clock is used.
     """
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start
+        self._owners: dict[tuple[str | None, str | None], datetime] = {}
 
-    def now(self) -> datetime:
-        """Return the current pipeline time."""
+    def now(self, scope: Scope | None = None) -> datetime:
+        """Return the current time of ``scope``'s owner (default: the newest of all)."""
+        if scope is not None:
+            owned = self._owners.get((scope.user_id, scope.agent_id))
+            if owned is not None:
+                return owned
         return self._now or utcnow()
 
-    def advance(self, when: datetime | None) -> None:
-        """Move the clock to ``when`` if that is later than the current time."""
-        if when is not None and (self._now is None or when > self._now):
+    def advance(self, when: datetime | None, scope: Scope | None = None) -> None:
+        """Move the clock (and ``scope``'s owner's clock) to ``when`` if that is later."""
+        if when is None:
+            return
+        if self._now is None or when > self._now:
             self._now = when
+        if scope is not None:
+            key = (scope.user_id, scope.agent_id)
+            if key not in self._owners or when > self._owners[key]:
+                self._owners[key] = when
 
 
 @dataclass

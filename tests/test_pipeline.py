@@ -184,3 +184,13 @@ def test_reingest_keeps_what_memory_learned(registry: Registry) -> None:
     assert again.id == note.id
     assert (again.success_count, again.tags, again.invalid_at) == (1, ["evolved"], closed.invalid_at)
     assert again.embedding == note.embedding and again.version == closed.version
+
+
+def test_each_owner_has_its_own_clock(registry: Registry) -> None:
+    early, late = datetime(2020, 1, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)
+    with Memory.from_text(FAST, registry=registry) as memory:
+        memory.add([Event(id="a", content="x", timestamp=late)], scope=Scope(user_id="ana"))
+        memory.add([Event(id="b", content="y", timestamp=early)], scope=Scope(user_id="ben"))
+        assert memory.clock.now(Scope(user_id="ben")) == early
+        assert memory.clock.now(Scope(user_id="ana", session_id="s9")) == late
+        assert memory.clock.now() == late

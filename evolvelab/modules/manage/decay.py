@@ -6,8 +6,8 @@ decay step over the owner of the scope just written: FinMem's decay, clean-up,
 promotion and demotion, or MemoryBank's forgetting. On feedback it passes the outcome on,
 so FinMem's importance follows results and MemoryBank can count use as recall.
 
-Time is the pipeline clock (which follows event timestamps) or, with ``clock: scope``,
-the newest event time among the owner's notes.
+Time is the owner's pipeline clock (which follows its event timestamps) or, with
+``clock: scope``, the newest event time among the scope's notes.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ class DecayConfig(ManagerConfig):
     type: Literal["decay"] = "decay"
     clock: Literal["pipeline", "scope"] = Field(
         "pipeline",
-        description="pipeline: decay to the pipeline clock (the newest event seen); scope: "
-        "to the newest event of the owner's own notes, when earlier, so replaying users one "
-        "after another does not age the first user's notes by the next user's dates.",
+        description="pipeline: decay to the owner's pipeline clock (its newest event seen); "
+        "scope: to the newest event among the scope's own notes, when that is earlier.",
     )
 
 
@@ -61,10 +60,10 @@ class DecayManager(Manager):
         """
         store = self.resources.find(Decaying)
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
-        now = self.resources.clock.now()
+        now = self.resources.clock.now(owner)
         return store.decay(owner, now, scope_clock=self.config.clock == "scope")
 
     def on_feedback(self, outcome: Outcome, notes: Sequence[Note]) -> ManageReport:
         """Pass the outcome of a task to the store for the notes that were used."""
         store = self.resources.find(Decaying)
-        return store.reinforce(notes, outcome, outcome.at or self.resources.clock.now())
+        return store.reinforce(notes, outcome, outcome.at or self.resources.clock.now(outcome.scope))

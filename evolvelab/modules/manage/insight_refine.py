@@ -232,7 +232,7 @@ class InsightRefineManager(Manager):
         self, ops: list[InsightOperation], shown: list[Note], own: Scope, report: ManageReport
     ) -> None:
         """Apply operations in order; several on one insight compose."""
-        now = self.resources.clock.now()
+        now = self.resources.clock.now(own)
         store = note_store(self.resources)
         support = [Link(target=t.id, kind=SUPPORTS) for t in shown]
         sources = list(dict.fromkeys(s for t in shown for s in t.source_ids))

@@ -92,7 +92,7 @@ class InsightScoreManager(Manager):
             ``updated``: insights rescored and tasks labelled; ``deleted``: insights closed.
         """
         cfg, report = self.config, ManageReport(stage="insight_score")
-        now = outcome.at or self.resources.clock.now()
+        now = outcome.at or self.resources.clock.now(outcome.scope)
         task = self._task(outcome)
         delta = cfg.success_reward if outcome.success else -cfg.failure_penalty
         written: list[Note] = []

@@ -131,7 +131,7 @@ class UtilityPruneManager(Manager):
 
     def manage(self, scope: Scope) -> ManageReport:
         store = self.resources.find(Scannable)
-        return self._prune(store.scan(scope, Where()), self.resources.clock.now())
+        return self._prune(store.scan(scope, Where()), self.resources.clock.now(scope))
 
     def on_feedback(self, outcome: Outcome, notes: Sequence[Note]) -> ManageReport:
         """Check the pruning rule after a task outcome (see ``feedback_every``)."""
@@ -141,7 +141,7 @@ class UtilityPruneManager(Manager):
         self._feedbacks += 1
         if self._feedbacks % every:
             return ManageReport(stage="utility_prune")
-        when = outcome.at or self.resources.clock.now()
+        when = outcome.at or self.resources.clock.now(outcome.scope)
         if every == 1:
             return self._prune(notes, when)
         return self._prune(self.resources.find(Scannable).scan(outcome.scope, Where()), when)

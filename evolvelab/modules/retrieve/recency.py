@@ -47,7 +47,7 @@ class RecencyRetriever(Retriever):
 
     def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
         store = self.resources.find(Scannable)
-        now = query.at or self.resources.clock.now()
+        now = query.at or self.resources.clock.now(query.scope)
         newest = heapq.nlargest(
             self.config.k, store.scan(query.scope, query.where), key=lambda n: n.event_time
         )

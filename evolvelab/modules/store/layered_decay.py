@@ -320,7 +320,7 @@ class LayeredDecayStore(LanceDBStore):
         Raises:
             EvolveLabError: if ``vector`` has the wrong dimension.
         """
-        now = at or self.resources.clock.now()
+        now = at or self.resources.clock.now(scope)
         if self.config.mode == "memorybank":
             hits = super().search_vectors(vector, k, scope, where)
             return self._recalled(hits, now, "similarity")
@@ -340,7 +340,7 @@ class LayeredDecayStore(LanceDBStore):
         """Return the ``k`` best BM25 matches (memorybank: the first ``recall_k`` are recalled)."""
         hits = super().search_text(text, k, scope, where)
         if self.config.mode == "memorybank":
-            return self._recalled(hits, at or self.resources.clock.now(), "bm25")
+            return self._recalled(hits, at or self.resources.clock.now(scope), "bm25")
         return hits
 
     def _recalled(self, hits: list[Hit], now: datetime, name: str) -> list[Hit]:
