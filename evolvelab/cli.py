@@ -243,6 +243,118 @@ def search(
     Console().print(table)
 
 
+def _parse_ks(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """Parse ``--k 1,5,10,20`` into whole numbers of at least 1."""
+    try:
+        ks = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        ks = ()
+    if not ks or min(ks) < 1:
+        raise click.BadParameter(f"expected comma-separated whole numbers >= 1, got {value!r}")
+    return ks
+
+
+DATASET_KINDS = ("locomo", "goodai", "jsonl")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Choice(DATASET_KINDS[:2]))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The JSONL stream to write.")  # fmt: skip
+@click.option("--seed", default=0, show_default=True, help="Interleaving seed (goodai).")
+@_fail_cleanly
+def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
+    """Convert a benchmark (LoCoMo JSON, GoodAI definitions folder) to a JSONL stream."""
+    from evolvelab.datasets import load_dataset
+    from evolvelab.stream import write_stream
+
+    data = load_dataset(dataset, source, seed=seed)
+    header = [data.stream.header] if data.stream.header is not None else []
+    write_stream(output, [*header, *data.stream.records])
+    for note in data.notes:
+        click.echo(f"note: {note.render()}", err=True)
+    stream = data.stream
+    click.echo(f"wrote {output}: {len(stream.events)} events, {len(stream.queries)} queries "
+               f"in {len(stream.scopes())} scope(s)")  # fmt: skip
+
+
+@cli.command("eval")
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.option("--dataset", "kind", type=click.Choice(DATASET_KINDS), required=True,
+              help="What --data holds.")  # fmt: skip
+@click.option("--data", "source", type=click.Path(path_type=Path), required=True,
+              help="The dataset file (or GoodAI folder).")  # fmt: skip
+@click.option("--k", "ks", default="1,5,10,20", show_default=True, callback=_parse_ks,
+              help="Turn budgets to report, comma-separated.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), help="Ask only the first N questions.")
+@click.option("--user", "users", multiple=True, help="Evaluate only this user id (repeatable).")
+@click.option("--order", type=click.Choice(["end", "stream"]),
+              help="Ask queries after all events (end) or where they stand (stream); "
+                   "default: the dataset's.")  # fmt: skip
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Events per add() call.")  # fmt: skip
+@click.option("--seed", default=0, show_default=True, help="Interleaving seed (goodai).")
+@click.option("--fresh/--no-fresh", default=True, show_default=True,
+              help="Start from an empty memory (a temporary data dir unless --data-dir).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Keep the stores here (must be empty when fresh).")  # fmt: skip
+@click.option("--qa", is_flag=True, help="Also generate answers with the pipeline's LLM and score them.")
+@click.option("--judge", is_flag=True, help="With --qa: also ask the LLM to judge each answer.")
+@click.option("--qa-notes", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Top hits given to the answering prompt.")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), help="Write the JSON report here.")
+@click.option("--details", is_flag=True, help="Put per-query results in the JSON report.")
+@click.option("--md", "md_out", type=click.Path(path_type=Path), help="Write a Markdown report (plots beside it).")
+@click.option("--html", "html_out", type=click.Path(path_type=Path), help="Write an HTML report.")
+@click.option("--quiet", is_flag=True, help="No progress bars or tables.")
+@_fail_cleanly
+def eval_command(
+    pipeline: Path, kind: str, source: Path, ks: tuple[int, ...], limit: int | None,
+    users: tuple[str, ...], order: str | None, batch_size: int, seed: int, fresh: bool,
+    data_dir: Path | None, qa: bool, judge: bool, qa_notes: int, out: Path | None,
+    details: bool, md_out: Path | None, html_out: Path | None, quiet: bool,
+) -> None:  # fmt: skip
+    """Score PIPELINE on a dataset: evidence recall on a turn budget, latency, optional QA."""
+    from rich.console import Console
+
+    from evolvelab.datasets import load_dataset
+    from evolvelab.evaluation import evaluate_pipeline
+    from evolvelab.qa import QASettings
+    from evolvelab.report import render_report, write_html, write_markdown
+
+    if judge and not qa:
+        raise click.UsageError("--judge needs --qa")
+    data = load_dataset(kind, source, seed=seed)
+    report = evaluate_pipeline(
+        pipeline, data, fresh=fresh, data_dir=data_dir, ks=ks, limit=limit,
+        scopes=users or None, order=order, batch_size=batch_size,
+        qa=QASettings(notes=qa_notes, judge=judge) if qa else None,
+        progress=not quiet, console=Console(stderr=True),
+    )  # fmt: skip
+    if not quiet:
+        render_report(report)
+    for target, write in ((out, None), (md_out, write_markdown), (html_out, write_html)):
+        if target is None:
+            continue
+        if write is None:
+            report.write(target, details=details)
+        else:
+            write(report, target)
+        click.echo(f"wrote {target}")
+
+
+@cli.command()
+@click.argument("reports", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_fail_cleanly
+def compare(reports: tuple[Path, ...]) -> None:
+    """Show evaluation reports (JSON from `evolvelab eval --out`) side by side."""
+    from evolvelab.evaluation.schema import EvalReport
+    from evolvelab.report import render_compare
+
+    render_compare([EvalReport.read(path) for path in reports])
+
+
 def main() -> None:
     """Run the command line (the ``evolvelab`` console script)."""
     cli(prog_name="evolvelab")

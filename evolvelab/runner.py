@@ -3,20 +3,21 @@
 Events are ingested scope by scope in batches (progress bar), then every query is asked
 and scored against its gold evidence with recall on a turn budget
 (:mod:`evolvelab.metrics`). The whole stream is validated before anything is written.
+The ingest/ask loop is the one ``evolvelab eval`` uses (:mod:`evolvelab.evaluation.replay`);
+``eval`` adds the full report (several budgets, categories, hit rate, MRR, QA).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from evolvelab.metrics import evidence_rank, recall_at_k
+from evolvelab.evaluation.replay import Asked, replay
+from evolvelab.metrics import evidence_rank, percentile, recall_at_k
 from evolvelab.pipeline import Memory
-from evolvelab.stream import QueryRecord, read_stream
+from evolvelab.stream import read_stream
 
 __all__ = ["QueryResult", "RunSummary", "run_stream"]
 
@@ -52,18 +53,9 @@ class RunSummary:
     results: list[QueryResult]
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-def _ask(memory: Memory, record: QueryRecord, k: int) -> QueryResult:
-    start = time.perf_counter()
-    hits = memory.search(record.to_query(k=k))
-    seconds = time.perf_counter() - start
+def _result(asked: Asked, k: int) -> QueryResult:
+    """Score one asked query the way ``run`` reports it."""
+    record, hits = asked.record, asked.hits
     gold = record.evidence or []
     return QueryResult(
         id=record.id,
@@ -72,7 +64,7 @@ def _ask(memory: Memory, record: QueryRecord, k: int) -> QueryResult:
         evidence=record.evidence,
         recall=recall_at_k(hits, gold, k),
         rank=evidence_rank(hits, gold) if gold else None,
-        seconds=seconds,
+        seconds=asked.seconds,
         hits=[
             {"id": h.note.id, "score": round(h.score, 4), "channel": h.channel,
              "sources": h.note.source_ids, "content": h.note.content}
@@ -95,12 +87,15 @@ def run_stream(
 ) -> RunSummary:
     """Ingest a stream into a pipeline, ask its queries, print and return the results.
 
+    Events go in scope by scope, in batches; then every query is asked (the shared loop
+    of :func:`evolvelab.evaluation.replay`, in ``end`` order, without outcomes or extra
+    manage runs).
+
     Raises:
         ConfigError: for problems in the pipeline file.
         StreamError: for malformed stream lines (nothing is ingested then).
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(quiet=quiet)
     memory = Memory.from_yaml(pipeline, data_dir=data_dir)
@@ -109,33 +104,23 @@ def run_stream(
         console.print(f"[yellow]warning[/yellow] {warning.render()}")
     if fresh and memory.data_dir.exists():
         shutil.rmtree(memory.data_dir)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    events = stream.events
-    results: list[QueryResult] = []
-    with memory, Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"ingest {len(events)} events", total=len(events))
-        start = time.perf_counter()
-        for scope, batch in stream.event_batches(batch_size):
-            memory.add(batch, scope=scope)
-            progress.advance(task, len(batch))
-        ingest_seconds = time.perf_counter() - start
-        asking = progress.add_task(f"ask {len(stream.queries)} queries", total=len(stream.queries))
-        for record in stream.queries:
-            results.append(_ask(memory, record, k))
-            progress.advance(asking)
+    with memory:
+        done = replay(memory, stream.records, k=k, order="end", batch_size=batch_size,
+                      manage="none", feedback=False, progress=True, console=console)  # fmt: skip
+    results = [_result(asked, k) for asked in done.asked]
     scored = [r.recall for r in results if r.recall is not None]
     latencies = [r.seconds * 1000 for r in results]
     summary = RunSummary(
         pipeline=memory.name,
         stream=str(stream_path),
         k=k,
-        events=len(events),
-        ingest_seconds=ingest_seconds,
+        events=done.events,
+        ingest_seconds=done.ingest_seconds,
         queries=len(results),
         scorable=len(scored),
         recall=sum(scored) / len(scored) if scored else None,
-        search_ms_p50=_percentile(latencies, 50),
-        search_ms_p95=_percentile(latencies, 95),
+        search_ms_p50=percentile(latencies, 50),
+        search_ms_p95=percentile(latencies, 95),
         results=results,
     )
     _render(console, summary, show)

@@ -30,7 +30,7 @@ from evolvelab.types import Event, MetadataValue, Outcome, Query, Scope
 
 __all__ = [
     "EventRecord", "OutcomeRecord", "QueryRecord", "Stream", "StreamHeader", "StreamItem",
-    "StreamRecord", "parse_stream", "read_stream", "write_stream",
+    "StreamRecord", "dump_stream", "parse_stream", "read_stream", "write_stream",
 ]  # fmt: skip
 
 Path_ = tuple[str | int, ...]
@@ -135,6 +135,9 @@ class QueryRecord(_Scoped):
     evidence: list[str] | None = Field(None, description="Ids of the events that answer it.")
     answer: str | None = Field(None, description="A short gold answer.")
     category: str | None = Field(None, description="e.g. single-hop, multi-hop, temporal.")
+    distractor: str | None = Field(
+        None, description="A plausible wrong answer; giving it is an error (adversarial)."
+    )
 
     def to_query(self, k: int = 10) -> Query:
         """Return the record as a :class:`~evolvelab.types.Query` asking for ``k`` hits."""
@@ -275,10 +278,27 @@ def parse_stream(text: str, source: str = "<string>") -> Stream:
 def write_stream(path: str | Path, items: Iterable[StreamHeader | StreamRecord]) -> None:
     """Write records to ``path`` as a JSONL stream, one per line, leaving out defaults."""
     with Path(path).open("w", encoding="utf-8", newline="\n") as out:
-        for item in items:
-            data = item.model_dump(mode="json", exclude_defaults=True)
-            line = {key: data[key] for key in _fields(type(item)) if key in data}
-            out.write(json.dumps({"type": item.type, **line}, ensure_ascii=False) + "\n")
+        out.write(dump_stream(items))
+
+
+def dump_stream(items: Iterable[StreamHeader | StreamRecord]) -> str:
+    """Return records as JSONL stream text, one per line, leaving out defaults.
+
+    ``parse_stream(dump_stream(items))`` reads the same records back, checked the way a
+    file is (duplicate ids, evidence naming no event).
+
+    Args:
+        items: an optional header, then event, query and outcome records.
+
+    Returns:
+        The text, one JSON object per line, each line ending in a newline.
+    """
+    lines = []
+    for item in items:
+        data = item.model_dump(mode="json", exclude_defaults=True)
+        line = {key: data[key] for key in _fields(type(item)) if key in data}
+        lines.append(json.dumps({"type": item.type, **line}, ensure_ascii=False) + "\n")
+    return "".join(lines)
 
 
 def _parse_line(line: str, number: int, source: str, problems: list[Problem]) -> Any:

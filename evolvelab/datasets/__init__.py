@@ -1,0 +1,124 @@
+"""Benchmarks as streams: load LoCoMo, GoodAI LTM or a JSONL stream file as a :class:`Dataset`.
+
+Every loader returns the same thing: a validated :class:`~evolvelab.stream.Stream` (the
+records a JSONL file would hold, checked the same way), the names of its question
+categories, and notes on what the loader changed or left out of the source (malformed
+evidence ids it repaired or dropped, tasks it could not express). ``evolvelab convert``
+writes the stream to a file; ``evolvelab eval`` scores a pipeline on it.
+
+    >>> from evolvelab.datasets import load_dataset
+    >>> data = load_dataset("locomo", "locomo-dev.json")
+    >>> len(data.stream.queries), data.categories["2"]
+    (1157, 'temporal')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from evolvelab.errors import EvolveLabError, Problem, closest
+from evolvelab.stream import Stream, read_stream
+
+__all__ = ["DATASETS", "Dataset", "Order", "load_dataset", "load_jsonl"]
+
+Order = Literal["end", "stream"]
+"""When queries are asked: ``end`` after every event is ingested, ``stream`` where they stand."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A benchmark loaded as a stream, with what is needed to report on it.
+
+    Attributes:
+        name: the dataset kind, e.g. ``locomo`` (reports print it).
+        source: the file or folder it was read from.
+        stream: the validated records.
+        categories: readable names of the query categories, e.g. ``{"2": "temporal"}``;
+            a category missing here is its own name.
+        notes: what the loader changed or left out, as renderable problems.
+        order: when the dataset's queries are meant to be asked (see :data:`Order`).
+    """
+
+    name: str
+    source: str
+    stream: Stream
+    categories: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[Problem, ...] = ()
+    order: Order = "end"
+
+    def category_name(self, category: str | None) -> str | None:
+        """Return the readable name of ``category`` (itself when it has none)."""
+        if category is None:
+            return None
+        return self.categories.get(category, category)
+
+
+def load_jsonl(path: str | Path) -> Dataset:
+    """Load a JSONL stream file (the format of ``docs/streams.md``) as a dataset.
+
+    Args:
+        path: the ``.jsonl`` file.
+
+    Returns:
+        The dataset; its name is the stream header's name, or ``jsonl``.
+
+    Raises:
+        StreamError: listing every malformed line.
+    """
+    stream = read_stream(path)
+    name = stream.header.name if stream.header is not None else "jsonl"
+    return Dataset(name=name, source=str(path), stream=stream, notes=stream.warnings)
+
+
+def _locomo(path: str | Path, **options: object) -> Dataset:
+    from evolvelab.datasets.locomo import load_locomo
+
+    return load_locomo(path)
+
+
+def _goodai(path: str | Path, **options: object) -> Dataset:
+    from evolvelab.datasets.goodai import load_goodai
+
+    seed = options.get("seed", 0)
+    if not isinstance(seed, int):
+        raise EvolveLabError(f"goodai seed must be an integer, got {seed!r}")
+    return load_goodai(path, seed=seed)
+
+
+def _jsonl(path: str | Path, **options: object) -> Dataset:
+    return load_jsonl(path)
+
+
+DATASETS: Mapping[str, Callable[..., Dataset]] = {
+    "locomo": _locomo,
+    "goodai": _goodai,
+    "jsonl": _jsonl,
+}
+"""The dataset kinds ``load_dataset`` knows, by name."""
+
+
+def load_dataset(kind: str, path: str | Path, *, seed: int = 0) -> Dataset:
+    """Load a benchmark of the given kind.
+
+    Args:
+        kind: ``locomo`` (LoCoMo JSON), ``goodai`` (a folder of GoodAI LTM definitions)
+            or ``jsonl`` (a stream file).
+        path: the file or folder.
+        seed: the interleaving seed (``goodai`` only).
+
+    Returns:
+        The dataset.
+
+    Raises:
+        EvolveLabError: for an unknown kind.
+        StreamError: for malformed input, with where and what is allowed.
+    """
+    loader = DATASETS.get(kind)
+    if loader is None:
+        hint = closest(kind, DATASETS)
+        extra = f" (did you mean '{hint}'?)" if hint else ""
+        raise EvolveLabError(f"unknown dataset {kind!r}; allowed: {', '.join(DATASETS)}{extra}")
+    return loader(path, seed=seed)
