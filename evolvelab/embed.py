@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = [
+    "NoEmbedder",
+    "NoEmbedderConfig",
     "HashingEmbedder",
     "HashingEmbedderConfig",
     "MiniLMEmbedder",
@@ -32,6 +34,42 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class NoEmbedderConfig(EmbedderConfig):
+    """No embeddings: for pipelines that only search full text.
+
+    Notes are stored with a one-number placeholder vector, so ingesting costs no model
+    time. A pipeline whose stages need vector search cannot use it (``validate`` says so).
+
+    Example:
+        ```yaml
+        embedder: {type: none}
+        retrieve:
+          - {type: bm25, k: 20}
+        ```
+    """
+
+    type: Literal["none"] = "none"
+
+
+class NoEmbedder(Embedder):
+    """Return a constant placeholder vector for every text."""
+
+    config_model: ClassVar[type[NoEmbedderConfig]] = NoEmbedderConfig
+
+    @property
+    def dim(self) -> int:
+        return 1
+
+    @property
+    def model_id(self) -> str:
+        return "none"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        return np.ones((len(texts), 1), dtype=np.float32)
 
 
 class HashingEmbedderConfig(EmbedderConfig):

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from evolvelab.config import PipelineSpec, StageConfig
+from evolvelab.embed import NoEmbedder
 from evolvelab.errors import ConfigError, EvolveLabError, Problem, StageError, format_path
 from evolvelab.loader import Located, load_pipeline, parse_yaml, validate_pipeline
 from evolvelab.registry import Registry, default_registry
@@ -38,6 +39,7 @@ from evolvelab.stages import (
     Resources,
     Retriever,
     Store,
+    VectorSearch,
 )
 from evolvelab.types import Event, Hit, Note, Outcome, Query, Scope, Where
 
@@ -178,6 +180,16 @@ class Memory:
         for path, kind, component in self._stages():
             config = component.config
             for cap in type(component).capabilities_needed(config, self.registry):
+                if cap is VectorSearch and isinstance(self.embedder, NoEmbedder):
+                    problems.append(
+                        self._problem(
+                            (*path, "type"),
+                            f"{kind} '{config.type}' needs vector search, but the embedder is "
+                            "'none'",
+                            hints=("set embedder: {type: minilm} (or another embedder)",),
+                        )
+                    )
+                    continue
                 if any(isinstance(store, cap) for store in stores):
                     continue
                 able = [e.name for e in self.registry.entries("store") if issubclass(e.cls, cap)]

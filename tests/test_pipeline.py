@@ -194,3 +194,15 @@ def test_each_owner_has_its_own_clock(registry: Registry) -> None:
         assert memory.clock.now(Scope(user_id="ben")) == early
         assert memory.clock.now(Scope(user_id="ana", session_id="s9")) == late
         assert memory.clock.now() == late
+
+
+def test_embedder_none_skips_the_model_and_refuses_vector_stages(registry: Registry) -> None:
+    lexical = FAST.replace("{type: hashing, dim: 64}", "{type: none}").replace(
+        "{type: hybrid, channels: [bm25, vector], k: 10}", "{type: bm25}"
+    )
+    with Memory.from_text(lexical, registry=registry) as memory:
+        memory.add(EVENTS, scope=Scope(user_id="ana"))
+        [hit, *_] = memory.search("grey cat", scope=Scope(user_id="ana"))
+    assert hit.note.source_ids == ["1"] and hit.note.embedding == [1.0]
+    with pytest.raises(ConfigError, match="needs vector search, but the embedder is 'none'"):
+        Memory.from_text(FAST.replace("{type: hashing, dim: 64}", "{type: none}"), registry=registry)
