@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.types import Hit
+from evolvelab.types import HIDDEN_KINDS, Hit
 
 __all__ = [
     "evidence_rank",
@@ -33,8 +33,18 @@ __all__ = [
 
 
 def ranked_sources(hits: Sequence[Hit]) -> list[str]:
-    """Return the hits' source event ids in rank order, de-duplicated."""
-    return list(dict.fromkeys(source for hit in hits for source in hit.note.source_ids))
+    """Return the hits' source event ids in rank order, de-duplicated.
+
+    Hits of hidden kinds (lessons: warnings about other notes) spend no budget.
+    """
+    return list(
+        dict.fromkeys(
+            source
+            for hit in hits
+            if hit.note.kind not in HIDDEN_KINDS
+            for source in hit.note.source_ids
+        )
+    )
 
 
 def recall_at_k_ids(ranked: Sequence[str], gold: Iterable[str], k: int) -> float | None:

@@ -24,6 +24,7 @@ __all__ = [
     "Query",
     "Scope",
     "Where",
+    "HIDDEN_KINDS",
     "MetadataValue",
     "stable_id",
     "utcnow",
@@ -185,6 +186,10 @@ class Note(Record):
         return self.valid_from or self.created_at
 
 
+HIDDEN_KINDS = ("lesson",)
+"""Note kinds that searches and scans skip unless they ask for them by ``kind``."""
+
+
 class Where(Record):
     """Filters a search may add on top of its scope.
 
@@ -200,6 +205,11 @@ class Where(Record):
         None, description="Keep notes valid at this time (default: only currently valid notes)."
     )
     include_invalid: bool = Field(False, description="Also return closed (superseded) notes.")
+    hidden_kinds: list[str] = Field(
+        default_factory=lambda: list(HIDDEN_KINDS),
+        description="Kinds left out unless `kind` asks for them (default: lesson — warnings "
+        "the guard keeps, not memories).",
+    )
 
     @field_validator("kind", "layer", "tags", mode="before")
     @classmethod
@@ -211,6 +221,8 @@ class Where(Record):
     def matches(self, note: Note) -> bool:
         """Return whether ``note`` passes every filter (used by scanning stores)."""
         if self.kind is not None and note.kind not in self.kind:
+            return False
+        if self.kind is None and note.kind in self.hidden_kinds:
             return False
         if self.layer is not None and note.layer not in self.layer:
             return False

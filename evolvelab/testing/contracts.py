@@ -378,11 +378,13 @@ class StoreContract:
 
     def _where_cases(self) -> list[tuple[Where, set[str]]]:
         return [
-            (Where(), {"fact-long", "fact-short", "turn", "lesson"}),
+            (Where(), {"fact-long", "fact-short", "turn"}),  # lessons are hidden by default
+            (Where(hidden_kinds=[]), {"fact-long", "fact-short", "turn", "lesson"}),
             (Where(kind="fact"), {"fact-long", "fact-short"}),
             (Where(kind=["fact", "lesson"]), {"fact-long", "fact-short", "lesson"}),
-            (Where(layer="long"), {"fact-long", "lesson"}),
-            (Where(tags=["x", "z"]), {"fact-long", "lesson"}),
+            (Where(layer="long"), {"fact-long"}),
+            (Where(layer="long", hidden_kinds=[]), {"fact-long", "lesson"}),
+            (Where(tags=["x", "z"], kind=["fact", "lesson"]), {"fact-long", "lesson"}),
             (Where(tags=["y"], layer="short"), {"fact-short"}),
             (Where(kind=[]), set()),
             (Where(tags=[]), set()),

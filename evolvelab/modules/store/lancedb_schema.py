@@ -108,6 +108,8 @@ def where_filter(scope: Scope, where: Where) -> str:
     (default: notes never closed) pass.
     """
     parts = [scope_filter(scope)]
+    if where.kind is None and where.hidden_kinds:
+        parts.append(f"kind NOT IN ({', '.join(sql_string(v) for v in where.hidden_kinds)})")
     for column, values in (("kind", where.kind), ("layer", where.layer)):
         if values is not None:
             literals = ", ".join(sql_string(v) for v in values)
