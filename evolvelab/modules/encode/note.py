@@ -1,14 +1,21 @@
-"""``type: note`` — A-MEM style notes: content plus keywords, tags and context.
+"""``type: note`` — A-MEM notes: content plus keywords, tags and context.
+
+A-MEM (Xu et al., 2025) builds each memory as a note m = {content, time, keywords K,
+tags G, context X} and embeds the enriched note, f(concat(c, K, G, X)).
 
 With an LLM configured, one structured request per event returns the attributes (the
-``NoteAttributes`` schema below). Without one, a documented deterministic rule fills them:
+``NoteAttributes`` schema below; the prompt asks, like A-MEM's ``analyze_content``, for
+keywords most important first without speaker names or times, broad category tags, and
+one sentence of context). Without one, a documented deterministic rule fills them:
 
 - keywords: the most frequent content words that are not stop words (longer words first
   on ties, then first use);
 - tags: capitalised names and phrases in the text, then the speaker, the event kind;
 - context: "<speaker> said this in session <session> on <date>." from what the event knows.
 
-The note is embedded over content, keywords and context (A-MEM embeds the enriched note).
+With ``embed_attributes`` (the default) the note is embedded over :func:`enriched_text`:
+content, context, keywords and tags. The ``zettelkasten_link`` manager re-embeds notes it
+evolves with the same function, so both always agree on what a vector stands for.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from evolvelab.stages import Encoder
 from evolvelab.text import keywords, proper_nouns
 from evolvelab.types import Event, Note, Scope
 
-__all__ = ["NoteAttributes", "NoteConfig", "NoteEncoder"]
+__all__ = ["NoteAttributes", "NoteConfig", "NoteEncoder", "enriched_text"]
 
 
 class NoteConfig(EncoderConfig):
@@ -46,24 +53,46 @@ class NoteConfig(EncoderConfig):
         default_factory=list, description="Event metadata keys appended to the content."
     )
     embed_attributes: bool = Field(
-        True, description="Embed content plus keywords and context, not content alone."
+        True,
+        description="Embed content plus context, keywords and tags (A-MEM), not content alone.",
     )
 
 
 class NoteAttributes(BaseModel):
     """What the LLM returns for one event."""
 
-    keywords: list[str] = Field(description="Salient keywords, most important first.")
-    tags: list[str] = Field(description="Broad category tags.")
-    context: str = Field(description="One sentence situating the event: topic, who, when.")
+    keywords: list[str] = Field(
+        description="Salient keywords (nouns, verbs, key concepts), most important first; "
+        "no speaker names, no times."
+    )
+    tags: list[str] = Field(description="Broad category tags: domain, format, type.")
+    context: str = Field(
+        description="One sentence: the topic, its key points, and who is involved or why."
+    )
 
 
 _PROMPT = (
-    "You write memory notes for an assistant. For the message below return up to "
-    "{keywords} keywords (specific nouns and verbs, most important first), up to {tags} "
-    "broad category tags, and one sentence of context saying what it is about, who is "
-    "involved and when.\n\nSpeaker: {speaker}\nTime: {time}\nMessage: {content}"
+    "You write memory notes for an assistant. Analyse the message below and return:\n"
+    "- keywords: up to {keywords} specific nouns, verbs or key concepts, the most important "
+    "first; leave out speaker names and times;\n"
+    "- tags: up to {tags} broad categories the message belongs to (its domain, format or "
+    "type), for grouping related memories;\n"
+    "- context: one sentence saying what the message is about, its key points, and who is "
+    "involved or why it matters.\n\n"
+    "Speaker: {speaker}\nTime: {time}\nMessage: {content}"
 )
+
+
+def enriched_text(note: Note) -> str:
+    """Return the text A-MEM embeds for a note: content, context, keywords and tags.
+
+    Example:
+        >>> enriched_text(Note(id="n1", content="Ana: I adopted a cat.", context="Pets.",
+        ...                    keywords=["cat", "adopted"], tags=["pets"]))
+        'Ana: I adopted a cat.\\nPets.\\ncat adopted\\npets'
+    """
+    parts = [note.content, note.context, " ".join(note.keywords), " ".join(note.tags)]
+    return "\n".join(part for part in parts if part)
 
 
 class NoteEncoder(Encoder):
@@ -104,6 +133,7 @@ class NoteEncoder(Encoder):
         )
 
     def encode(self, events: Sequence[Event], scope: Scope) -> list[Note]:
+        """Return one note per event, with keywords, tags and context filled in."""
         use_llm = llm_available(self.resources.llm)
         notes: list[Note] = []
         for event in events:
@@ -116,8 +146,7 @@ class NoteEncoder(Encoder):
             )
             notes.append(note)
         if self.config.embed_attributes and notes:
-            texts = [f"{n.content}\n{n.context}\n{' '.join(n.keywords)}" for n in notes]
-            vectors = self.resources.embedder.embed(texts)
+            vectors = self.resources.embedder.embed([enriched_text(n) for n in notes])
             notes = [
                 n.model_copy(update={"embedding": [float(x) for x in v]})
                 for n, v in zip(notes, vectors, strict=True)
