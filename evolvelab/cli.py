@@ -355,6 +355,39 @@ def compare(reports: tuple[Path, ...]) -> None:
     render_compare([EvalReport.read(path) for path in reports])
 
 
+@cli.command("evolve")
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--trials", type=click.IntRange(min=1), help="Trial budget (default: the spec's).")
+@click.option("--storage", help="Optuna storage URL (sqlite:///x.db, postgresql://...) or journal "
+              "file (default: OUT/study.journal).")  # fmt: skip
+@click.option("--study", "study_name", help="Study name (default: the spec's name).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes on this machine.")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), help="Results folder (default: runs/SPEC-STEM).")
+@click.option("--seed", type=int, help="Sampler seed (default: the spec's).")
+@click.option("--quiet", is_flag=True, help="No progress bar or results table.")
+@_fail_cleanly
+def evolve_command(
+    spec: Path, trials: int | None, storage: str | None, study_name: str | None, workers: int,
+    out: Path | None, seed: int | None, quiet: bool,
+) -> None:  # fmt: skip
+    """Search pipelines around SPEC's base pipeline(s); re-run the same command to resume."""
+    import signal
+
+    from evolvelab.search.evolve import evolve
+
+    out = out or Path("runs") / spec.stem
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill acts like Ctrl-C
+    try:
+        evolve(spec, out=out, trials=trials, storage=storage, study=study_name, workers=workers,
+               seed=seed, progress=not quiet)  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished trials are kept; re-run the same command to resume", err=True)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main() -> None:
     """Run the command line (the ``evolvelab`` console script)."""
     cli(prog_name="evolvelab")

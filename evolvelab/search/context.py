@@ -1,0 +1,159 @@
+"""A prepared search: the spec, its base pipelines' space, the dataset and its split.
+
+:func:`prepare` reads the evolve spec and everything it names, checks the train /
+validation split against the data (known users, no overlap), derives the search space and
+decides what the first budget slots hold: each base pipeline, as parameters when the space
+can express it exactly, else as a given pipeline. Every worker process prepares its own
+:class:`Context` from the same arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evolvelab.errors import ConfigError
+from evolvelab.search.study import storage_url
+
+if TYPE_CHECKING:
+    from evolvelab.datasets import Dataset
+    from evolvelab.registry import Registry
+    from evolvelab.search.space import Space
+    from evolvelab.search.spec import EvolveSpec
+
+__all__ = ["Context", "prepare"]
+
+
+@dataclass
+class Context:
+    """Everything a process needs to run trials of one search."""
+
+    spec: EvolveSpec
+    spec_path: Path
+    registry: Registry
+    space: Space
+    dataset: Dataset
+    train: list[str]
+    validation: list[str]
+    out: Path
+    storage: str
+    study: str
+    budget: int
+    seed: int
+    fills: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The objectives' metric names."""
+        return [o.metric for o in self.spec.objectives]
+
+
+def _load_dataset(spec: EvolveSpec) -> Dataset:
+    from evolvelab.datasets import load_dataset, load_jsonl
+
+    data = spec.dataset
+    if data.type == "sample":
+        from evolvelab.sample import sample_path
+
+        return load_jsonl(sample_path())
+    assert data.path is not None
+    return load_dataset(data.type, spec.resolve(data.path), seed=data.seed)
+
+
+def _split(spec: EvolveSpec, dataset: Dataset) -> tuple[list[str], list[str]]:
+    users = list(dict.fromkeys(r.user_id for r in dataset.stream.records if r.user_id))
+    train = spec.dataset.train.pick(users)
+    split = spec.dataset.validation
+    validation = split.pick(users) if split else [u for u in users if u not in train]
+    problems = []
+    for side, chosen in (("train", train), ("validation", validation)):
+        unknown = [u for u in chosen if u not in users]
+        if unknown:
+            problems.append(
+                spec.problem(
+                    ("dataset", side), f"unknown user(s) {', '.join(unknown)}", allowed=tuple(users)
+                )
+            )
+    shared = [u for u in validation if u in train]
+    if shared:
+        problems.append(
+            spec.problem(
+                ("dataset", "validation"),
+                f"validation users must not be train users (leak): {', '.join(shared)}",
+            )
+        )
+    if not train:
+        problems.append(spec.problem(("dataset", "train"), "no train users"))
+    if problems:
+        raise ConfigError(problems)
+    return train, validation
+
+
+def prepare(
+    spec_path: str | Path,
+    *,
+    out: str | Path,
+    trials: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    seed: int | None = None,
+    registry: Registry | None = None,
+) -> Context:
+    """Read the spec and everything it names; derive the space.
+
+    Args:
+        spec_path: the evolve spec file.
+        out: the results folder.
+        trials: override the spec's budget.
+        storage: override the spec's storage (URL or journal file).
+        study: override the study name.
+        seed: override the sampler seed.
+        registry: the stage types (default: built-ins plus plugins).
+
+    Returns:
+        The context trials run in.
+
+    Raises:
+        ConfigError: for problems in the spec, its base pipelines or its split.
+    """
+    from evolvelab.registry import default_registry
+    from evolvelab.search.derive import build_space
+    from evolvelab.search.specfile import load_spec
+
+    registry = registry or default_registry()
+    spec = load_spec(spec_path, registry)
+    space = build_space(
+        [spec.resolve(b) for b in spec.base],
+        registry,
+        entries=spec.space,
+        declared=spec.declared,
+        problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
+    )
+    dataset = _load_dataset(spec)
+    train, validation = _split(spec, dataset)
+    out = Path(out)
+    fills = []
+    for base in space.bases:
+        params = space.params_for(base.spec)
+        fill: dict[str, Any] = {"origin": "base", "base": base.label}
+        if params is not None:
+            fill["params"] = params
+        else:
+            fill["given"] = base.file.read_text(encoding="utf-8")
+        fills.append(fill)
+    return Context(
+        spec=spec,
+        spec_path=Path(spec_path),
+        registry=registry,
+        space=space,
+        dataset=dataset,
+        train=train,
+        validation=validation,
+        out=out,
+        storage=storage_url(storage or spec.storage, out),
+        study=study or spec.study_name,
+        budget=trials or spec.trials,
+        seed=spec.sampler.seed if seed is None else seed,
+        fills=fills,
+    )

@@ -1,0 +1,380 @@
+"""The evolve spec: what ``evolvelab evolve SPEC.yaml`` searches, on which data, for what.
+
+A spec names the base pipeline(s), the dataset and its train / validation split (trials
+are scored on train users only; validation users are never seen during the search), the
+objectives, the sampler, the budget, search-space overrides and the LLM mutation
+settings. Paths in it are relative to the spec file. Problems are reported like pipeline
+problems, ``file:line:col: path: message``, all at once::
+
+    version: 1
+    name: sample
+    base: [../hybrid.yaml]
+    dataset: {type: sample, train: {users: [ana]}, validation: {users: [ben]}}
+    objectives: [{metric: recall@10}]
+    trials: 30
+    space:
+      retrieve[0].k: {low: 10, high: 40}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from evolvelab.errors import ConfigError, Problem, closest
+from evolvelab.loader import Located
+
+if TYPE_CHECKING:
+    from evolvelab.config import LLMConfig
+    from evolvelab.registry import Registry
+
+__all__ = [
+    "METRICS",
+    "DatasetSpec",
+    "EvolveSpec",
+    "MutationSpec",
+    "Objective",
+    "SamplerSpec",
+    "SpaceEntry",
+    "Split",
+    "error_message",
+    "metric_direction",
+]
+
+METRICS = ("recall@K", "hit@K", "mrr", "search_p50", "search_p95", "llm_tokens", "ingest_seconds")
+"""Objective metrics: ``K`` is any turn budget (``recall@10``)."""
+
+_METRIC = re.compile(
+    r"^(?:(?:recall|hit)@[1-9]\d*|mrr|search_p50|search_p95|llm_tokens|ingest_seconds)$"
+)
+
+
+def metric_direction(metric: str) -> Literal["maximize", "minimize"]:
+    """Return the natural direction of ``metric``: scores up, costs down."""
+    return "maximize" if metric.startswith(("recall@", "hit@")) or metric == "mrr" else "minimize"
+
+
+class _Model(BaseModel):
+    """Base of the spec models: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Split(_Model):
+    """Which users (scopes) form one side of the split. Give exactly one key.
+
+    Example:
+        ```yaml
+        train: {users: [conv-26, conv-30]}     # or {first: 4}, or {last: 2}
+        ```
+    """
+
+    users: list[str] | None = Field(None, min_length=1, description="These user ids.")
+    first: int | None = Field(None, ge=1, description="The first N users of the stream.")
+    last: int | None = Field(None, ge=1, description="The last N users of the stream.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Split:
+        given = [name for name in ("users", "first", "last") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of users, first or last")
+        return self
+
+    def pick(self, users: list[str]) -> list[str]:
+        """Return the chosen user ids out of ``users`` (the stream's, in order)."""
+        if self.users is not None:
+            return list(self.users)
+        if self.first is not None:
+            return users[: self.first]
+        assert self.last is not None
+        return users[-self.last :]
+
+
+class DatasetSpec(_Model):
+    """The task stream trials are scored on, and its train / validation split.
+
+    Example:
+        ```yaml
+        dataset:
+          type: locomo
+          path: ../../../shared/data/locomo/locomo-dev.json
+          train: {first: 4}
+          validation: {last: 2}
+        ```
+    """
+
+    type: Literal["locomo", "goodai", "jsonl", "sample"] = Field(
+        description="locomo (JSON), goodai (a folder), jsonl (a stream file), sample (bundled)."
+    )
+    path: str | None = Field(None, description="File or folder, relative to the spec file.")
+    seed: int = Field(0, description="Interleaving seed (goodai only).")
+    train: Split = Field(description="Users the search scores trials on.")
+    validation: Split | None = Field(
+        None, description="Users the winners are reported on (default: every other user)."
+    )
+    limit: int | None = Field(
+        None, ge=1, description="Ask only the first N questions of each evaluation (speed)."
+    )
+    order: Literal["end", "stream"] | None = Field(
+        None, description="Ask questions after all events (end) or where they stand (stream)."
+    )
+
+    @model_validator(mode="after")
+    def _path_and_split(self) -> DatasetSpec:
+        if self.type != "sample" and not self.path:
+            raise ValueError(f"dataset type {self.type!r} needs a path")
+        if self.type == "sample" and self.path:
+            raise ValueError("dataset type 'sample' is bundled: leave out path")
+        if self.validation is not None and self.train.users and self.validation.users:
+            shared = sorted(set(self.train.users) & set(self.validation.users))
+            if shared:
+                raise ValueError(
+                    f"validation users must not be train users (leak): {', '.join(shared)}"
+                )
+        return self
+
+
+class Objective(_Model):
+    """One thing to optimise, measured on the train users.
+
+    Example:
+        ```yaml
+        objectives:
+          - {metric: recall@10}                            # maximize by default
+          - {metric: search_p95, direction: minimize}
+        ```
+    """
+
+    metric: str = Field(
+        description="recall@K, hit@K, mrr, search_p50, search_p95, llm_tokens or ingest_seconds."
+    )
+    direction: Literal["maximize", "minimize"] | None = Field(
+        None, description="Default: maximize scores, minimize costs."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, metric: str) -> str:
+        if not _METRIC.match(metric):
+            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+        return metric
+
+    @property
+    def goal(self) -> Literal["maximize", "minimize"]:
+        """The direction, explicit or natural."""
+        return self.direction or metric_direction(self.metric)
+
+
+class SamplerSpec(_Model):
+    """How trials are proposed.
+
+    Example:
+        ```yaml
+        sampler: {type: tpe, seed: 7, startup_trials: 8}
+        ```
+    """
+
+    type: Literal["tpe", "nsga2", "random"] | None = Field(
+        None, description="Default: tpe for one objective, nsga2 for several."
+    )
+    seed: int = Field(0, description="Sampler seed (worker i of several uses seed + i).")
+    startup_trials: int = Field(10, ge=0, description="TPE: random trials before modelling.")
+    population: int = Field(20, ge=2, description="NSGA-II: population size.")
+
+
+class SpaceEntry(_Model):
+    """Narrow, extend or pin one search-space parameter. Give one form.
+
+    Forms: ``{low, high, log, step}`` (a numeric range; ``low`` or ``high`` alone narrows a
+    declared range), ``{choices: [...]}``, ``{value: X}`` (pinned: not searched).
+
+    Example:
+        ```yaml
+        space:
+          retrieve[0].k: {low: 10, high: 40}
+          retrieve[0].weights: {low: 0.1, high: 2.0}
+          retrieve[1].type: {choices: [null, neighbours]}
+          store.bm25_b: {value: 0.75}
+        ```
+    """
+
+    low: float | None = Field(None, description="Smallest value.")
+    high: float | None = Field(None, description="Largest value.")
+    log: bool | None = Field(None, description="Sample on a log scale.")
+    step: float | None = Field(None, gt=0, description="Grid step.")
+    choices: list[Any] | None = Field(None, min_length=1, description="Allowed values.")
+    value: Any = Field(None, description="Pin to this value.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SpaceEntry:
+        numeric = any(v is not None for v in (self.low, self.high, self.log, self.step))
+        forms = [numeric, self.choices is not None, self.pinned]
+        if sum(forms) != 1:
+            raise ValueError("give one of {low, high, log, step}, {choices: [...]} or {value: X}")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high})")
+        return self
+
+    @property
+    def pinned(self) -> bool:
+        """Whether this entry pins a value (``{value: null}`` pins ``None``: an empty slot)."""
+        return "value" in self.model_fields_set
+
+
+class MutationSpec(_Model):
+    """The LLM mutation operator (off without an LLM).
+
+    Example:
+        ```yaml
+        mutation:
+          every: 10
+          llm: {type: openai, model: gpt-4o-mini, api_key: {$env: OPENAI_API_KEY}}
+        ```
+    """
+
+    enabled: bool = Field(True, description="Use it when an LLM is configured.")
+    every: int = Field(10, ge=1, description="Propose a pipeline after every N finished trials.")
+    llm: dict[str, Any] | None = Field(
+        None, description="The LLM, as in a pipeline's llm slot (default: none, mutation off)."
+    )
+    repairs: int = Field(2, ge=0, description="Repair rounds when a proposal does not validate.")
+    top: int = Field(3, ge=1, description="How many of the best trials the LLM is shown.")
+    misses: int = Field(8, ge=0, le=10, description="Missed questions shown per trial.")
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class EvolveSpec(_Model):
+    """An evolve spec file (``version: 1``)."""
+
+    version: Literal[1] = Field(description="Spec format version. Only 1 exists.")
+    name: str = Field(min_length=1, description="Name of the search (default study name).")
+    description: str = Field("", description="What the search is for.")
+    base: Annotated[list[str], BeforeValidator(_listify)] = Field(
+        min_length=1, description="Base pipeline file(s), relative to the spec; trial 0 each."
+    )
+    dataset: DatasetSpec = Field(description="The task stream and its split.")
+    objectives: list[Objective] = Field(
+        default_factory=lambda: [Objective(metric="recall@10")],
+        min_length=1,
+        description="What to optimise, in order (the first one ranks single-objective runs).",
+    )
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec, description="The sampler.")
+    trials: int = Field(50, ge=1, description="Trial budget of the study (all workers together).")
+    timeout_s: float | None = Field(
+        None, gt=0, description="Stop starting trials after this many seconds (per process)."
+    )
+    declared: bool = Field(
+        True, description="Search the ranges stages declare (Tunable); false: only `space`."
+    )
+    space: dict[str, SpaceEntry] = Field(
+        default_factory=dict, description="Overrides and additions, keyed by parameter name."
+    )
+    mutation: MutationSpec = Field(default_factory=MutationSpec, description="LLM mutation.")
+    storage: str | None = Field(
+        None, description="Optuna storage URL or journal file (default: OUT/study.journal)."
+    )
+    study: str | None = Field(None, description="Study name (default: the spec's name).")
+
+    _folder: Path = PrivateAttr(default_factory=Path)
+    _located: Located | None = PrivateAttr(default=None)
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the spec file (relative paths start here)."""
+        return self._folder
+
+    @property
+    def located(self) -> Located | None:
+        """Positions of the spec file's keys and values, when read from a file."""
+        return self._located
+
+    def resolve(self, path: str) -> Path:
+        """Return ``path`` resolved against the spec file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self._folder / candidate
+
+    @property
+    def study_name(self) -> str:
+        """The study name: ``study`` or the spec's ``name``."""
+        return self.study or self.name
+
+    @property
+    def directions(self) -> list[str]:
+        """One Optuna direction per objective."""
+        return [objective.goal for objective in self.objectives]
+
+    def problem(self, path: tuple[str | int, ...], message: str, **kw: Any) -> Problem:
+        """Make a problem positioned at ``path`` in the spec file (when known)."""
+        if self._located is None:
+            return Problem("<spec>", path, message, **kw)
+        return self._located.problem(path, message, **kw)
+
+    def mutation_llm(self, registry: Registry) -> LLMConfig | None:
+        """Return the validated mutation LLM config, or ``None`` when mutation is off.
+
+        Raises:
+            ConfigError: for an invalid ``mutation.llm`` (positions in the spec file).
+        """
+        raw = self.mutation.llm
+        if not self.mutation.enabled or raw is None or raw.get("type") == "none":
+            return None
+        field = _llm_field(registry)
+        try:
+            config = TypeAdapter(Annotated[field.annotation, field]).validate_python(raw)
+        except ValidationError as err:
+            raise ConfigError(
+                [self._llm_problem(e, registry) for e in err.errors(include_url=False)]
+            ) from err
+        return config  # type: ignore[no-any-return]
+
+    def _llm_problem(self, error: Mapping[str, Any], registry: Registry) -> Problem:
+        loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+        path = ("mutation", "llm", *loc[1:])
+        raw = self.mutation.llm or {}
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            names = tuple(registry.names("llm"))
+            return self.problem(
+                (*path, "type"),
+                f"unknown llm type {raw.get('type')!r}",
+                allowed=names,
+                suggestion=closest(str(raw.get("type")), names),
+            )
+        if error["type"] == "extra_forbidden" and raw.get("type") in registry.names("llm"):
+            fields = tuple(registry.get("llm", raw["type"]).cls.config_model.model_fields)
+            return self.problem(
+                path,
+                f"unknown field for llm '{raw['type']}'",
+                at_key=True,
+                allowed=fields,
+                suggestion=closest(str(loc[-1]), fields),
+            )
+        return self.problem(path, error_message(error))
+
+
+def _llm_field(registry: Registry) -> Any:
+    from evolvelab.config import pipeline_model
+
+    return pipeline_model(registry).model_fields["llm"]
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """Return a pydantic error's message in the project's style (lower case, no prefix)."""
+    text = str(error["msg"]).removeprefix("Value error, ")
+    return text[:1].lower() + text[1:]

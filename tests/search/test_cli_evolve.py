@@ -1,0 +1,55 @@
+"""`evolvelab evolve` on the command line, and the specs and docs that ship with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from evolvelab.cli import cli
+from evolvelab.registry import Registry
+from evolvelab.search.derive import build_space
+from evolvelab.search.specfile import load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_evolve_command_runs_and_reports(write_spec, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["evolve", str(write_spec()), "--trials", "3", "--out", str(out), "--seed", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "best" in result.output and "base" in result.output and "valid." in result.output
+    assert (out / "best.yaml").is_file() and (out / "report.md").is_file()
+
+
+def test_evolve_command_renders_spec_problems(write_spec, spec_text: str, tmp_path: Path) -> None:
+    spec = write_spec(spec_text.replace("trials: 5", "trials: -1"))
+    result = CliRunner().invoke(cli, ["evolve", str(spec), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert f"{spec}:11:9: trials: input should be greater than or equal to 1" in result.output
+
+
+def test_bundled_specs_load(registry: Registry) -> None:
+    for path in sorted((ROOT / "pipelines" / "evolve").glob("*.yaml")):
+        spec = load_spec(path, registry)
+        space = build_space(
+            [spec.resolve(b) for b in spec.base],
+            registry,
+            entries=spec.space,
+            declared=spec.declared,
+        )
+        assert space.params(), path
+
+
+def test_spec_examples_in_the_docs_validate(registry: Registry) -> None:
+    text = (ROOT / "docs" / "evolve.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml evolve\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
+    for body in blocks:
+        spec = parse_spec(
+            body, file="docs/evolve.md", folder=ROOT / "pipelines" / "evolve", registry=registry
+        )
+        assert all(spec.resolve(b).is_file() for b in spec.base)
