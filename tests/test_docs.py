@@ -65,4 +65,4 @@ def test_readme_holds_exactly_two_setup_commands() -> None:
     setup = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
     commands = [b for lang, b in FENCE.findall(setup) if lang == "bash"]
     assert len(commands) == 2
-    assert "evolvelab run" in commands[0] and "pytest" in commands[1]
+    assert "evolvelab evolve" in commands[0] and "pytest" in commands[1]
