@@ -146,11 +146,13 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
     weights = importances(study) if result.complete >= 4 else None
     lines += _plots(ctx, study, result, weights)
     if weights:
+        from evolvelab.plots import plots_available
+
+        picture = ["![parameter importances](importances.png)", ""] if plots_available() else []
         lines += [
             "## Parameter importances",
             "",
-            "![parameter importances](importances.png)",
-            "",
+            *picture,
             *_table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in weights.items()]),
             "",
         ]
