@@ -131,6 +131,22 @@ class Resources:
         """Return the note store and, if configured, the graph store."""
         return [self.store] if self.graph is None else [self.store, self.graph]
 
+    def query_vector(self, vector: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Return ``vector`` as a flat float32 array, checked against the embedder's dimension.
+
+        Raises:
+            EvolveLabError: if the dimension differs from the embedder's.
+        """
+        import numpy as np
+
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.embedder.dim:
+            raise EvolveLabError(
+                f"query vector has {query.shape[0]} dimensions; "
+                f"this store holds {self.embedder.dim}"
+            )
+        return query
+
     def embed_missing(self, notes: Sequence[Note]) -> list[Note]:
         """Return ``notes`` with an embedding of their search text filled in where it is missing."""
         missing = [i for i, note in enumerate(notes) if note.embedding is None]

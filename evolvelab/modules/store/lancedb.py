@@ -225,14 +225,7 @@ class LanceDBStore(Store):
         Raises:
             EvolveLabError: if ``vector`` has the wrong dimension.
         """
-        import numpy as np
-
-        query_vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if query_vector.shape[0] != self.resources.embedder.dim:
-            raise EvolveLabError(
-                f"query vector has {query_vector.shape[0]} dimensions; "
-                f"this store holds {self.resources.embedder.dim}"
-            )
+        query_vector = self.resources.query_vector(vector)
         query = (
             self._open_table()
             .search(query_vector, vector_column_name=rows.VECTOR)

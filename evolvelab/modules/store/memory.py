@@ -170,12 +170,7 @@ class MemoryStore(Store):
         """
         import numpy as np
 
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if query.shape[0] != self.resources.embedder.dim:
-            raise EvolveLabError(
-                f"query vector has {query.shape[0]} dimensions; "
-                f"this store holds {self.resources.embedder.dim}"
-            )
+        query = self.resources.query_vector(vector)
         candidates = [note for _, note in self._candidates(scope, where)]
         if not candidates:
             return []
