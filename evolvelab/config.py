@@ -43,7 +43,7 @@ __all__ = [
 class StrictModel(BaseModel):
     """Base of every configuration model: unknown keys are errors, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)

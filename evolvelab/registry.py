@@ -197,13 +197,9 @@ def default_registry() -> Registry:
     return Registry(get_plugin_manager(load_entrypoints=True))
 
 
-def builtin_registry() -> Registry:
-    """Return a registry of the built-in types only (no entry points)."""
-    return _builtin()
-
-
 @cache
-def _builtin() -> Registry:
+def builtin_registry() -> Registry:
+    """Return the registry of the built-in types only (no entry points), cached per process."""
     return Registry(get_plugin_manager(load_entrypoints=False))
 
 
