@@ -53,6 +53,7 @@ __all__ = [
     "Retriever",
     "Scannable",
     "Store",
+    "TextField",
     "TextSearch",
     "VectorSearch",
     "FeedbackAware",
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 T = TypeVar("T", bound=BaseModel)
+
+TextField = Literal["index", "content"]
+"""Which text of a note a full-text search reads: ``index`` (``Note.search_text``) or ``content``."""
 
 
 class Clock:
@@ -396,8 +400,15 @@ class VectorSearch(Protocol):
 class TextSearch(Protocol):
     """A store with a full-text index (score: BM25 or the engine's equivalent)."""
 
-    def search_text(self, text: str, k: int, scope: Scope, where: Where) -> list[Hit]:
-        """Return up to ``k`` hits in ``scope``, best first."""
+    def search_text(
+        self, text: str, k: int, scope: Scope, where: Where, field: TextField = "index"
+    ) -> list[Hit]:
+        """Return up to ``k`` hits in ``scope``, best first.
+
+        ``field`` picks the text searched: ``index`` (each note's ``search_text``: its
+        ``index_text`` when set, else its ``content``) or ``content`` (what a hit shows).
+        Callers pass ``field`` only when it is not ``index``.
+        """
 
 
 @runtime_checkable

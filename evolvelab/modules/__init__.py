@@ -38,6 +38,7 @@ def register_retrievers():  # noqa: ANN201
     from evolvelab.modules.retrieve.lsh import LSHRetriever
     from evolvelab.modules.retrieve.neighbours import NeighboursRetriever
     from evolvelab.modules.retrieve.recency import RecencyRetriever
+    from evolvelab.modules.retrieve.speaker import SpeakerRetriever
     from evolvelab.modules.retrieve.vector import VectorRetriever
 
     return [
@@ -46,6 +47,7 @@ def register_retrievers():  # noqa: ANN201
         HybridRetriever,
         RecencyRetriever,
         NeighboursRetriever,
+        SpeakerRetriever,
         LinkExpandRetriever,
         LSHRetriever,
         GMemoryRetriever,

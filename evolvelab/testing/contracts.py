@@ -576,6 +576,30 @@ class StoreContract:
         store.delete(["second"], ALICE)
         assert store.search_text("charlie", 5, ALICE, Where()) == []
 
+    def test_text_search_of_the_content_field_ignores_index_text(self, store: Store) -> None:
+        if not isinstance(store, TextSearch):
+            pytest.skip("store is not TextSearch")
+        store.add(
+            [
+                make_note("indexed", "bravo", index_text="alpha context"),
+                make_note("plain", "charlie alpha"),
+            ]
+        )
+        assert set(ids(store.search_text("alpha", 5, ALICE, Where()))) == {"indexed", "plain"}
+        assert ids(store.search_text("alpha", 5, ALICE, Where(), field="content")) == ["plain"]
+        assert store.search_text("bravo", 5, ALICE, Where()) == []
+        [hit] = store.search_text("bravo", 5, ALICE, Where(), field="content")
+        assert (hit.note.id, hit.note.index_text) == ("indexed", "alpha context")
+        assert hit.channel == "bm25" and hit.score > 0
+        # notes added or replaced after the first content search are found at once
+        store.add([make_note("late", "bravo late", index_text="delta")])
+        found = ids(store.search_text("bravo", 5, ALICE, Where(), field="content"))
+        assert set(found) == {"indexed", "late"}
+        store.add([make_note("indexed", "echo", index_text="alpha context")])
+        assert ids(store.search_text("bravo", 5, ALICE, Where(), field="content")) == ["late"]
+        assert ids(store.search_text("echo", 5, ALICE, Where(), field="content")) == ["indexed"]
+        assert store.search_text("bravo", 5, BOB, Where(), field="content") == []
+
     @pytest.mark.parametrize(
         "text", ['"unbalanced', "a AND (b OR", "title:x", "*", "a' OR '1'='1", "", "   ", "+-!"]
     )

@@ -23,7 +23,7 @@ from pydantic import Field
 from evolvelab.config import StoreConfig, Tunable
 from evolvelab.errors import EvolveLabError
 from evolvelab.modules.store import lancedb_schema as rows
-from evolvelab.stages import Resources, Store
+from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class LanceDBStore(Store):
     def __init__(self, config: LanceDBStoreConfig) -> None:
         super().__init__(config)
         self._table: Any = None
+        self._text_indexes: set[str] = set()
         self._schema: Any = None
         self._vector_index = False
         self._pending = 0
@@ -142,6 +143,7 @@ class LanceDBStore(Store):
     def close(self) -> None:
         """Drop the table handle (safe to call twice)."""
         self._table = None
+        self._text_indexes = set()
 
     # ------------------------------------------------------------------ Store
 
@@ -241,17 +243,21 @@ class LanceDBStore(Store):
             for row in query.to_arrow().to_pylist()
         ]
 
-    def search_text(self, text: str, k: int, scope: Scope, where: Where) -> list[Hit]:
+    def search_text(
+        self, text: str, k: int, scope: Scope, where: Where, field: TextField = "index"
+    ) -> list[Hit]:
         """Return the ``k`` best BM25 matches for ``text``, best first.
 
         The query's words are OR-ed; query syntax (quotes, operators, fields) is read as
-        plain words. Filters are applied before ranking (prefilter).
+        plain words. Filters are applied before ranking (prefilter). The ``content``
+        field gets its own full-text index the first time it is searched.
 
         Args:
             text: the query.
             k: how many hits at most.
             scope: whose notes to search.
             where: filters applied before ranking.
+            field: ``index`` searches each note's ``search_text``, ``content`` its content.
 
         Returns:
             Hits on channel ``bm25``; ``score`` is LanceDB's BM25 score.
@@ -260,9 +266,15 @@ class LanceDBStore(Store):
 
         if not any(char.isalnum() for char in text):
             return []
+        column = rows.SEARCH_TEXT
+        if field == "content":
+            column = rows.CONTENT
+            if column not in self._text_indexes:
+                self._open_table()
+                self._ensure_text_index(column)
         query = (
             self._open_table()
-            .search(MatchQuery(text, rows.SEARCH_TEXT), query_type="fts")
+            .search(MatchQuery(text, column), query_type="fts")
             .where(rows.where_filter(scope, where), prefilter=True)
             .limit(k)
         )
@@ -327,8 +339,8 @@ class LanceDBStore(Store):
                 return index
         return None
 
-    def _ensure_text_index(self) -> None:
-        """Create the full-text index, or rebuild it when its settings changed."""
+    def _ensure_text_index(self, column: str = rows.SEARCH_TEXT) -> None:
+        """Create a full-text index on ``column``, or rebuild it when its settings changed."""
         from lancedb.index import FTS
 
         wanted = {
@@ -338,12 +350,14 @@ class LanceDBStore(Store):
             "ascii_folding": self.config.fts_ascii_folding,
             "language": self.config.fts_language,
         }
-        index = self._index_on(rows.SEARCH_TEXT)
+        index = self._index_on(column)
         if index is not None:
             details = getattr(index, "index_details", None) or {}
             if all(details.get(name, value) == value for name, value in wanted.items()):
+                self._text_indexes.add(column)
                 return
-        self._table.create_index(rows.SEARCH_TEXT, config=FTS(**wanted), replace=True)
+        self._table.create_index(column, config=FTS(**wanted), replace=True)
+        self._text_indexes.add(column)
 
     def _maintain(self) -> None:
         """Build the ANN index once the table is big enough; fold new rows into indexes."""

@@ -26,6 +26,7 @@ __all__ = [
     "EMBEDDER_MODEL",
     "LAYOUT",
     "LAYOUT_VERSION",
+    "CONTENT",
     "SEARCH_TEXT",
     "VECTOR",
     "key_filter",
@@ -49,6 +50,8 @@ LAYOUT_VERSION = "2"
 """Schema metadata key and value naming the column layout; other layouts are refused."""
 SEARCH_TEXT = "search_text"
 """The column the full-text index covers: ``index_text`` when set, else ``content``."""
+CONTENT = "content"
+"""The note's content; it gets a second full-text index once a search asks for it."""
 
 _TIMES = ("created_at", "valid_from", "invalid_at", "last_accessed")
 

@@ -27,7 +27,7 @@ from evolvelab.config import Tunable
 from evolvelab.modules.store import layered_decay_rules as rules
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
 from evolvelab.modules.store.layered_decay_rules import ImportanceRating, ImportanceRatings
-from evolvelab.stages import ManageReport
+from evolvelab.stages import ManageReport, TextField
 from evolvelab.types import Hit, Note, Outcome, Scope, Where
 
 if TYPE_CHECKING:
@@ -335,10 +335,16 @@ class LayeredDecayStore(LanceDBStore):
         return ranked[:k]
 
     def search_text(
-        self, text: str, k: int, scope: Scope, where: Where, at: datetime | None = None
+        self,
+        text: str,
+        k: int,
+        scope: Scope,
+        where: Where,
+        field: TextField = "index",
+        at: datetime | None = None,
     ) -> list[Hit]:
         """Return the ``k`` best BM25 matches (memorybank: the first ``recall_k`` are recalled)."""
-        hits = super().search_text(text, k, scope, where)
+        hits = super().search_text(text, k, scope, where, field)
         if self.config.mode == "memorybank":
             return self._recalled(hits, at or self.resources.clock.now(scope), "bm25")
         return hits

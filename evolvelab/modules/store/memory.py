@@ -18,7 +18,7 @@ from pydantic import Field
 
 from evolvelab.config import StoreConfig, Tunable
 from evolvelab.errors import EvolveLabError
-from evolvelab.stages import Neighbour, Resources, Store
+from evolvelab.stages import Neighbour, Resources, Store, TextField
 from evolvelab.types import Hit, Link, Note, Scope, Where
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class MemoryStore(Store):
         super().__init__(config)
         self._notes: dict[_Key, Note] = {}
         self._tokens: dict[_Key, Counter[str]] = {}
+        self._content_tokens: dict[_Key, Counter[str]] = {}
 
     def open(self, resources: Resources) -> None:
         """Keep ``resources``; the embedder fills in missing embeddings on ``add``."""
@@ -105,6 +106,9 @@ class MemoryStore(Store):
             key = _key(note.scope, note.id)
             self._notes[key] = note
             self._tokens[key] = Counter(tokenize(note.search_text))
+            self._content_tokens[key] = (
+                self._tokens[key] if note.index_text is None else Counter(tokenize(note.content))
+            )
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
         """Return the notes with these ids in ``scope``, in the order asked.
@@ -134,6 +138,7 @@ class MemoryStore(Store):
             key = _key(scope, id)
             del self._notes[key]
             del self._tokens[key]
+            del self._content_tokens[key]
         owner = (scope.user_id, scope.agent_id)
         for key, note in self._notes.items():
             if key[:2] == owner and any(link.target in gone for link in note.links):
@@ -183,7 +188,9 @@ class MemoryStore(Store):
             for i in order
         ]
 
-    def search_text(self, text: str, k: int, scope: Scope, where: Where) -> list[Hit]:
+    def search_text(
+        self, text: str, k: int, scope: Scope, where: Where, field: TextField = "index"
+    ) -> list[Hit]:
         """Return the ``k`` best BM25 matches for ``text``, best first.
 
         Collection statistics (document count, average length, document frequency)
@@ -194,6 +201,7 @@ class MemoryStore(Store):
             k: how many hits at most.
             scope: whose notes to search.
             where: filters applied before ranking.
+            field: ``index`` searches each note's ``search_text``, ``content`` its content.
 
         Returns:
             Hits on channel ``bm25`` with positive scores; notes sharing no token are left out.
@@ -203,13 +211,14 @@ class MemoryStore(Store):
         if not terms or not candidates:
             return []
         k1, b = self.config.bm25_k1, self.config.bm25_b
-        lengths = [sum(self._tokens[key].values()) for key, _ in candidates]
+        index = self._content_tokens if field == "content" else self._tokens
+        lengths = [sum(index[key].values()) for key, _ in candidates]
         avgdl = max(sum(lengths) / len(lengths), 1e-9)
-        df = Counter(term for key, _ in candidates for term in terms & self._tokens[key].keys())
+        df = Counter(term for key, _ in candidates for term in terms & index[key].keys())
         n = len(candidates)
         scored = []
         for (key, note), length in zip(candidates, lengths, strict=True):
-            counts = self._tokens[key]
+            counts = index[key]
             score = 0.0
             for term in terms & counts.keys():
                 idf = math.log(1.0 + (n - df[term] + 0.5) / (df[term] + 0.5))
