@@ -191,7 +191,7 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
         "## Reproduce and inspect",
         "",
         "Every `trials/NNNN.yaml` starts with the `evolvelab eval` command that scores it as "
-        "the search did.",
+        "the search did (run it from the folder the search ran in).",
         f"Browse the study with `optuna-dashboard {ctx.storage}` (`pip install optuna-dashboard`).",
         "",
     ]

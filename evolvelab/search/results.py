@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,16 +79,30 @@ class EvolveResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _shown(path: str | Path) -> str:
+    """Return ``path`` normalised: relative to the working directory when it lies below it
+    or beside it (``../data/x.json``), else absolute."""
+    full = Path(os.path.normpath(Path(path).absolute()))
+    here = Path.cwd()
+    if full.is_relative_to(here) or full.is_relative_to(here.parent):
+        return os.path.relpath(full, here)
+    return str(full)
+
+
 def reproduce_command(ctx: Context, path: str, users: list[str]) -> str:
-    """Return the ``evolvelab eval`` command that scores ``path`` as the search did."""
+    """Return the ``evolvelab eval`` command that scores ``path`` as the search did.
+
+    ``path`` is relative to the results folder; both it and the data file are written
+    relative to the working directory the search ran in (absolute when outside it).
+    """
     data = ctx.spec.dataset
     if data.type == "sample":
         from evolvelab.sample import sample_path
 
         kind, source = "jsonl", str(sample_path())
     else:
-        kind, source = data.type, str(ctx.spec.resolve(data.path or ""))
-    parts = ["evolvelab eval", path, "--dataset", kind, "--data", source]
+        kind, source = data.type, _shown(ctx.spec.resolve(data.path or ""))
+    parts = ["evolvelab eval", _shown(ctx.out / path), "--dataset", kind, "--data", source]
     parts += [f"--user {u}" for u in users]
     if data.limit:
         parts.append(f"--limit {data.limit}")

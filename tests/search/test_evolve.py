@@ -44,7 +44,10 @@ def test_loop_writes_reproducible_results(write_spec, tmp_path: Path) -> None:
     # A trial file scored on its own, as its header says, gives the recorded train score.
     number = result.best[0].number
     header = (out / "trials" / f"{number:04d}.yaml").read_text()
-    assert "# reproduce: evolvelab eval trials/" in header and "--user ana" in header
+    assert f"# reproduce: evolvelab eval {out.name}/trials/{number:04d}.yaml" in header or (
+        f"# reproduce: evolvelab eval {out / 'trials'}/{number:04d}.yaml" in header
+    )
+    assert "--user ana" in header
     again = evaluate_pipeline(
         out / "trials" / f"{number:04d}.yaml", load_jsonl(sample_path()), scopes=["ana"]
     )

@@ -71,6 +71,19 @@ class LanceDBStoreConfig(StoreConfig):
         description="Rows added since the last index update that trigger an update "
         "(optimize); until then new rows are searched without the index.",
     )
+    fts_fresh: bool = Field(
+        True,
+        description="Fold rows added since the last index update into the full-text index "
+        "before a text search. LanceDB scores unindexed rows against other corpus statistics "
+        "than indexed ones, so without this the same note can score differently depending on "
+        "when the index was last updated.",
+    )
+    reindex_writes: int = Field(
+        16,
+        ge=1,
+        description="Writes (add calls) since the last index update that trigger an update: "
+        "each write is a new data file, and searches slow down as files pile up.",
+    )
     keep_versions_minutes: float = Field(
         60.0,
         ge=0.0,
@@ -104,6 +117,7 @@ class LanceDBStore(Store):
         self._schema: Any = None
         self._vector_index = False
         self._pending = 0
+        self._writes = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,6 +177,7 @@ class LanceDBStore(Store):
         merge = tbl.merge_insert("_key").when_matched_update_all().when_not_matched_insert_all()
         merge.execute(table)
         self._pending += table.num_rows
+        self._writes += 1
         self._maintain()
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
@@ -266,6 +281,9 @@ class LanceDBStore(Store):
 
         if not any(char.isalnum() for char in text):
             return []
+        if self.config.fts_fresh and self._pending:
+            self._open_table()
+            self._optimize()
         column = rows.SEARCH_TEXT
         if field == "content":
             column = rows.CONTENT
@@ -365,7 +383,7 @@ class LanceDBStore(Store):
             if self._table.count_rows() >= self.config.index_threshold:
                 self._build_vector_index()
                 return
-        if self._pending >= self.config.reindex_rows:
+        if self._pending >= self.config.reindex_rows or self._writes >= self.config.reindex_writes:
             self._optimize()
 
     def _optimize(self) -> None:
@@ -373,6 +391,7 @@ class LanceDBStore(Store):
         keep = timedelta(minutes=self.config.keep_versions_minutes)
         self._table.optimize(cleanup_older_than=keep)
         self._pending = 0
+        self._writes = 0
 
     def _build_vector_index(self) -> None:
         """Build the IVF-RQ vector index and B-tree indexes on the scope and row keys."""
