@@ -16,7 +16,9 @@ from evolvelab.config import pipeline_schema
 from evolvelab.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
-PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml"))
+PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml")) + sorted(
+    (ROOT / "pipelines" / "evolved").glob("*.yaml")
+)
 
 FAST = """\
 version: 1
@@ -66,6 +68,16 @@ def test_validate_shipped_pipelines() -> None:
     result = CliRunner().invoke(cli, ["validate", *map(str, PIPELINES)])
     assert result.exit_code == 0, result.output
     assert result.output.count("ok: ") == len(PIPELINES)
+
+
+def test_the_evolved_locomo_pipeline_runs_on_the_sample(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    args = ["run", str(ROOT / "pipelines" / "evolved" / "locomo.yaml"), "--sample",
+            "--data-dir", str(tmp_path / "data"), "--json", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    recall = json.loads(out.read_text())["recall"]
+    assert 0.3 < recall <= 1.0
 
 
 def test_validate_reports_typo_and_unknown_type_with_positions(tmp_path: Path) -> None:
