@@ -128,8 +128,9 @@ def sequence_turns(
         link: link consecutive turns both ways (kinds ``prev`` and ``next``).
         context: index each new turn together with this many turns before it
             (``index_text``); what is shown (``content``) stays the turn alone.
-        context_after: index each turn together with this many turns after it as well;
-            stored turns that new ones follow get their ``index_text`` rewritten.
+        context_after: index each turn together with this many turns after it as well.
+            Stored turns whose window now holds a new turn (before or after them) get
+            their ``index_text`` rewritten and their embedding cleared for the store.
 
     Returns:
         The new notes, followed by stored neighbours whose links or index text changed
