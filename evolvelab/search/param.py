@@ -91,22 +91,15 @@ class Param:
         distribution = self.distribution()
         if self.choices is not None:
             raw = trial.suggest_categorical(self.name, distribution.choices)  # type: ignore[attr-defined]
-        elif self.integer:
-            raw = trial.suggest_int(
-                self.name,
-                distribution.low,
-                distribution.high,  # type: ignore[attr-defined]
-                step=distribution.step,
-                log=self.log,
-            )  # type: ignore[attr-defined]
         else:
-            raw = trial.suggest_float(
+            suggest = trial.suggest_int if self.integer else trial.suggest_float
+            raw = suggest(
                 self.name,
-                distribution.low,
+                distribution.low,  # type: ignore[attr-defined]
                 distribution.high,  # type: ignore[attr-defined]
-                step=distribution.step,
+                step=distribution.step,  # type: ignore[attr-defined]
                 log=self.log,
-            )  # type: ignore[attr-defined]
+            )
         return self.decode(raw)
 
     def encode(self, value: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from evolvelab.config import RetrieverConfig, Tunable
+from evolvelab.modules.retrieve.hybrid import fuse
 from evolvelab.stages import Retriever, TextSearch
 from evolvelab.text import STOP_WORDS, tokens
 from evolvelab.types import Hit, Query
@@ -86,25 +87,7 @@ class BM25Retriever(Retriever):
         hits = store.search_text(text, k, query.scope, query.where)
         if self.config.content_weight > 0:
             content = store.search_text(text, k, query.scope, query.where, field="content")
-            hits = _blend(hits, content, self.config.content_weight)[:k]
+            blended = [("index", 1.0, hits), ("content", self.config.content_weight, content)]
+            hits = fuse(blended, fusion="score", channel="bm25")[:k]
         return self.extend(previous, [h.model_copy(update={"channel": "bm25"}) for h in hits])
 
-
-def _blend(index: list[Hit], content: list[Hit], weight: float) -> list[Hit]:
-    """Fuse two BM25 result lists by max-normalised score, best first."""
-    fused: dict[str, float] = {}
-    explain: dict[str, dict[str, float]] = {}
-    notes = {}
-    for name, hits, w in (("index", index, 1.0), ("content", content, weight)):
-        best = max((h.score for h in hits), default=0.0)
-        for hit in hits:
-            note_id = hit.note.id
-            notes.setdefault(note_id, hit.note)
-            gain = w * hit.score / best if best > 0 else 0.0
-            fused[note_id] = fused.get(note_id, 0.0) + gain
-            explain.setdefault(note_id, dict(hit.explain))[name] = hit.score
-    ranked = sorted(fused, key=lambda note_id: -fused[note_id])
-    return [
-        Hit(note=notes[nid], score=fused[nid], channel="bm25", explain=explain[nid])
-        for nid in ranked
-    ]

@@ -15,6 +15,7 @@ the weights are tunable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -24,7 +25,7 @@ from evolvelab.errors import closest
 from evolvelab.stages import Issue, Resources, Retriever
 from evolvelab.types import Hit, Query
 
-__all__ = ["HybridConfig", "HybridRetriever"]
+__all__ = ["HybridConfig", "HybridRetriever", "fuse"]
 
 
 class HybridConfig(RetrieverConfig):
@@ -134,25 +135,52 @@ class HybridRetriever(Retriever):
 
     def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
         weights = self.config.weights or [1.0] * len(self._channels)
-        fused: dict[str, float] = {}
-        explain: dict[str, dict[str, float]] = {}
-        notes = {}
-        by_score = self.config.fusion == "score"
-        for name, weight, channel in zip(self.config.channels, weights, self._channels, strict=True):
-            hits = channel.retrieve(query, [])
-            best = max((h.score for h in hits), default=0.0)
-            for rank, hit in enumerate(hits, start=1):
-                note_id = hit.note.id
-                notes.setdefault(note_id, hit.note)
-                if by_score:
-                    gain = weight * hit.score / best if best > 0 else 0.0
-                else:
-                    gain = weight / (self.config.rrf_k + rank)
-                fused[note_id] = fused.get(note_id, 0.0) + gain
-                explain.setdefault(note_id, {})[name] = hit.score if by_score else float(rank)
-        ranked = sorted(fused, key=lambda nid: -fused[nid])[: self.config.k]
-        hits = [
-            Hit(note=notes[nid], score=fused[nid], channel="hybrid", explain=explain[nid])
-            for nid in ranked
+        results = [
+            (name, weight, channel.retrieve(query, []))
+            for name, weight, channel in zip(self.config.channels, weights, self._channels, strict=True)
         ]
-        return self.extend(previous, hits)
+        fused = fuse(results, fusion=self.config.fusion, rrf_k=self.config.rrf_k, channel="hybrid")
+        return self.extend(previous, fused[: self.config.k])
+
+
+def fuse(
+    results: Sequence[tuple[str, float, Sequence[Hit]]],
+    *,
+    fusion: Literal["rrf", "score"] = "score",
+    rrf_k: float = 60.0,
+    channel: str,
+) -> list[Hit]:
+    """Fuse ranked lists into one, best first (see the module docstring for the formulas).
+
+    Args:
+        results: ``(name, weight, hits)`` per list, each list best first.
+        fusion: ``score`` (weighted max-normalised scores) or ``rrf`` (weighted reciprocal rank).
+        rrf_k: the rank offset of reciprocal-rank fusion.
+        channel: the channel the fused hits carry.
+
+    Returns:
+        One hit per note; ``explain`` keeps the note's first hit's explain and adds each
+        list's raw score (``score``) or rank (``rrf``) under its name.
+    """
+    by_score = fusion == "score"
+    fused: dict[str, float] = {}
+    explain: dict[str, dict[str, float]] = {}
+    notes = {}
+    for name, weight, hits in results:
+        best = max((h.score for h in hits), default=0.0)
+        for rank, hit in enumerate(hits, start=1):
+            note_id = hit.note.id
+            notes.setdefault(note_id, hit.note)
+            if by_score:
+                gain = weight * hit.score / best if best > 0 else 0.0
+            else:
+                gain = weight / (rrf_k + rank)
+            fused[note_id] = fused.get(note_id, 0.0) + gain
+            explain.setdefault(note_id, dict(hit.explain))[name] = (
+                hit.score if by_score else float(rank)
+            )
+    ranked = sorted(fused, key=lambda note_id: -fused[note_id])
+    return [
+        Hit(note=notes[nid], score=fused[nid], channel=channel, explain=explain[nid])
+        for nid in ranked
+    ]

@@ -281,18 +281,14 @@ class LanceDBStore(Store):
 
         if not any(char.isalnum() for char in text):
             return []
+        table = self._open_table()
         if self.config.fts_fresh and self._pending:
-            self._open_table()
             self._optimize()
-        column = rows.SEARCH_TEXT
-        if field == "content":
-            column = rows.CONTENT
-            if column not in self._text_indexes:
-                self._open_table()
-                self._ensure_text_index(column)
+        column = rows.CONTENT if field == "content" else rows.SEARCH_TEXT
+        if column not in self._text_indexes:
+            self._ensure_text_index(column)
         query = (
-            self._open_table()
-            .search(MatchQuery(text, column), query_type="fts")
+            table.search(MatchQuery(text, column), query_type="fts")
             .where(rows.where_filter(scope, where), prefilter=True)
             .limit(k)
         )

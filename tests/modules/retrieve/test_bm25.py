@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from evolvelab import Event, Hit, Memory, Note, Scope
-from evolvelab.modules.retrieve.bm25 import BM25Config, _blend, without_stop_words
+from evolvelab.modules.retrieve.bm25 import BM25Config, without_stop_words
+from evolvelab.modules.retrieve.hybrid import fuse
 from evolvelab.registry import Registry
 
 SCOPE = Scope(user_id="u")
@@ -141,11 +142,14 @@ CHORES = "we spent the whole weekend cleaning the garage and the attic and the s
 PUPPY = session(CHORES, "then I adopted a puppy", "wow")
 
 
-def test_blend_normalises_each_search_by_its_best() -> None:
+def test_the_content_blend_normalises_each_search_by_its_best() -> None:
     notes = {i: Note(id=i, content=i) for i in "abc"}
 
     def hits(**scores: float) -> list[Hit]:
         return [Hit(note=notes[i], score=s, channel="bm25") for i, s in scores.items()]
+
+    def _blend(index: list[Hit], content: list[Hit], weight: float) -> list[Hit]:
+        return fuse([("index", 1.0, index), ("content", weight, content)], channel="bm25")
 
     fused = _blend(hits(a=4.0, b=2.0), hits(b=3.0, c=1.5), 0.8)
     # a: 4/4 = 1.0;  b: 2/4 + 0.8 * 3/3 = 1.3;  c: 0.8 * 1.5/3 = 0.4
