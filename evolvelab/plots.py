@@ -92,7 +92,7 @@ def category_png(report: EvalReport) -> bytes:
 
 
 def latency_png(report: EvalReport) -> bytes:
-    """Draw the histogram of search latency, with p50 and p95 marked.
+    """Draw the histogram of search latency (log-spaced bins, log axis), p50 and p95 marked.
 
     Raises:
         EvolveLabError: if matplotlib is missing, or the report has no histogram.
@@ -110,8 +110,9 @@ def latency_png(report: EvalReport) -> bytes:
         if value is not None:
             axes.axvline(value, linestyle=style, color="black", linewidth=1,
                          label=f"{name} {value:.1f} ms")  # fmt: skip
+    axes.set_xscale("log")
     axes.legend(fontsize="small")
-    axes.set_xlabel("search latency (ms)")
+    axes.set_xlabel("search latency (ms, log scale)")
     axes.set_ylabel("queries")
     axes.set_title("Search latency")
     return _png(figure)

@@ -224,3 +224,16 @@ def test_an_explicit_store_path_is_not_used_by_a_fresh_run(fast: Path, locomo: P
     report = evaluate_pipeline(fast, load_locomo(locomo), ks=(1,))
     assert not elsewhere.exists()
     assert report.warnings and "store.path" in report.warnings[0]
+
+
+def test_the_latency_histogram_keeps_the_body_apart_from_a_slow_outlier() -> None:
+    from evolvelab.evaluation.core import _histogram
+
+    latencies = [5.0 + i * 0.05 for i in range(98)] + [600.0, 12.0]
+    histogram = _histogram(latencies)
+    assert histogram is not None
+    assert sum(histogram.counts) == len(latencies)
+    assert histogram.edges[0] == 5.0 and histogram.edges[-1] == 600.0
+    # equal-width bins would put 99 of 100 queries in the first bar; log bins spread them
+    assert max(histogram.counts) < 50
+    assert sum(1 for count in histogram.counts if count) >= 4

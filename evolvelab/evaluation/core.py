@@ -8,6 +8,8 @@ with an earlier run.
 
 from __future__ import annotations
 
+import bisect
+
 import os
 import platform
 import shutil
@@ -110,15 +112,25 @@ def environment() -> Environment:
 
 
 def _histogram(values: Sequence[float], bins: int = 20) -> Histogram | None:
+    """Count ``values`` in ``bins`` log-spaced bins from the smallest to the largest.
+
+    Latencies have a long right tail: equal-width bins up to one slow outlier put nearly
+    every query in the first bar, while log-spaced bins keep the body of the distribution
+    readable and still show the tail.
+    """
     if not values:
         return None
-    low, high = min(values), max(values)
-    width = (high - low) / bins if high > low else 1.0
-    edges = [round(low + i * width, 4) for i in range(bins + 1)]
+    low, high = max(min(values), 1e-3), max(max(values), 1e-3)
+    if high <= low:
+        return Histogram(edges=[round(low, 4), round(low + 1.0, 4)], counts=[len(values)])
+    ratio = (high / low) ** (1.0 / bins)
+    edges = [low * ratio**i for i in range(bins + 1)]
+    edges[-1] = high
     counts = [0] * bins
     for value in values:
-        counts[min(int((value - low) / width), bins - 1)] += 1
-    return Histogram(edges=edges, counts=counts)
+        index = bisect.bisect_right(edges, max(value, low)) - 1
+        counts[min(max(index, 0), bins - 1)] += 1
+    return Histogram(edges=[round(edge, 4) for edge in edges], counts=counts)
 
 
 def _check_ks(ks: Iterable[int]) -> list[int]:

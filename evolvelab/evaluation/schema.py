@@ -55,7 +55,7 @@ class LLMCounts(_Model):
 
 
 class Histogram(_Model):
-    """Counts of values between consecutive edges (the last bin includes its right edge)."""
+    """Counts of values between consecutive edges (log-spaced; the last bin includes its right edge)."""
 
     edges: list[float] = Field(description="Bin edges, ascending; one more than counts.")
     counts: list[int] = Field(description="Values per bin.")
