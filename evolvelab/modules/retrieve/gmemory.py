@@ -17,9 +17,15 @@ For a query:
    similarity. They come on channel ``gmemory.downward`` with ``score`` = the task's cosine.
 
 Upward hits come first (their score is a support count, at least 1), then downward hits
-task by task: scores never increase down the list. G-Memory notes live at the owner
-level, so the query's ``session_id`` is ignored; of its ``where`` filters only
+task by task: scores never increase down the list. Of the query's ``where`` filters only
 ``valid_at`` applies (every tier is read as it was at that time).
+
+Sessions follow the rule every store keeps (docs/concepts.md, "Scopes"): a query that
+names a ``session_id`` sees only that session's notes. G-Memory notes live at the owner
+level with their session in ``metadata.session``, so a narrowed search keeps the query
+and interaction notes of that session and leaves out insights (they belong to no
+session). ``across_sessions: true`` is G-Memory's own design: the session is ignored and
+the owner's whole graph is read.
 """
 
 from __future__ import annotations
@@ -98,6 +104,25 @@ class GMemoryConfig(RetrieverConfig):
     include_queries: bool = Field(
         True, description="Return each chosen task's query note before its steps."
     )
+    across_sessions: bool = Field(
+        False,
+        description="Read the owner's notes of every session even when the query names one "
+        "(G-Memory's design); false: a query's session_id narrows it like any search.",
+    )
+
+
+Session = str | None
+"""The session a search is narrowed to; ``None``: the owner's whole graph."""
+
+
+def _in_session(note: Note, session: Session) -> bool:
+    """Whether ``note`` belongs to ``session`` (always, when the search is not narrowed)."""
+    return session is None or note.metadata.get("session") == session
+
+
+def _usable(note: Note, where: Where, session: Session) -> bool:
+    """Whether ``note`` is a query note valid at the search's time and in its session."""
+    return note.kind == QUERY and note.is_valid_at(where.valid_at) and _in_session(note, session)
 
 
 def _negative_reward(note: Note) -> bool:
@@ -112,24 +137,41 @@ class GMemoryRetriever(Retriever):
     config: GMemoryConfig
     requires = (VectorSearch, GraphLinks)
 
+    def _nearest(
+        self, vector: list[float], count: int, scope: Scope, where: Where, session: Session
+    ) -> list[Hit]:
+        """Return the ``count`` nearest notes of the search's session (all: not narrowed).
+
+        Notes of other sessions share the owner's scope, so a narrowed search widens the
+        vector search until it holds ``count`` notes of the session or the store runs out.
+        """
+        store = note_store(self.resources)
+        wanted = count
+        while True:
+            hits = store.search_vectors(vector, wanted, scope, where)
+            kept = [h for h in hits if _in_session(h.note, session)]
+            if len(kept) >= count or len(hits) < wanted:
+                return kept[:count]
+            wanted *= 4
+
     def _seeds(
-        self, vector: list[float], scope: Scope, where: Where
+        self, vector: list[float], scope: Scope, where: Where, session: Session
     ) -> dict[str, tuple[Note, float]]:
         """Return the seed query notes with their cosine to the query."""
         cfg, store = self.config, note_store(self.resources)
         found: dict[str, tuple[Note, float]] = {}
         if cfg.match in ("query", "both"):
             kind = where.model_copy(update={"kind": [QUERY]})
-            for hit in store.search_vectors(vector, cfg.queries, scope, kind):
+            for hit in self._nearest(vector, cfg.queries, scope, kind, session):
                 found[hit.note.id] = (hit.note, cosine(vector, hit.note.embedding))
         if cfg.match in ("steps", "both"):
             kind = where.model_copy(update={"kind": [INTERACTION]})
             best: dict[str, float] = {}
-            for hit in store.search_vectors(vector, cfg.candidates, scope, kind):
+            for hit in self._nearest(vector, cfg.candidates, scope, kind, session):
                 qid = hit.note.metadata.get("query_id")
                 if isinstance(qid, str):
                     best[qid] = max(best.get(qid, -1.0), cosine(vector, hit.note.embedding))
-            tasks = {n.id: n for n in store.get(list(best), scope) if self._usable(n, where)}
+            tasks = {n.id: n for n in store.get(list(best), scope) if _usable(n, where, session)}
             for qid, sim in best.items():
                 if qid in tasks and sim > found.get(qid, (None, -2.0))[1]:
                     found[qid] = (tasks[qid], sim)
@@ -137,12 +179,13 @@ class GMemoryRetriever(Retriever):
         kept = [item for item in ranked if item[1][1] >= cfg.min_similarity - TOLERANCE]
         return dict(kept[: cfg.queries])
 
-    @staticmethod
-    def _usable(note: Note, where: Where) -> bool:
-        return note.kind == QUERY and note.is_valid_at(where.valid_at)
-
     def _expand(
-        self, seeds: dict[str, tuple[Note, float]], vector: list[float], scope: Scope, where: Where
+        self,
+        seeds: dict[str, tuple[Note, float]],
+        vector: list[float],
+        scope: Scope,
+        where: Where,
+        session: Session,
     ) -> Related:
         """Return Q^S: the seeds (hops 0) and the queries ``hops`` similar-edges away."""
         related: Related = {
@@ -155,13 +198,15 @@ class GMemoryRetriever(Retriever):
         )
         hops = {n.id: n.hops for n in walked}
         for note in note_store(self.resources).get(list(hops), scope):
-            if self._usable(note, where):
+            if _usable(note, where, session):
                 related[note.id] = (note, cosine(vector, note.embedding), hops[note.id])
         return related
 
-    def _upward(self, related: Related, scope: Scope, where: Where) -> list[Hit]:
-        if self.config.insights == 0 or not related:
-            return []
+    def _upward(
+        self, related: Related, scope: Scope, where: Where, session: Session
+    ) -> list[Hit]:
+        if self.config.insights == 0 or not related or session is not None:
+            return []  # insights belong to no session: a narrowed search leaves them out
         pairs = supporting_insights(self.resources, list(related), scope, where.valid_at)
         pairs.sort(key=lambda pair: (-len(pair[1]), -pair[0].importance, pair[0].id))
         hits = []
@@ -174,7 +219,7 @@ class GMemoryRetriever(Retriever):
         return hits
 
     def _downward(
-        self, related: Related, vector: list[float], scope: Scope, where: Where
+        self, related: Related, vector: list[float], scope: Scope, where: Where, session: Session
     ) -> list[Hit]:
         cfg = self.config
         if cfg.trajectories == 0 or not related:
@@ -188,7 +233,9 @@ class GMemoryRetriever(Retriever):
             explain = {"similarity": sim, "hops": float(hops)}
             if cfg.include_queries:
                 hits.append(Hit(note=task, score=score, channel=DOWNWARD, explain=explain))
-            steps = [s for s in steps_of[qid] if not _negative_reward(s)]
+            steps = [
+                s for s in steps_of[qid] if not _negative_reward(s) and _in_session(s, session)
+            ]
             scored = [(cosine(vector, s.embedding), i, s) for i, s in enumerate(steps)]
             kept = sorted(scored, key=lambda t: (-t[0], t[1]))[: cfg.steps]
             if cfg.step_order == "time":
@@ -201,8 +248,11 @@ class GMemoryRetriever(Retriever):
     def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
         """Append insight hits, then trajectory hits, for the tasks most like ``query``."""
         scope = owner(query.scope)
+        session = None if self.config.across_sessions else query.scope.session_id
         where = Where(valid_at=query.where.valid_at)
         vector = [float(x) for x in self.resources.embedder.embed([query.text])[0]]
-        related = self._expand(self._seeds(vector, scope, where), vector, scope, where)
-        hits = self._upward(related, scope, where) + self._downward(related, vector, scope, where)
+        seeds = self._seeds(vector, scope, where, session)
+        related = self._expand(seeds, vector, scope, where, session)
+        hits = self._upward(related, scope, where, session)
+        hits += self._downward(related, vector, scope, where, session)
         return self.extend(previous, hits[: self.config.k])

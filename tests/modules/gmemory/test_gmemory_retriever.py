@@ -152,5 +152,21 @@ def test_each_owner_sees_only_its_own_graph(make_memory: Make) -> None:
     assert ana_hits and all(h.note.scope.user_id == "ana" for h in ana_hits)
     assert all(h.note.scope.user_id == "ben" for h in ben_hits)
     assert not set(ids(ana_hits)) & {qid(k, ben) for k in "ABDC"}
+
+
+def test_a_search_narrowed_to_a_session_sees_only_that_session(make_memory: Make) -> None:
+    memory = make_memory(retrieve={"queries": 2, "hops": 2, "trajectories": 4})
+    build(memory)
+    owner_hits = memory.search(QUESTION, scope=ANA)
+    assert {h.note.metadata.get("session") for h in owner_hits} > {"s-A"}  # B, D too
     session = memory.search(QUESTION, scope=Scope(user_id="ana", session_id="s-A"))
-    assert ids(session) == ids(ana_hits)  # the tiers live at the owner level
+    assert ids(session) == [qid("A"), *steps("A", 1, 2, 3)]  # no insight: they have no session
+    assert memory.search(QUESTION, scope=Scope(user_id="ana", session_id="s-none")) == []
+
+
+def test_across_sessions_reads_the_owners_whole_graph(make_memory: Make) -> None:
+    memory = make_memory(retrieve={"queries": 2, "hops": 2, "trajectories": 4,
+                                   "across_sessions": True})  # fmt: skip
+    build(memory)
+    session = memory.search(QUESTION, scope=Scope(user_id="ana", session_id="s-A"))
+    assert ids(session) == ids(memory.search(QUESTION, scope=ANA))
