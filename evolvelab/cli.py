@@ -141,6 +141,14 @@ def plugins(as_json: bool) -> None:
         render_plugin_report(report)
 
 
+def _unicode_text(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Refuse an argument that is not valid text (bytes the terminal could not decode as UTF-8)."""
+    for text in value if isinstance(value, tuple) else (value,):
+        if isinstance(text, str) and any("\ud800" <= c <= "\udfff" for c in text):
+            raise click.BadParameter(f"not valid UTF-8 text: {text!r}")
+    return value
+
+
 def _open_pipeline(path: Path, data_dir: Path | None) -> Memory:
     from evolvelab.pipeline import Memory
 
@@ -151,11 +159,14 @@ def _open_pipeline(path: Path, data_dir: Path | None) -> Memory:
 @click.argument("pipeline", type=click.Path(path_type=Path))
 @click.option("--stream", "stream_path", type=click.Path(path_type=Path), help="Event stream (JSONL).")
 @click.option("--sample", is_flag=True, help="Use the bundled sample stream.")
-@click.option("-k", "k", default=10, show_default=True, help="Hits per query (turn budget for recall).")
-@click.option("--batch-size", default=32, show_default=True, help="Events per add() call.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Hits per query (turn budget for recall).")  # fmt: skip
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Events per add() call.")  # fmt: skip
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the stores keep their files.")
 @click.option("--fresh", is_flag=True, help="Delete the pipeline's stored data first.")
-@click.option("--show", default=10, show_default=True, help="How many queries to show in the table.")
+@click.option("--show", default=10, show_default=True, type=click.IntRange(min=0),
+              help="How many queries to show in the table.")  # fmt: skip
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write per-query results here.")
 @_fail_cleanly
 def run(
@@ -192,11 +203,11 @@ def run(
 
 @cli.command()
 @click.argument("pipeline", type=click.Path(path_type=Path))
-@click.argument("query")
-@click.option("--user", "user_id", help="Search this user's memory.")
-@click.option("--agent", "agent_id", help="Search this agent's memory.")
-@click.option("--session", "session_id", help="Only this session.")
-@click.option("-k", "k", default=5, show_default=True, help="How many hits.")
+@click.argument("query", callback=_unicode_text)
+@click.option("--user", "user_id", callback=_unicode_text, help="Search this user's memory.")
+@click.option("--agent", "agent_id", callback=_unicode_text, help="Search this agent's memory.")
+@click.option("--session", "session_id", callback=_unicode_text, help="Only this session.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="How many hits.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the stores keep their files.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_fail_cleanly
@@ -288,7 +299,8 @@ def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
 @click.option("--k", "ks", default="1,5,10,20", show_default=True, callback=_parse_ks,
               help="Turn budgets to report, comma-separated.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="Ask only the first N questions.")
-@click.option("--user", "users", multiple=True, help="Evaluate only this user id (repeatable).")
+@click.option("--user", "users", multiple=True, callback=_unicode_text,
+              help="Evaluate only this user id (repeatable).")  # fmt: skip
 @click.option("--order", type=click.Choice(["end", "stream"]),
               help="Ask queries after all events (end) or where they stand (stream); "
                    "default: the dataset's.")  # fmt: skip
@@ -364,7 +376,7 @@ def compare(reports: tuple[Path, ...]) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes on this machine.")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder (default: runs/SPEC-STEM).")
-@click.option("--seed", type=int, help="Sampler seed (default: the spec's).")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), help="Sampler seed (default: the spec's).")
 @click.option("--quiet", is_flag=True, help="No progress bar or results table.")
 @_fail_cleanly
 def evolve_command(
@@ -372,20 +384,20 @@ def evolve_command(
     out: Path | None, seed: int | None, quiet: bool,
 ) -> None:  # fmt: skip
     """Search pipelines around SPEC's base pipeline(s); re-run the same command to resume."""
-    import signal
-
     from evolvelab.search.evolve import evolve
+    from evolvelab.search.interrupt import SIGTERM_EXIT, terminate_as_interrupt
 
     out = out or Path("runs") / spec.stem
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill acts like Ctrl-C
-    try:
-        evolve(spec, out=out, trials=trials, storage=storage, study=study_name, workers=workers,
-               seed=seed, progress=not quiet)  # fmt: skip
-    except KeyboardInterrupt:
+    stopped = False
+    with terminate_as_interrupt() as termination:  # kill acts like Ctrl-C, and is never lost
+        try:
+            evolve(spec, out=out, trials=trials, storage=storage, study=study_name,
+                   workers=workers, seed=seed, progress=not quiet)  # fmt: skip
+        except KeyboardInterrupt:
+            stopped = True
+    if stopped or termination.received:
         click.echo("interrupted: finished trials are kept; re-run the same command to resume", err=True)
-        sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        sys.exit(SIGTERM_EXIT if termination.received else 130)
 
 
 def main() -> None:

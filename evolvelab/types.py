@@ -10,12 +10,15 @@ JSONL stream or a plugin's output fails loudly instead of being dropped.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "AddResult",
+    "Dropped",
     "Event",
     "Hit",
     "Link",
@@ -266,3 +269,61 @@ class Outcome(Record):
 
     _aware_at = field_validator("at")(_aware)
 
+
+class Dropped(Record):
+    """Input an ``add`` received but could not keep: which stage, why, how many.
+
+    Example:
+        >>> Dropped(stage="encode[0] (fact)", reason="LLM fact with empty text", count=2)
+        Dropped(stage='encode[0] (fact)', reason='LLM fact with empty text', count=2)
+    """
+
+    stage: str = Field(description="The stage that dropped it, e.g. `encode[0] (fact)`.")
+    reason: str = Field(description="Why it could not be kept, e.g. `LLM fact with empty text`.")
+    count: int = Field(1, ge=1, description="How many items were dropped for this reason.")
+
+    def render(self) -> str:
+        """Render as ``encode[0] (fact) dropped 2: LLM fact with empty text``."""
+        return f"{self.stage} dropped {self.count}: {self.reason}"
+
+
+class AddResult(list[Note]):
+    """What one ``Memory.add`` did: the notes it wrote, and what it could not keep.
+
+    It *is* the list of notes written, so ``len(result)``, iteration, indexing and
+    ``result == []`` work as before; ``dropped`` says what the encoders received but
+    could not turn into notes (an LLM fact with no text, for instance), so nothing is
+    lost without a word.
+
+    Example:
+        >>> result = memory.add(events, scope=Scope(user_id="ana"))
+        >>> len(result), result.dropped_count
+        (12, 1)
+        >>> result.summary()
+        '12 notes written; 1 dropped (encode[0] (fact) dropped 1: LLM fact with empty text)'
+    """
+
+    def __init__(self, notes: Iterable[Note] = (), dropped: Iterable[Dropped] = ()) -> None:
+        super().__init__(notes)
+        self.dropped: list[Dropped] = list(dropped)
+
+    @property
+    def notes(self) -> list[Note]:
+        """The notes written, as a plain list."""
+        return list(self)
+
+    @property
+    def dropped_count(self) -> int:
+        """How many items were dropped, over every stage and reason."""
+        return sum(d.count for d in self.dropped)
+
+    def summary(self) -> str:
+        """Say in one line how many notes were written and what was dropped, and why."""
+        text = f"{len(self)} note{'s' if len(self) != 1 else ''} written"
+        if self.dropped:
+            reasons = "; ".join(d.render() for d in self.dropped)
+            text += f"; {self.dropped_count} dropped ({reasons})"
+        return text
+
+    def __repr__(self) -> str:
+        return f"AddResult({list.__repr__(self)}, dropped={self.dropped!r})"

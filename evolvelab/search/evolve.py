@@ -30,8 +30,8 @@ from evolvelab.search.context import Context, prepare
 from evolvelab.search.render import render_pipeline
 from evolvelab.search.study import (
     ATTR,
+    Sampling,
     claim,
-    make_sampler,
     open_storage,
     open_study,
     release,
@@ -45,9 +45,20 @@ if TYPE_CHECKING:
     from evolvelab.search.results import EvolveResult
     from evolvelab.stages import LLM
 
-__all__ = ["Context", "evolve", "prepare", "run_trial", "trial_header", "trial_status", "work"]
+__all__ = [
+    "Context",
+    "evolve",
+    "mark_released",
+    "prepare",
+    "run_trial",
+    "trial_header",
+    "trial_status",
+    "work",
+]
 
 Progress = Callable[["optuna.Study"], None]
+INTERRUPTED = "not scored; its slot was put back (re-run the same command to resume)"
+"""The status line of a trial file whose trial was interrupted or whose worker died."""
 
 
 def trial_header(
@@ -75,6 +86,22 @@ def trial_status(ctx: Context, values: list[float] | None, error: str | None) ->
         return "failed: " + (error or "no values").splitlines()[0]
     scores = ", ".join(f"{n} {v:.4g}" for n, v in zip(ctx.objective_names, values, strict=True))
     return f"train ({', '.join(ctx.train)}): {scores}"
+
+
+def mark_released(ctx: Context, number: int, reason: str) -> None:
+    """Rewrite the status line of trial ``number``'s file when it still says "running".
+
+    A worker that was killed (``reason``: ``worker died``) never rewrote its trial's file;
+    the process that put the slot back does it, if the file is on this machine.
+    """
+    path = ctx.out / "trials" / f"{number:04d}.yaml"
+    if not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    running = "\n# train: running\n"
+    if running in text:
+        status = f"\n# interrupted ({reason}): {INTERRUPTED}\n"
+        path.write_text(text.replace(running, status, 1), encoding="utf-8")
 
 
 def _candidate(ctx: Context, trial: Trial) -> tuple[str, dict[str, Any], str]:
@@ -117,6 +144,11 @@ def run_trial(
         report = evaluator.run(path.read_text(), ctx.train, file=str(path))
         values = objective_values(report, ctx.spec.objectives)
         trial.set_user_attr(ATTR + "train", train_attrs(report, misses=misses))
+    except (KeyboardInterrupt, SystemExit):
+        if path.exists():  # the caller puts the slot back; the file says so, not "running"
+            status = f"interrupted: {INTERRUPTED}"
+            path.write_text(trial_header(ctx, number, origin, params, status) + text, "utf-8")
+        raise
     except ConfigError as err:
         error = err.render()
     except Exception as err:  # a failing candidate is a result, never the end of the search
@@ -147,7 +179,7 @@ def work(
 
     Args:
         ctx: the prepared search.
-        worker: this process's index (seeds its sampler ``seed + worker``).
+        worker: this process's index (each trial's sampler is seeded by its number).
         progress: called with the study after every trial.
         on_trial: called with each finished trial's number (tests interrupt here).
         llm: use this LLM in every candidate pipeline (tests).
@@ -160,7 +192,7 @@ def work(
     from evolvelab.search.mutation import Mutator
 
     storage = open_storage(ctx.storage)
-    sampler = make_sampler(ctx.spec, seed=ctx.seed, worker=worker)
+    sampling = Sampling(ctx.spec, ctx.seed)
     spec = ctx.spec
     evaluator = Evaluator(
         ctx.dataset,
@@ -177,8 +209,8 @@ def work(
     fill: dict[str, Any] | None = None
     try:
         while spec.timeout_s is None or time.monotonic() - started < spec.timeout_s:
-            claimed = claim(storage, ctx.study, sampler, fill=fill) if fill else None
-            claimed = claimed or claim(storage, ctx.study, sampler)
+            claimed = claim(storage, ctx.study, sampling, fill=fill) if fill else None
+            claimed = claimed or claim(storage, ctx.study, sampling)
             fill = None
             if claimed is None:
                 break
@@ -256,7 +288,7 @@ def evolve(
         ctx.study,
         ctx.spec,
         budget=ctx.budget,
-        sampler=make_sampler(ctx.spec, seed=ctx.seed),
+        sampler=Sampling(ctx.spec, ctx.seed).sampler(),
         fills=ctx.fills,
     )
     reclaim_dead(store, handle)

@@ -309,7 +309,12 @@ def finish(
     from evolvelab.search.progress import study_counts
     from evolvelab.search.report import print_results, write_report
 
+    from evolvelab.search.evolve import mark_released
+
     study = optuna.load_study(study_name=ctx.study, storage=open_storage(ctx.storage))
+    for trial in study.get_trials(deepcopy=False):
+        if released(trial):
+            mark_released(ctx, trial.number, str(trial.user_attrs[ATTR + "released"]))
     trials = [t for t in study.get_trials(deepcopy=False) if not released(t)]
     for trial in trials:
         _write_trial_file(ctx, trial)

@@ -15,11 +15,13 @@ parameters live in the trial system attr ``fixed_params``, as ``enqueue_trial`` 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,14 +36,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTR",
+    "Sampling",
     "claim",
-    "make_sampler",
     "open_storage",
     "open_study",
     "reclaim_dead",
     "release",
     "released",
     "storage_url",
+    "trial_seed",
 ]
 
 ATTR = "evolvelab."
@@ -78,25 +81,52 @@ def open_storage(url: str) -> BaseStorage:
         raise EvolveLabError(f"cannot open storage {url!r}: {err}") from err
 
 
-def make_sampler(spec: EvolveSpec, *, seed: int, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """Return the spec's sampler, seeded ``seed + worker`` so workers never draw alike."""
-    import optuna
+def trial_seed(seed: int, number: int) -> int:
+    """Return the sampler seed of trial ``number`` in a search seeded ``seed``.
 
-    kind = spec.sampler.type or ("tpe" if len(spec.objectives) == 1 else "nsga2")
-    seed = seed + worker
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=spec.sampler.population, seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=spec.sampler.startup_trials,
-            multivariate=True,
-            group=True,
-            constant_liar=True,
-        )
+    Every trial gets its own seed, derived from the search's seed and its number, so a
+    search draws the same trials however often it is interrupted and resumed, and
+    however many workers share it: a resumed run continues the sequence instead of
+    starting it over (re-seeding with the spec's seed would repeat the first trials).
+    """
+    digest = hashlib.sha256(f"evolvelab:{seed}:{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Make the spec's sampler for each trial, seeded by :func:`trial_seed`.
+
+    Optuna's samplers hold their own random state; one sampler per trial, seeded from
+    the trial number, keeps that state out of the process: TPE and NSGA-II read
+    everything else they learn from the study itself.
+    """
+
+    spec: EvolveSpec
+    seed: int
+
+    def sampler(self, number: int | None = None) -> optuna.samplers.BaseSampler:
+        """Return the sampler for trial ``number`` (``None``: the study's own handle)."""
+        import optuna
+
+        spec = self.spec
+        kind = spec.sampler.type or ("tpe" if len(spec.objectives) == 1 else "nsga2")
+        seed = self.seed if number is None else trial_seed(self.seed, number)
+        if kind == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if kind == "nsga2":
+            return optuna.samplers.NSGAIISampler(
+                population_size=spec.sampler.population, seed=seed
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=spec.sampler.startup_trials,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+            )
 
 
 def _enqueue(study: optuna.Study, fill: Mapping[str, Any] | None) -> None:
@@ -184,7 +214,7 @@ def _study_id(study: optuna.Study, storage: BaseStorage) -> int:
 def claim(
     storage: BaseStorage,
     name: str,
-    sampler: optuna.samplers.BaseSampler,
+    sampling: Sampling,
     *,
     fill: Mapping[str, Any] | None = None,
 ) -> tuple[optuna.Study, Trial] | None:
@@ -193,7 +223,7 @@ def claim(
     Args:
         storage: the opened storage.
         name: the study name.
-        sampler: the sampler this process uses.
+        sampling: makes the claimed trial's sampler (seeded by its number).
         fill: put this in the claimed slot (an LLM proposal: ``{"params": ...}`` or
             ``{"given": yaml}`` plus attrs); only empty slots are taken then.
 
@@ -203,7 +233,7 @@ def claim(
     import optuna
     from optuna.trial import TrialState
 
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampling.sampler())
     study_id = _study_id(study, storage)
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         if fill is not None and (frozen.system_attrs.get(_FIXED) or frozen.user_attrs):
@@ -221,6 +251,7 @@ def claim(
                 storage.set_trial_user_attr(trial_id, ATTR + key, value)
         storage.set_trial_user_attr(trial_id, ATTR + "host", socket.gethostname())
         storage.set_trial_user_attr(trial_id, ATTR + "pid", os.getpid())
+        study.sampler = sampling.sampler(frozen.number)  # before the trial asks for anything
         return study, optuna.trial.Trial(study, trial_id)
     return None
 

@@ -3,39 +3,49 @@
 Each child prepares its own context from the same arguments and runs
 :func:`~evolvelab.search.evolve.work` until the study's slots are used up; the parent only
 draws the progress of all of them from the shared storage. SIGTERM acts like Ctrl-C in a
-child: its running trial's slot is put back.
+child: its running trial's slot is put back and it exits 143 (Ctrl-C: 130), which the
+parent reports as an interruption.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
+from evolvelab.search.interrupt import SIGTERM_EXIT
 
 if TYPE_CHECKING:
     from evolvelab.search.context import Context
     from evolvelab.search.progress import ProgressView
 
-__all__ = ["run_workers"]
+__all__ = ["INTERRUPTED_EXIT", "run_workers"]
+
+INTERRUPTED_EXIT = 130
+"""Exit status of a worker stopped by Ctrl-C (SIGTERM: 143)."""
 
 
 def _worker_main(spec_path: str, options: dict[str, Any], worker: int) -> None:
     """Entry point of a ``--workers`` child process."""
-    import signal
+    import sys
 
     import optuna
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     from evolvelab.search.context import prepare
     from evolvelab.search.evolve import work
+    from evolvelab.search.interrupt import SIGTERM_EXIT, terminate_as_interrupt
 
-    try:
-        work(prepare(spec_path, **options), worker=worker)
-    except KeyboardInterrupt:
-        pass
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    stopped = False
+    with terminate_as_interrupt() as termination:
+        try:
+            work(prepare(spec_path, **options), worker=worker)
+        except KeyboardInterrupt:
+            stopped = True
+    if stopped or termination.received:
+        sys.exit(SIGTERM_EXIT if termination.received else INTERRUPTED_EXIT)
 
 
 def run_workers(
@@ -84,6 +94,9 @@ def run_workers(
                 child.terminate()
             child.join(timeout=60)
         raise
-    failed = [i for i, child in enumerate(children) if child.exitcode not in (0, None)]
+    codes = [child.exitcode for child in children]
+    if any(code in (INTERRUPTED_EXIT, SIGTERM_EXIT, -signal.SIGTERM) for code in codes):
+        raise KeyboardInterrupt  # a worker was stopped: its slot is back, resume later
+    failed = [i for i, code in enumerate(codes) if code not in (0, None)]
     if failed:
         raise EvolveLabError(f"worker(s) {failed} exited with an error; see their output above")

@@ -9,27 +9,26 @@ import optuna
 
 from evolvelab.search.evolve import evolve
 from evolvelab.search.specfile import load_spec
-from evolvelab.search.study import ATTR, claim, make_sampler, open_storage, open_study
+from evolvelab.search.study import ATTR, Sampling, claim, open_storage, open_study
 
 
 def test_concurrent_claims_take_each_slot_once(write_spec, tmp_path: Path) -> None:
     spec = load_spec(write_spec())
     url = str(tmp_path / "study.journal")
     open_study(
-        open_storage(url), "race", spec, budget=24, sampler=make_sampler(spec, seed=0), fills=[]
+        open_storage(url), "race", spec, budget=24, sampler=Sampling(spec, 0).sampler(), fills=[]
     )
     taken: list[int] = []
 
-    def worker(index: int) -> None:
+    def worker() -> None:
         storage = open_storage(url)  # its own handle, as a separate process would have
-        sampler = make_sampler(spec, seed=0, worker=index)
-        while (claimed := claim(storage, "race", sampler)) is not None:
+        while (claimed := claim(storage, "race", Sampling(spec, 0))) is not None:
             study, trial = claimed
             trial.suggest_float("x", 0, 1)
             taken.append(trial.number)
             study.tell(trial, 0.5)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -60,9 +59,9 @@ def test_a_dead_workers_trial_goes_back_to_the_budget(write_spec, tmp_path: Path
     spec = load_spec(write_spec())
     storage = open_storage(str(tmp_path / "study.journal"))
     study, _ = open_study(
-        storage, "dead", spec, budget=3, sampler=make_sampler(spec, seed=0), fills=[]
+        storage, "dead", spec, budget=3, sampler=Sampling(spec, 0).sampler(), fills=[]
     )
-    _, trial = claim(storage, "dead", make_sampler(spec, seed=0))
+    _, trial = claim(storage, "dead", Sampling(spec, 0))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True)  # fmt: skip
     trial.set_user_attr(ATTR + "pid", int(gone.stdout))
