@@ -21,6 +21,7 @@ from evolvelab.config import (
     Tunable,
 )
 from evolvelab.errors import (
+    AfterWriteError,
     ConfigError,
     EvolveLabError,
     PluginError,
@@ -47,12 +48,15 @@ from evolvelab.stages import (
     TextSearch,
     VectorSearch,
 )
-from evolvelab.types import Event, Hit, Link, Note, Outcome, Query, Scope, Where
+from evolvelab.types import AddResult, Dropped, Event, Hit, Link, Note, Outcome, Query, Scope, Where
 
 __all__ = [
     "LLM",
+    "AddResult",
+    "AfterWriteError",
     "Clock",
     "ConfigError",
+    "Dropped",
     "Embedder",
     "EmbedderConfig",
     "Encoder",

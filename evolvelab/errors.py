@@ -14,8 +14,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
+    "AfterWriteError",
     "ConfigError",
     "EvolveLabError",
     "PluginError",
@@ -48,6 +50,55 @@ class StageError(EvolveLabError):
         super().__init__(f"{stage} ({type_name}): {message}")
         self.stage = stage
         self.type_name = type_name
+
+
+class AfterWriteError(EvolveLabError):
+    """``add`` stored its notes durably, then a later stage failed.
+
+    Every other error from ``Memory.add`` means *nothing was written*. This one means the
+    notes in ``written`` are on disk and searchable (retrying the ``add`` is not needed and
+    upserts the same notes); what failed came after the write: a manager that runs on
+    add, or a store that raised after its commit. Managers that did not run are named in
+    ``not_run``; ``memory.manage(scope)`` runs them again. The original error is chained
+    (``__cause__``).
+
+    Args:
+        written: the notes written (an :class:`~evolvelab.AddResult`, with what was dropped).
+        stage: the YAML path of the stage that failed, e.g. ``manage[0]`` or ``store``.
+        type_name: the failing stage's registered type.
+        cause: the error it raised.
+        total: how many notes the add meant to write, when not all of them are stored.
+        not_run: stages that were due but did not run, e.g. ``("manage[1] (decay)",)``.
+
+    Example:
+        >>> try:
+        ...     memory.add(events, scope=scope)
+        ... except AfterWriteError as err:
+        ...     print(len(err.written), "notes are stored;", err.stage, "failed")
+    """
+
+    def __init__(
+        self,
+        written: Any,
+        stage: str,
+        type_name: str,
+        cause: BaseException,
+        *,
+        total: int | None = None,
+        not_run: Sequence[str] = (),
+    ) -> None:
+        self.written = written
+        self.stage = stage
+        self.type_name = type_name
+        self.cause = cause
+        self.not_run = tuple(not_run)
+        count = len(written)
+        noun = "note" if (total if total is not None else count) == 1 else "notes"
+        head = f"{count} of {total} {noun}" if total is not None and total != count else f"{count} {noun}"
+        text = f"{head} written and durable; then {stage} ({type_name}) failed: {cause}"
+        if self.not_run:
+            text += f"; not run: {', '.join(self.not_run)}"
+        super().__init__(text)
 
 
 def format_path(path: Sequence[str | int]) -> str:

@@ -22,7 +22,14 @@ from pydantic import ValidationError
 
 from evolvelab.config import PipelineSpec, StageConfig
 from evolvelab.embed import NoEmbedder
-from evolvelab.errors import ConfigError, EvolveLabError, Problem, StageError, format_path
+from evolvelab.errors import (
+    AfterWriteError,
+    ConfigError,
+    EvolveLabError,
+    Problem,
+    StageError,
+    format_path,
+)
 from evolvelab.loader import Located, load_pipeline, parse_yaml, validate_pipeline
 from evolvelab.registry import Registry, default_registry
 from evolvelab.stages import (
@@ -41,7 +48,7 @@ from evolvelab.stages import (
     Store,
     VectorSearch,
 )
-from evolvelab.types import Event, Hit, Note, Outcome, Query, Scope, Where
+from evolvelab.types import AddResult, Dropped, Event, Hit, Note, Outcome, Query, Scope, Where
 
 __all__ = ["Memory"]
 
@@ -311,41 +318,134 @@ class Memory:
     # the four call points -------------------------------------------------------------
 
     def add(
-        self, events: Iterable[Event | Mapping[str, Any]], scope: Scope | Mapping[str, Any] | None = None
-    ) -> list[Note]:
+        self,
+        events: Iterable[Event | Mapping[str, Any]] | None = None,
+        scope: Scope | Mapping[str, Any] | None = None,
+        *,
+        messages: Iterable[Mapping[str, Any]] | None = None,
+    ) -> AddResult:
         """Encode ``events`` into notes and store them; durable when this returns.
 
         All events are validated and encoded before anything is written, so a bad event
-        leaves the store untouched.
+        (or an encoder or LLM failure) leaves the store untouched. Then the notes are
+        written, then the managers due on this add run. How a failure reads:
+
+        - any error but :class:`~evolvelab.errors.AfterWriteError`: **nothing was written**;
+        - ``AfterWriteError``: the notes in ``err.written`` are stored and durable, and a
+          later stage failed (a manager, or a store that raised after its commit).
 
         Args:
             events: events, or mappings with the :class:`~evolvelab.Event` fields.
             scope: whose memory this is (default: the anonymous scope).
+            messages: chat messages instead of events (``{"role", "content", "name"?,
+                "id"?, "timestamp"?}``; see :class:`~evolvelab.lifecycle.Message`).
 
         Returns:
-            The notes written.
+            The notes written, as an :class:`~evolvelab.AddResult` (a list of notes that
+            also says what the encoders dropped, and why).
+
+        Raises:
+            AfterWriteError: the notes were written, then a later stage failed.
+            EvolveLabError: nothing was written (invalid event, encoder or store failure).
         """
         self.open()
         scope = _scope(scope)
+        if messages is not None:
+            from evolvelab.lifecycle import messages_to_events
+
+            events = [*(events or ()), *messages_to_events(messages, scope)]
         try:
-            batch = [e if isinstance(e, Event) else Event.model_validate(e) for e in events]
+            batch = [e if isinstance(e, Event) else Event.model_validate(e) for e in events or ()]
         except ValidationError as err:
             raise EvolveLabError(f"invalid event: {err}") from err
         if not batch:
-            return []
+            return AddResult()
+        if self.log is not None:  # logged first, durable before the write: see lifecycle
+            from evolvelab.lifecycle import AddRequest, commit_adds
+
+            (result,) = commit_adds(self, [AddRequest(scope, batch)])
+            if isinstance(result, EvolveLabError):
+                raise result
+            return result
         for event in batch:
             self.clock.advance(event.timestamp, scope)
         notes: list[Note] = []
+        dropped: list[Dropped] = []
         for encoder in self.encoders:
+            encoder.take_dropped()  # left over from an add that failed part-way
             notes.extend(self._call(encoder, "encode", batch, scope))
-        notes = self._call_write(self._keep_memory_state(notes))
+            stage = self._label(encoder)
+            dropped.extend(
+                Dropped(stage=stage, reason=reason, count=count)
+                for reason, count in encoder.take_dropped().items()
+            )
+        notes = self._keep_memory_state(notes)
+        try:
+            written = AddResult(self._call_write(notes), dropped)
+        except EvolveLabError as err:
+            stored = self._stored_as_written(notes)
+            if not stored:
+                raise
+            self._count_add(scope)
+            raise AfterWriteError(
+                AddResult(stored, dropped), "store", self.store.config.type, err,
+                total=len(notes), not_run=[self._label(m) for m in self._due_managers()],
+            ) from err  # fmt: skip
+        self._count_add(scope)
+        due = self._due_managers()
+        for position, manager in enumerate(due):
+            try:
+                self._call(manager, "manage", scope)
+            except EvolveLabError as err:
+                path = format_path(self._paths[id(manager)][0])
+                not_run = [self._label(m) for m in due[position + 1 :]]
+                raise AfterWriteError(
+                    written, path, manager.config.type, err, not_run=not_run
+                ) from err
+        return written
+
+    def _label(self, component: Component) -> str:
+        """Name a stage as ``encode[0] (fact)``."""
+        return f"{format_path(self._paths[id(component)][0])} ({component.config.type})"
+
+    def _count_add(self, scope: Scope) -> None:
+        """Remember that ``scope`` was written to and count the add for manager schedules."""
         self._touched[_scope_key(scope)] = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         self._adds += 1
+
+    def _due_managers(self) -> list[Manager]:
+        """Return the managers whose ``every`` schedule falls on the current add."""
+        due = []
         for manager in self.managers:
             every = manager.config.every  # type: ignore[attr-defined]
             if every and self._adds % every == 0:
-                self._call(manager, "manage", scope)
-        return notes
+                due.append(manager)
+        return due
+
+    def _stored_as_written(self, notes: list[Note]) -> list[Note]:
+        """Return the notes the note store holds as this add meant to write them.
+
+        Called after a write raised, to tell "nothing written" from "written, then the
+        store failed" (say, a commit conflict raised after the commit). A note counts as
+        written when the store holds its id with the same content and version; if the
+        store cannot even be read, nothing counts as written and the first error stands.
+        """
+        by_scope: dict[str, list[Note]] = {}
+        for note in notes:
+            by_scope.setdefault(note.scope.model_dump_json(), []).append(note)
+        stored: dict[tuple[str, str], Note] = {}
+        try:
+            for key, group in by_scope.items():
+                for old in self.store.get([n.id for n in group], group[0].scope):
+                    stored[(key, old.id)] = old
+        except Exception:  # noqa: BLE001 - the store is broken; the write error says why
+            return []
+        out = []
+        for note in notes:
+            old = stored.get((note.scope.model_dump_json(), note.id))
+            if old is not None and (old.content, old.version) == (note.content, note.version):
+                out.append(old)
+        return out
 
     def _keep_memory_state(self, notes: list[Note]) -> list[Note]:
         """Carry what memory learned about already-stored notes over a re-ingest.

@@ -301,7 +301,31 @@ class Encoder(Component):
 
     @abc.abstractmethod
     def encode(self, events: Sequence[Event], scope: Scope) -> list[Note]:
-        """Return the notes for ``events`` (ids stable across re-runs)."""
+        """Return the notes for ``events`` (ids stable across re-runs).
+
+        Input that cannot become a note is never dropped silently: call
+        :meth:`report_dropped` for it, and ``Memory.add`` reports it in its result.
+        """
+
+    def report_dropped(self, reason: str, count: int = 1) -> None:
+        """Record that ``count`` items of the batch being encoded could not be kept.
+
+        ``Memory.add`` collects these after ``encode`` returns and lists them, by reason,
+        in the :class:`~evolvelab.AddResult` it returns (and the command line shows them).
+
+        Example:
+            >>> self.report_dropped("LLM fact with empty text")
+        """
+        if count > 0:
+            pending: dict[str, int] = dict(getattr(self, "_dropped", {}))
+            pending[reason] = pending.get(reason, 0) + count
+            self._dropped = pending
+
+    def take_dropped(self) -> dict[str, int]:
+        """Return the drops recorded since the last call, by reason, and forget them."""
+        pending: dict[str, int] = getattr(self, "_dropped", {})
+        self._dropped: dict[str, int] = {}
+        return pending
 
 
 class Store(Component):

@@ -2,7 +2,12 @@
 
 With an LLM configured, one structured request per chunk of events (or per event, with
 ``per: event``) returns the facts (the ``ExtractedFacts`` schema below); each fact names
-the ids of the events it comes from, and ids the request did not contain are dropped.
+the ids of the events it comes from. Models write those ids loosely, so they are read
+leniently (:func:`resolve_source_ids`): ``"[e0]"``, ``"E0"``, ``" e0 "``, ``"e0, e1"``
+and bare numbers all find event ``e0`` (``e1``); ids the request did not contain are
+ignored. A fact none of whose ids can be resolved is kept, tied to every event of its
+request and marked ``metadata.sources = "request"``. Only a fact with no text is dropped,
+and it is counted in the add's report (``AddResult.dropped``), never lost silently.
 
 Without an LLM, a documented deterministic rule turns sentences into facts:
 
@@ -31,7 +36,7 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evolvelab.config import EncoderConfig, Tunable
 from evolvelab.llm import llm_available
@@ -46,7 +51,11 @@ __all__ = [
     "FactEncoder",
     "content_words",
     "facts_from_text",
+    "resolve_source_ids",
 ]
+
+EMPTY_FACT = "LLM fact with empty text"
+"""The reason an LLM fact is dropped (shown in ``AddResult.dropped``)."""
 
 
 class FactConfig(EncoderConfig):
@@ -77,10 +86,24 @@ class FactConfig(EncoderConfig):
 
 
 class ExtractedFact(BaseModel):
-    """One fact the LLM found."""
+    """One fact the LLM found.
+
+    ``source_ids`` accepts what models write besides a list of strings: numbers
+    (``[0, 1]``), one string (``"e0"``) or ``null``; the encoder then resolves each id
+    leniently against the request's events (:func:`resolve_source_ids`).
+    """
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
     text: str = Field(description="One short standalone sentence; people named, no pronouns.")
     source_ids: list[str] = Field(description="Ids of the messages the fact comes from.")
+
+    @field_validator("source_ids", mode="before")
+    @classmethod
+    def _listify(cls, value: object) -> object:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str | int | float) else value
 
 
 class ExtractedFacts(BaseModel):
@@ -135,6 +158,55 @@ _THEY = {
     "we'd": "they would", "we'll": "they will", "we": "they", "us": "them",
     "ourselves": "themselves", "ours": "theirs", "our": "their",
 }  # fmt: skip
+
+
+_ID_EDGES = "[](){}<>\"'`#*.,;:!?"
+_ID_PARTS = re.compile(r"[\s,;|/]+|\]\s*\[")
+
+
+def _id_key(text: str) -> str:
+    """Normalise an id the way a model may have written it: no spaces, brackets, case."""
+    return "".join(text.split()).strip(_ID_EDGES).casefold()
+
+
+def resolve_source_ids(written: Sequence[str], ids: Sequence[str]) -> tuple[list[str], int]:
+    """Map the source ids a model wrote onto the ids the request contained.
+
+    Each written id is tried as it is, then normalised (spaces, surrounding brackets,
+    quotes and punctuation removed, case folded), then split at commas, semicolons,
+    spaces or ``][`` so that ``"e0, e1"`` and ``"[e0][e1]"`` name two events. A
+    normalised form shared by two different ids resolves to neither.
+
+    Args:
+        written: the ids as the model wrote them.
+        ids: the ids of the events in the request.
+
+    Returns:
+        The resolved ids (in the order written, without repeats) and how many written
+        ids resolved to nothing.
+
+    Example:
+        >>> resolve_source_ids(["[E0]", " e1 ", "e9", "e0"], ["e0", "e1", "e2"])
+        (['e0', 'e1'], 1)
+    """
+    exact = set(ids)
+    loose: dict[str, str | None] = {}
+    for event_id in ids:
+        key = _id_key(event_id)
+        loose[key] = event_id if loose.get(key, event_id) == event_id else None
+
+    def one(text: str) -> str | None:
+        return text if text in exact else loose.get(_id_key(text))
+
+    found: list[str] = []
+    unresolved = 0
+    for text in written:
+        hit = one(text)
+        parts = [hit] if hit is not None else [one(p) for p in _ID_PARTS.split(text) if p]
+        resolved = [part for part in parts if part is not None]
+        found.extend(resolved)
+        unresolved += not resolved
+    return list(dict.fromkeys(found)), unresolved
 
 
 def content_words(text: str) -> list[str]:
@@ -205,7 +277,14 @@ class FactEncoder(Encoder):
     config_model: ClassVar[type[FactConfig]] = FactConfig
     config: FactConfig
 
-    def _note(self, text: str, events: Sequence[Event], scope: Scope, subject: str | None) -> Note:
+    def _note(
+        self,
+        text: str,
+        events: Sequence[Event],
+        scope: Scope,
+        subject: str | None,
+        tied_to: str | None = None,
+    ) -> Note:
         last = max(events, key=lambda e: (e.timestamp is not None, e.timestamp or 0, e.id))
         sources = list(dict.fromkeys(e.id for e in events))
         note_scope = scope.narrowed(last.session_id)
@@ -214,6 +293,8 @@ class FactEncoder(Encoder):
             metadata["speaker"] = last.speaker
         if subject:
             metadata["subject"] = subject
+        if tied_to:
+            metadata["sources"] = tied_to
         normalised = " ".join(content_words(text)) or text.lower()
         fields = {
             "id": stable_id("f", scope.user_id, scope.agent_id, "\x1e".join(sources), normalised),
@@ -255,9 +336,14 @@ class FactEncoder(Encoder):
         notes = []
         for fact in answer.facts:
             text = " ".join(fact.text.split())
-            sources = [by_id[s] for s in dict.fromkeys(fact.source_ids) if s in by_id]
-            if text and sources:
-                notes.append(self._note(text, sources, scope, None))
+            if not text:
+                self.report_dropped(EMPTY_FACT)
+                continue
+            found, _ = resolve_source_ids(fact.source_ids, list(by_id))
+            if found:
+                notes.append(self._note(text, [by_id[i] for i in found], scope, None))
+            else:
+                notes.append(self._note(text, events, scope, None, tied_to="request"))
         return notes
 
     def encode(self, events: Sequence[Event], scope: Scope) -> list[Note]:

@@ -120,9 +120,16 @@ def test_llm_request_lists_the_events_by_id(registry: Registry) -> None:
     assert messages[0]["content"].endswith(
         "Messages:\n[e1] 2023-01-14 Ana: I lived in Leeds.\n[e2] 2023-01-14 Ana: Now it's Porto!"
     )
-    [note] = notes  # unknown source id "e9" and the empty fact are dropped
+    note, unsourced = notes
     assert note.content == "Ana moved from Leeds to Porto." and note.source_ids == ["e1", "e2"]
     assert note.valid_from == T2 and note.scope.session_id == "s2"
+    # an unknown source id ties the fact to every event of its request; the empty fact is
+    # dropped and counted, not lost silently
+    assert unsourced.content == "Ana has a dog." and unsourced.source_ids == ["e1", "e2"]
+    assert unsourced.metadata["sources"] == "request" and "sources" not in note.metadata
+    assert [(d.stage, d.reason, d.count) for d in notes.dropped] == [
+        ("encode[0] (fact)", "LLM fact with empty text", 1)
+    ]
     llm.assert_empty()
 
 
