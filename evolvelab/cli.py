@@ -207,7 +207,8 @@ def run(
 @click.option("--user", "user_id", callback=_unicode_text, help="Search this user's memory.")
 @click.option("--agent", "agent_id", callback=_unicode_text, help="Search this agent's memory.")
 @click.option("--session", "session_id", callback=_unicode_text, help="Only this session.")
-@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="How many hits.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1),
+              help="How many hits.")  # fmt: skip
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the stores keep their files.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_fail_cleanly

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
+from evolvelab._strict_json import decode_lines, loads, split_lines
 from evolvelab.errors import EvolveLabError, Problem, StreamError, closest
 from evolvelab.types import Event, MetadataValue, Outcome, Query, Scope
 
@@ -138,6 +139,9 @@ class QueryRecord(_Scoped):
     distractor: str | None = Field(
         None, description="A plausible wrong answer; giving it is an error (adversarial)."
     )
+    misleading: list[str] | None = Field(
+        None, description="Ids of events that would mislead it (experiential task streams)."
+    )
 
     def to_query(self, k: int = 10) -> Query:
         """Return the record as a :class:`~evolvelab.types.Query` asking for ``k`` hits."""
@@ -178,6 +182,7 @@ _MODELS = {"stream": StreamHeader, "event": EventRecord, "query": QueryRecord,
            "outcome": OutcomeRecord}  # fmt: skip
 _TYPES = tuple(_MODELS)
 _DECODER = json.JSONDecoder()
+_BLANK = " \t\r\n"  # JSON's whitespace: a line of only these is skipped
 
 
 def _fields(model: type[BaseModel]) -> tuple[str, ...]:
@@ -252,20 +257,29 @@ def read_stream(path: str | Path) -> Stream:
         StreamError: listing every malformed line, or saying the file cannot be read.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
+        data = Path(path).read_bytes()
+    except OSError as err:
         raise StreamError([Problem(str(path), (), f"cannot read stream: {err}")]) from err
-    return parse_stream(text, str(path))
+    lines, bad = decode_lines(data)
+    problems = [Problem(str(path), (), message, line, col) for line, col, message in bad]
+    return _parse(lines, str(path), problems)
 
 
 def parse_stream(text: str, source: str = "<string>") -> Stream:
-    """Validate JSONL ``text`` as a stream; ``source`` names it in messages.
+    r"""Validate JSONL ``text`` as a stream; ``source`` names it in messages.
+
+    Lines end at ``\n`` (or ``\r\n``) only: U+2028, U+2029 and U+0085 are ordinary
+    characters inside a JSON string, as :func:`dump_stream` writes them.
 
     Raises:
         StreamError: listing every malformed line.
     """
-    problems: list[Problem] = []
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return _parse(split_lines(text.removeprefix("\ufeff")), source, [])
+
+
+def _parse(text_lines: list[str], source: str, problems: list[Problem]) -> Stream:
+    """Validate a stream's lines (1-based numbering), adding to ``problems`` found so far."""
+    lines = [(n, line) for n, line in enumerate(text_lines, start=1) if line.strip(_BLANK)]
     parsed = [(n, line, _parse_line(line, n, source, problems)) for n, line in lines]
     parsed = [item for item in parsed if item[2] is not None]
     first = lines[0][0] if lines else 0
@@ -312,7 +326,7 @@ def _parse_line(line: str, number: int, source: str, problems: list[Problem]) ->
         return data
 
     try:
-        data = json.loads(line, object_pairs_hook=unique)
+        data = loads(line, object_pairs_hook=unique)
     except json.JSONDecodeError as err:
         problems.append(Problem(source, (), f"invalid JSON: {err.msg}", number, err.colno))
         return None
@@ -395,11 +409,12 @@ def _check(
     for number, line, record in parsed:
         if isinstance(record, QueryRecord):
             known = events.get((record.user_id, record.agent_id), {})
-            for i, gold in enumerate(record.evidence or ()):
-                if gold not in known:
-                    message = f"evidence id {gold!r} names no event in {_label(record.scope())}"
-                    col = _col(line, ("evidence", i))
-                    warnings.append(Problem(source, ("evidence", i), message, number, col))
+            for key in ("evidence", "misleading"):
+                for i, gold in enumerate(getattr(record, key) or ()):
+                    if gold not in known:
+                        message = f"{key} id {gold!r} names no event in {_label(record.scope())}"
+                        col = _col(line, (key, i))
+                        warnings.append(Problem(source, (key, i), message, number, col))
     return header, records, warnings
 
 

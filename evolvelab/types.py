@@ -10,6 +10,7 @@ JSONL stream or a plugin's output fails loudly instead of being dropped.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,21 @@ MetadataValue = str | int | float | bool | None
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: Any) -> Any:
+    """Refuse text holding a lone surrogate: it cannot be written as UTF-8, so a store
+    would fail on it half-way through a write. Checks a string, or a mapping's keys and values.
+    """
+    for part in [*value, *value.values()] if isinstance(value, dict) else [value]:
+        found = _SURROGATE.search(part) if isinstance(part, str) else None
+        if found:
+            code = f"\\u{ord(found.group()):04x}"
+            raise ValueError(f"lone surrogate {code} in text (not valid Unicode)")
+    return value
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -88,6 +104,8 @@ class Scope(Record):
     agent_id: str | None = Field(None, description="The agent that owns the memory.")
     session_id: str | None = Field(None, description="The conversation or task session.")
 
+    _unicode_ids = field_validator("user_id", "agent_id", "session_id")(_unicode)
+
     def narrowed(self, session_id: str | None) -> Scope:
         """Return this scope with ``session_id`` filled in where it is unset."""
         if session_id is None or self.session_id is not None:
@@ -118,6 +136,9 @@ class Event(Record):
     )
 
     _aware_timestamp = field_validator("timestamp")(_aware)
+    _unicode_text = field_validator("id", "content", "kind", "speaker", "session_id", "metadata")(
+        _unicode
+    )
 
 
 class Link(Record):
@@ -244,6 +265,7 @@ class Query(Record):
     at: datetime | None = Field(None, description="When the query is asked (default: now).")
 
     _aware_at = field_validator("at")(_aware)
+    _unicode_text = field_validator("text")(_unicode)
 
 
 class Hit(Record):
@@ -268,6 +290,7 @@ class Outcome(Record):
     detail: str = Field("", description="Free-text note on the outcome.")
 
     _aware_at = field_validator("at")(_aware)
+
 
 
 class Dropped(Record):

@@ -14,18 +14,21 @@ writes the stream to a file; ``evolvelab eval`` scores a pipeline on it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from evolvelab.errors import EvolveLabError, Problem, closest
+from evolvelab._strict_json import loads
+from evolvelab.errors import EvolveLabError, Problem, StreamError, closest
 from evolvelab.stream import Stream, read_stream
 
-__all__ = ["DATASETS", "Dataset", "Order", "load_dataset", "load_jsonl"]
+__all__ = ["DATASETS", "Dataset", "Order", "load_dataset", "load_json", "load_jsonl"]
 
-Order = Literal["end", "stream"]
-"""When queries are asked: ``end`` after every event is ingested, ``stream`` where they stand."""
+Order = Literal["end", "stream", "tasks"]
+"""When queries are asked: ``end`` after every event is ingested, ``stream`` where they stand,
+``tasks`` task by task with feedback (``evolvelab.evaluation.experiential``)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,40 @@ class Dataset:
         if category is None:
             return None
         return self.categories.get(category, category)
+
+
+def load_json(path: str | Path, where: str, what: str) -> Any:
+    """Read one JSON document strictly, for a loader (see :mod:`evolvelab._strict_json`).
+
+    Invalid JSON, bytes that are not UTF-8, integers beyond 64 bits, non-finite numbers,
+    nesting deeper than 64 levels and lone surrogates all give a located error instead of
+    an exception without a position (a leading byte-order mark is ignored).
+
+    Args:
+        path: the file.
+        where: how messages name the file.
+        what: what the file should be, e.g. ``LoCoMo JSON``.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        StreamError: ``where:line:col: cannot read <what>: <why>``.
+    """
+    try:
+        data = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")
+    except OSError as err:
+        raise StreamError([Problem(where, (), f"cannot read {what}: {err}")]) from err
+    try:
+        return loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        start = data.rfind(b"\n", 0, err.start) + 1
+        line, col = data.count(b"\n", 0, err.start) + 1, len(data[start : err.start].decode()) + 1
+        message = f"cannot read {what}: not UTF-8 text (byte 0x{data[err.start]:02x})"
+        raise StreamError([Problem(where, (), message, line, col)]) from err
+    except json.JSONDecodeError as err:
+        problem = Problem(where, (), f"cannot read {what}: {err.msg}", err.lineno, err.colno)
+        raise StreamError([problem]) from err
 
 
 def load_jsonl(path: str | Path) -> Dataset:
@@ -92,10 +129,24 @@ def _jsonl(path: str | Path, **options: object) -> Dataset:
     return load_jsonl(path)
 
 
+def _tasks(path: str | Path, **options: object) -> Dataset:
+    from evolvelab.datasets.tasks import load_tasks
+
+    return load_tasks(path)
+
+
+def _halumem(path: str | Path, **options: object) -> Dataset:
+    from evolvelab.datasets.halumem import load_halumem
+
+    return load_halumem(path)
+
+
 DATASETS: Mapping[str, Callable[..., Dataset]] = {
     "locomo": _locomo,
     "goodai": _goodai,
     "jsonl": _jsonl,
+    "tasks": _tasks,
+    "halumem": _halumem,
 }
 """The dataset kinds ``load_dataset`` knows, by name."""
 
@@ -104,8 +155,9 @@ def load_dataset(kind: str, path: str | Path, *, seed: int = 0) -> Dataset:
     """Load a benchmark of the given kind.
 
     Args:
-        kind: ``locomo`` (LoCoMo JSON), ``goodai`` (a folder of GoodAI LTM definitions)
-            or ``jsonl`` (a stream file).
+        kind: ``locomo`` (LoCoMo JSON), ``goodai`` (a folder of GoodAI LTM definitions),
+            ``jsonl`` (a stream file), ``tasks`` (an experiential task stream file) or
+            ``halumem`` (HaluMem's JSONL, one user per line).
         path: the file or folder.
         seed: the interleaving seed (``goodai`` only).
 

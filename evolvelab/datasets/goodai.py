@@ -39,7 +39,6 @@ wait asks for it.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from evolvelab.datasets import Dataset
+from evolvelab.datasets import Dataset, load_json
 from evolvelab.errors import Problem, StreamError
 from evolvelab.stream import EventRecord, QueryRecord, StreamHeader, dump_stream, parse_stream
 
@@ -113,9 +112,9 @@ def _read(file: Path, root: Path, problems: list[Problem]) -> _Task | None:
     """Read and check one definition file; add problems and return ``None`` if it is bad."""
     where = str(file.relative_to(root))
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        problems.append(Problem(where, (), f"cannot read definition: {err}"))
+        data = load_json(file, where, "definition")
+    except StreamError as err:
+        problems.extend(err.problems)
         return None
     if not isinstance(data, dict):
         problems.append(Problem(where, (), "expected a JSON object with script, is_question, waits"))

@@ -30,13 +30,12 @@ What the loader makes of it:
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from evolvelab.datasets import Dataset
+from evolvelab.datasets import Dataset, load_json
 from evolvelab.errors import Problem, StreamError
 from evolvelab.stream import EventRecord, QueryRecord, StreamHeader, dump_stream, parse_stream
 
@@ -276,10 +275,7 @@ def load_locomo(path: str | Path) -> Dataset:
             problem with its place (``conv-26.session_3_date_time: not a LoCoMo date``).
     """
     source = str(path)
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise StreamError([Problem(source, (), f"cannot read LoCoMo JSON: {err}")]) from err
+    data = load_json(path, source, "LoCoMo JSON")
     if not isinstance(data, list):
         message = "expected a JSON list of conversations (the shape of locomo10.json)"
         raise StreamError([Problem(source, (), message)])
