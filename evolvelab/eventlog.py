@@ -1,0 +1,357 @@
+"""The event log: what a served memory lived through, append-only, the source of truth.
+
+Notes are what one pipeline derives from events; the log keeps the events themselves
+(and the queries, outcomes, corrections, deletions and erasures that followed), so any
+other pipeline can be rebuilt from it and evolution can train on it. One log per memory,
+a JSON-lines file under ``<data dir>/eventlog/``::
+
+    {"seq": 1, "at": "...", "op": "add", "scope": {"user_id": "ana"}, "events": [...]}
+    {"seq": 2, "at": "...", "op": "query", "scope": {...}, "id": "q_...", "text": "..."}
+    {"seq": 3, "at": "...", "op": "delete", "scope": {...}, "note_ids": [...], "source_ids": [...]}
+
+Durability: :meth:`EventLog.append` writes and ``fsync``\\ s before it returns, so an
+entry that was acknowledged survives a crash; a torn last line (a crash mid-write, never
+acknowledged) is cut off when the log is opened. The ``applied`` file next to the log
+records the last entry the stores have absorbed; entries after it are replayed on open.
+
+Erasure really erases: :meth:`EventLog.rewrite` writes the log again without the erased
+content (into a temporary file, ``fsync``, atomic rename), keeping only a content-free
+record that the erasure happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from evolvelab.errors import EvolveLabError
+from evolvelab.types import Event, MetadataValue, Scope, utcnow
+
+__all__ = [
+    "AddEntry", "DeleteEntry", "EventLog", "ForgetEntry", "LogEntry", "NoteVersion",
+    "OutcomeEntry", "OwnerPattern", "QueryEntry", "UpdateEntry", "VoidEntry",
+]  # fmt: skip
+
+LOG_FILE = "log.jsonl"
+APPLIED_FILE = "applied"
+
+
+class _Entry(BaseModel):
+    """Base of every log entry: strict; ``seq`` is assigned by the log when appended."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int = Field(0, ge=0, description="Position in the log (1, 2, ...), set on append.")
+    at: datetime = Field(default_factory=utcnow, description="When the entry was accepted.")
+
+
+class AddEntry(_Entry):
+    """Events accepted into one scope (one ``add`` call or one request)."""
+
+    op: Literal["add"] = "add"
+    scope: Scope = Field(description="Whose memory the events belong to.")
+    events: list[Event] = Field(description="The events, as accepted.")
+
+
+class QueryEntry(_Entry):
+    """A question asked of memory, and the ids of the notes it was answered with."""
+
+    op: Literal["query"] = "query"
+    scope: Scope
+    id: str = Field(description="Query id, returned to the caller for outcomes.")
+    text: str
+    k: int = 10
+    hit_ids: list[str] = Field(default_factory=list)
+
+
+class OutcomeEntry(_Entry):
+    """How a task that used memory went."""
+
+    op: Literal["outcome"] = "outcome"
+    scope: Scope
+    query_id: str | None = None
+    success: bool
+    score: float | None = None
+    used_ids: list[str] = Field(default_factory=list)
+    detail: str = ""
+
+
+class NoteVersion(BaseModel):
+    """One version of a note and the interval in which it was the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(description="The note's version number.")
+    content: str = Field(description="Its text in that version.")
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    valid_from: datetime | None = Field(None, description="When this version became current.")
+    valid_to: datetime | None = Field(None, description="When it was replaced (None: current).")
+
+
+class UpdateEntry(_Entry):
+    """A correction of one note: the new text and metadata, and the version it replaced."""
+
+    op: Literal["update"] = "update"
+    scope: Scope
+    note_id: str
+    kind: str = "turn"
+    source_ids: list[str] = Field(default_factory=list)
+    content: str
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    previous: NoteVersion
+
+
+class DeleteEntry(_Entry):
+    """Notes deleted; their source events are erased from the log as well."""
+
+    op: Literal["delete"] = "delete"
+    scope: Scope
+    note_ids: list[str]
+    source_ids: list[str] = Field(default_factory=list)
+
+
+class OwnerPattern(BaseModel):
+    """Which memory owners an erasure or export covers: unset fields match anything.
+
+    ``user_prefix`` confines the pattern to user ids starting with it (a server applies
+    its tenant this way, so forgetting an agent never reaches another tenant's users).
+
+    Example:
+        >>> OwnerPattern(user_id="ana").matches(Scope(user_id="ana", agent_id="bot"))
+        True
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(None, description="Only this user (None: any).")
+    agent_id: str | None = Field(None, description="Only this agent (None: any).")
+    user_prefix: str | None = Field(None, description="Only user ids starting with this.")
+
+    def matches(self, scope: Scope) -> bool:
+        """Return whether ``scope``'s owner (user and agent) fits the pattern."""
+        if self.user_id is not None and scope.user_id != self.user_id:
+            return False
+        if self.agent_id is not None and scope.agent_id != self.agent_id:
+            return False
+        return self.user_prefix is None or (scope.user_id or "").startswith(self.user_prefix)
+
+
+class ForgetEntry(_Entry):
+    """Everything of a user and/or agent erased (no content is kept, only who)."""
+
+    op: Literal["forget"] = "forget"
+    owners: OwnerPattern
+
+
+class VoidEntry(_Entry):
+    """Earlier entries that never reached the stores (their write failed): skip them."""
+
+    op: Literal["void"] = "void"
+    seqs: list[int]
+
+
+LogEntry = Annotated[
+    AddEntry | QueryEntry | OutcomeEntry | UpdateEntry | DeleteEntry | ForgetEntry | VoidEntry,
+    Field(discriminator="op"),
+]
+"""Any one line of the log, told apart by ``op``."""
+
+_ENTRY: TypeAdapter[LogEntry] = TypeAdapter(LogEntry)
+
+
+class EventLog:
+    """An append-only, fsync-on-append JSON-lines log in a directory.
+
+    Thread-safe: appends, rewrites and reads may come from several threads.
+
+    Args:
+        directory: where ``log.jsonl`` and ``applied`` live (created on open).
+        fsync: ``False`` only for tests that measure without durability.
+    """
+
+    def __init__(self, directory: str | Path, *, fsync: bool = True) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / LOG_FILE
+        self._fsync = fsync
+        self._lock = threading.RLock()
+        self._file: object | None = None
+        self._next = 1
+        self._applied = 0
+        self.torn_bytes = 0
+        """Bytes of a torn last line cut off when the log was opened (0: none)."""
+
+    # lifecycle -----------------------------------------------------------------------
+
+    def open(self) -> EventLog:
+        """Create or open the log; cut off a torn last line; return ``self``.
+
+        Raises:
+            EvolveLabError: if the directory cannot be created or a complete line is corrupt.
+        """
+        with self._lock:
+            if self._file is not None:
+                return self
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self.path.touch(exist_ok=True)
+                self._cut_torn_tail()
+                last = 0
+                for entry in self._read():
+                    last = entry.seq
+                self._next = last + 1
+                applied = self.directory / APPLIED_FILE
+                self._applied = int(applied.read_text().strip() or 0) if applied.exists() else 0
+                self._file = self.path.open("ab")
+            except OSError as err:
+                raise EvolveLabError(f"cannot open the event log in {self.directory}: {err}") from err
+            return self
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()  # type: ignore[attr-defined]
+                self._file = None
+
+    def _cut_torn_tail(self) -> None:
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        self.torn_bytes = len(data) - keep
+        with self.path.open("r+b") as handle:
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+
+    # writing ---------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[_Entry], *, durable: bool = True) -> list[_Entry]:
+        """Assign sequence numbers, write ``entries`` and (``durable``) fsync before returning.
+
+        Returns:
+            The entries as written, with their ``seq``.
+        """
+        if not entries:
+            return []
+        with self._lock:
+            if self._file is None:
+                raise EvolveLabError("event log used before open() or after close()")
+            written = []
+            lines = []
+            for entry in entries:
+                entry = entry.model_copy(update={"seq": self._next})
+                self._next += 1
+                written.append(entry)
+                lines.append(entry.model_dump_json(exclude_defaults=False) + "\n")
+            handle = self._file
+            handle.write("".join(lines).encode("utf-8"))  # type: ignore[attr-defined]
+            handle.flush()  # type: ignore[attr-defined]
+            if durable and self._fsync:
+                os.fsync(handle.fileno())  # type: ignore[attr-defined]
+            return written
+
+    def sync(self) -> None:
+        """Make every appended entry durable (for entries appended with ``durable=False``)."""
+        with self._lock:
+            if self._file is not None and self._fsync:
+                os.fsync(self._file.fileno())  # type: ignore[attr-defined]
+
+    @property
+    def applied(self) -> int:
+        """The last ``seq`` the stores have absorbed."""
+        return self._applied
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the newest entry (0: empty log)."""
+        return self._next - 1
+
+    def mark_applied(self, seq: int) -> None:
+        """Record that the stores hold everything up to ``seq`` (no fsync: replay is idempotent)."""
+        with self._lock:
+            if seq <= self._applied:
+                return
+            self._applied = seq
+            tmp = self.directory / (APPLIED_FILE + ".tmp")
+            tmp.write_text(f"{seq}\n")
+            os.replace(tmp, self.directory / APPLIED_FILE)
+
+    def rewrite(self, change: Callable[[_Entry], _Entry | None]) -> int:
+        """Write the log again with ``change`` applied to every entry (``None`` drops it).
+
+        Used for erasure: the new file is written beside the old one, fsynced, renamed over
+        it, and the directory is fsynced, so a crash leaves either the old or the new log.
+
+        Returns:
+            How many entries were dropped or changed.
+        """
+        with self._lock:
+            if self._file is None:
+                raise EvolveLabError("event log used before open() or after close()")
+            self._file.flush()  # type: ignore[attr-defined]
+            tmp = self.directory / (LOG_FILE + ".tmp")
+            touched = 0
+            with tmp.open("wb") as out:
+                for entry in self._read():
+                    new = change(entry)
+                    if new is not entry:
+                        touched += 1
+                    if new is not None:
+                        out.write((new.model_dump_json() + "\n").encode("utf-8"))
+                out.flush()
+                os.fsync(out.fileno())
+            if not touched:
+                tmp.unlink()
+                return 0
+            self._file.close()  # type: ignore[attr-defined]
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            self._file = self.path.open("ab")
+            return touched
+
+    # reading ---------------------------------------------------------------------------
+
+    def entries(self, after: int = 0) -> Iterator[_Entry]:
+        """Yield the entries with ``seq > after`` in order, leaving out voided ones."""
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()  # type: ignore[attr-defined]
+            snapshot = list(self._read())
+        voided = {seq for e in snapshot if isinstance(e, VoidEntry) for seq in e.seqs}
+        for entry in snapshot:
+            if entry.seq > after and entry.seq not in voided and not isinstance(entry, VoidEntry):
+                yield entry
+
+    def owners(self) -> list[Scope]:
+        """Return every (user, agent) owner that has events in the log, in order of first use."""
+        seen: dict[tuple[str | None, str | None], Scope] = {}
+        for entry in self.entries():
+            if isinstance(entry, AddEntry):
+                key = (entry.scope.user_id, entry.scope.agent_id)
+                seen.setdefault(key, Scope(user_id=key[0], agent_id=key[1]))
+        return list(seen.values())
+
+    def _read(self) -> Iterable[_Entry]:
+        with self.path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.endswith(b"\n"):
+                    return  # a line still being written by another thread
+                if not raw.strip():
+                    continue
+                try:
+                    yield _ENTRY.validate_python(json.loads(raw))
+                except (ValueError, ValidationError) as err:
+                    raise EvolveLabError(
+                        f"{self.path}:{number}: corrupt event log entry: {str(err)[:200]}"
+                    ) from err

@@ -1,0 +1,485 @@
+"""The memory lifecycle: chat input, read, list, correct, delete, forget, history.
+
+These are the operations an agent needs beyond ``add`` and ``search``; ``Memory`` exposes
+each as a method (``memory.get``, ``memory.list``, ``memory.update`` ...). When the memory
+keeps an event log (:meth:`Memory.use_event_log`), every change goes to the log first and
+is durable before the call returns; see :mod:`evolvelab.eventlog`.
+
+    >>> memory.add(messages=[{"role": "user", "content": "I moved to Lisbon."}],
+    ...            scope={"user_id": "ana"})
+    >>> page = memory.list({"user_id": "ana"}, limit=20)
+    >>> memory.update(page.notes[0].id, {"user_id": "ana"}, content="I moved to Porto.")
+    >>> [v.content for v in memory.history(page.notes[0].id, {"user_id": "ana"})]
+    ['ana: I moved to Lisbon.', 'I moved to Porto.']
+
+Group commit (:func:`commit_adds`) writes several ``add`` requests, of any scopes, with
+one log fsync and one store write: that is how the server batches concurrent clients.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evolvelab.errors import AfterWriteError, EvolveLabError, format_path
+from evolvelab.eventlog import (
+    AddEntry,
+    DeleteEntry,
+    ForgetEntry,
+    NoteVersion,
+    OwnerPattern,
+    UpdateEntry,
+)
+from evolvelab.stages import Scannable
+from evolvelab.types import (
+    AddResult,
+    Dropped,
+    Event,
+    MetadataValue,
+    Note,
+    Scope,
+    Where,
+    stable_id,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from evolvelab.pipeline import Memory
+
+__all__ = [
+    "AddRequest", "Message", "NoteNotFound", "NotePage", "commit_adds", "delete_notes",
+    "forget", "get_note", "list_notes", "messages_to_events", "note_history", "update_note",
+]  # fmt: skip
+
+
+class NoteNotFound(EvolveLabError):
+    """No note with this id in this scope (it may exist in another scope: that is not said)."""
+
+
+class Message(BaseModel):
+    """One chat message, the shape agent frameworks use.
+
+    ``name`` (or, without it, ``role``) becomes the event's speaker; ``id`` is derived
+    from the session, role, name, time and text when not given, so sending the same
+    conversation again updates the same notes instead of duplicating them.
+
+    Example:
+        >>> Message(role="user", content="I moved to Lisbon.", name="Ana")
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, description="user, assistant, system, tool ...")
+    content: str = Field(description="The message text.")
+    name: str | None = Field(None, description="Who spoke (becomes the speaker).")
+    id: str | None = Field(None, min_length=1, description="Message id (default: derived).")
+    timestamp: datetime | None = Field(None, description="When it was said.")
+    session_id: str | None = Field(None, description="The conversation it belongs to.")
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, description="Extras.")
+
+
+def messages_to_events(
+    messages: Iterable[Message | Mapping[str, Any]], scope: Scope
+) -> list[Event]:
+    """Turn chat messages into events (stable ids, ``name`` or ``role`` as speaker).
+
+    Raises:
+        EvolveLabError: naming the first invalid message.
+    """
+    events = []
+    for index, raw in enumerate(messages):
+        try:
+            message = raw if isinstance(raw, Message) else Message.model_validate(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise EvolveLabError(f"messages[{index}].{where}: {first['msg']}") from err
+        session = message.session_id or scope.session_id
+        when = message.timestamp.isoformat() if message.timestamp else None
+        event_id = message.id or stable_id(
+            "m", session, message.role, message.name, when, message.content
+        )
+        events.append(
+            Event(
+                id=event_id,
+                content=message.content,
+                speaker=message.name or message.role,
+                timestamp=message.timestamp,
+                session_id=session,
+                metadata={**message.metadata, "role": message.role},
+            )
+        )
+    return events
+
+
+# --------------------------------------------------------------------------- group commit
+
+
+@dataclass
+class AddRequest:
+    """One ``add``: events for one scope."""
+
+    scope: Scope
+    events: list[Event]
+
+
+def commit_adds(
+    memory: Memory, requests: Sequence[AddRequest], *, log: bool = True
+) -> list[AddResult | EvolveLabError]:
+    """Write several adds with one log append (one fsync) and one store write.
+
+    The steps of ``Memory.add`` for many requests at once: each request is encoded on its
+    own (an encoder failure fails only that request), then every accepted request is
+    appended to the event log and made durable, then all notes go to the stores in one
+    write, then the managers due on each add run.
+
+    Args:
+        memory: an open memory.
+        requests: the adds, in arrival order (scopes may differ).
+        log: append to the memory's event log (``False`` when replaying the log itself).
+
+    Returns:
+        One item per request: its :class:`~evolvelab.AddResult`, or the error it failed
+        with (an :class:`~evolvelab.errors.AfterWriteError` when its notes are stored but
+        a manager failed afterwards).
+    """
+    memory.open()
+    results: list[AddResult | EvolveLabError | None] = [None] * len(requests)
+    encoded: list[tuple[int, list[Note], list[Dropped]]] = []
+    for index, request in enumerate(requests):
+        if not request.events:
+            results[index] = AddResult()
+            continue
+        for event in request.events:
+            memory.clock.advance(event.timestamp, request.scope)
+        notes: list[Note] = []
+        dropped: list[Dropped] = []
+        try:
+            for encoder in memory.encoders:
+                encoder.take_dropped()
+                notes.extend(memory._call(encoder, "encode", request.events, request.scope))
+                stage = memory._label(encoder)
+                dropped.extend(
+                    Dropped(stage=stage, reason=reason, count=count)
+                    for reason, count in encoder.take_dropped().items()
+                )
+        except EvolveLabError as err:
+            results[index] = err
+            continue
+        encoded.append((index, notes, dropped))
+    if not encoded:
+        return [r if r is not None else AddResult() for r in results]
+    entries = []
+    if log and memory.log is not None:
+        entries = memory.log.append(
+            [AddEntry(scope=requests[i].scope, events=requests[i].events) for i, _, _ in encoded]
+        )
+    flat = memory._keep_memory_state([note for _, notes, _ in encoded for note in notes])
+    try:
+        written = memory._call_write(flat)
+    except EvolveLabError as err:
+        if entries:
+            from evolvelab.eventlog import VoidEntry
+
+            memory.log.append([VoidEntry(seqs=[e.seq for e in entries])])  # type: ignore[union-attr]
+        for index, _, _ in encoded:
+            results[index] = err
+        return results  # type: ignore[return-value]
+    if entries:
+        memory.log.mark_applied(entries[-1].seq)  # type: ignore[union-attr]
+    position = 0
+    for index, notes, dropped in encoded:
+        result = AddResult(written[position : position + len(notes)], dropped)
+        position += len(notes)
+        results[index] = _run_due_managers(memory, requests[index].scope, result)
+    return results  # type: ignore[return-value]
+
+
+def _run_due_managers(memory: Memory, scope: Scope, written: AddResult) -> AddResult | EvolveLabError:
+    """Count one add for ``scope`` and run the managers due on it, as ``Memory.add`` does."""
+    memory._count_add(scope)
+    due = memory._due_managers()
+    for position, manager in enumerate(due):
+        try:
+            memory._call(manager, "manage", scope)
+        except EvolveLabError as err:
+            path = format_path(memory._paths[id(manager)][0])
+            not_run = [memory._label(m) for m in due[position + 1 :]]
+            failure = AfterWriteError(written, path, manager.config.type, err, not_run=not_run)
+            failure.__cause__ = err
+            return failure
+    return written
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def get_note(memory: Memory, note_id: str, scope: Scope) -> Note:
+    """Return the note ``note_id`` of ``scope``.
+
+    Raises:
+        NoteNotFound: if ``scope`` holds no such note.
+    """
+    memory.open()
+    found = memory.store.get([note_id], scope)
+    if not found:
+        raise NoteNotFound(f"no note {note_id!r} in this scope")
+    return found[0]
+
+
+class NotePage(BaseModel):
+    """One page of a listing and the cursor of the next (``None``: this was the last)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    notes: list[Note]
+    next_cursor: str | None = None
+
+
+def _cursor(note: Note) -> str:
+    raw = json.dumps([note.created_at.isoformat(), note.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, note_id = json.loads(raw)
+        return datetime.fromisoformat(created).isoformat(), str(note_id)
+    except (ValueError, TypeError) as err:
+        raise EvolveLabError("cursor: not a cursor this server returned") from err
+
+
+def list_notes(
+    memory: Memory,
+    scope: Scope,
+    *,
+    kind: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    include_invalid: bool = False,
+) -> NotePage:
+    """List ``scope``'s notes oldest first (by creation time, then id), a page at a time.
+
+    Args:
+        memory: the memory.
+        scope: whose notes; a ``session_id`` narrows to that session.
+        kind: only notes of this kind (hidden kinds such as ``lesson`` only this way).
+        limit: page size (at least 1).
+        cursor: ``next_cursor`` of the previous page.
+        include_invalid: also list superseded (closed) notes.
+
+    Raises:
+        EvolveLabError: if the note store cannot list notes, or the cursor is not one.
+    """
+    memory.open()
+    if limit < 1:
+        raise EvolveLabError(f"limit must be at least 1, got {limit}")
+    if not isinstance(memory.store, Scannable):
+        raise EvolveLabError(f"store '{memory.store.config.type}' cannot list notes (no scan)")
+    where = Where(kind=kind, include_invalid=include_invalid)
+    notes = sorted(
+        memory.store.scan(scope, where), key=lambda n: (n.created_at.isoformat(), n.id)
+    )
+    if cursor is not None:
+        after = _uncursor(cursor)
+        notes = [n for n in notes if (n.created_at.isoformat(), n.id) > after]
+    page = notes[:limit]
+    more = len(notes) > limit
+    return NotePage(notes=page, next_cursor=_cursor(page[-1]) if more and page else None)
+
+
+def note_history(memory: Memory, note_id: str, scope: Scope) -> list[NoteVersion]:
+    """Return every version of a note, oldest first, with when each was current.
+
+    Versions replaced through :func:`update_note` come from the event log; without a
+    log only the current version is known.
+
+    Raises:
+        NoteNotFound: if ``scope`` holds no such note.
+    """
+    note = get_note(memory, note_id, scope)
+    versions: list[NoteVersion] = []
+    if memory.log is not None:
+        for entry in memory.log.entries():
+            if isinstance(entry, UpdateEntry) and entry.note_id == note_id and _same_owner(
+                entry.scope, scope
+            ):
+                versions.append(entry.previous)
+    start = versions[-1].valid_to if versions else note.created_at
+    versions.append(
+        NoteVersion(
+            version=note.version, content=note.content, metadata=note.metadata,
+            valid_from=start, valid_to=note.invalid_at,
+        )
+    )  # fmt: skip
+    return versions
+
+
+def _same_owner(a: Scope, b: Scope) -> bool:
+    return (a.user_id, a.agent_id) == (b.user_id, b.agent_id)
+
+
+# --------------------------------------------------------------------------- changing
+
+
+def update_note(
+    memory: Memory,
+    note_id: str,
+    scope: Scope,
+    *,
+    content: str | None = None,
+    metadata: Mapping[str, MetadataValue] | None = None,
+    log: bool = True,
+) -> Note:
+    """Correct a note's text and/or metadata; it is re-indexed and its version goes up.
+
+    The replaced version is kept in the event log (see :func:`note_history`). Metadata
+    keys given replace the stored ones; a value of ``None`` removes the key.
+
+    Raises:
+        NoteNotFound: if ``scope`` holds no such note.
+        EvolveLabError: if neither ``content`` nor ``metadata`` is given.
+    """
+    if content is None and metadata is None:
+        raise EvolveLabError("update needs content or metadata")
+    old = get_note(memory, note_id, scope)
+    now = utcnow()
+    merged = dict(old.metadata)
+    for key, value in (metadata or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if log and memory.log is not None:
+        since = old.created_at
+        for entry in memory.log.entries():
+            if isinstance(entry, UpdateEntry) and entry.note_id == note_id and _same_owner(
+                entry.scope, scope
+            ):
+                since = entry.at
+        previous = NoteVersion(version=old.version, content=old.content,
+                               metadata=old.metadata, valid_from=since, valid_to=now)  # fmt: skip
+        entry = UpdateEntry(at=now, scope=old.scope, note_id=note_id, kind=old.kind,
+                            source_ids=old.source_ids, content=content if content is not None
+                            else old.content, metadata=merged, previous=previous)  # fmt: skip
+        written = memory.log.append([entry])
+    new = _corrected(old, content, merged)
+    memory._call_write([new])
+    if log and memory.log is not None:
+        memory.log.mark_applied(written[0].seq)
+    return new
+
+
+def _corrected(old: Note, content: str | None, metadata: dict[str, MetadataValue]) -> Note:
+    update: dict[str, Any] = {"metadata": metadata, "version": old.version + 1}
+    if content is not None and content != old.content:
+        update.update(content=content, index_text=None, embedding=None)
+    return old.model_copy(update=update)
+
+
+def apply_update(memory: Memory, entry: UpdateEntry) -> None:
+    """Replay a logged correction: on the note with that id, or as a note of its own."""
+    found = memory.store.get([entry.note_id], entry.scope)
+    if found:
+        new = _corrected(found[0], entry.content, dict(entry.metadata))
+    else:
+        new = Note(id=entry.note_id, content=entry.content, kind=entry.kind,
+                   source_ids=entry.source_ids, scope=entry.scope, metadata=entry.metadata,
+                   version=entry.previous.version + 1)  # fmt: skip
+    memory._call_write([new])
+
+
+def delete_notes(memory: Memory, ids: Sequence[str], scope: Scope, *, log: bool = True) -> int:
+    """Delete notes of ``scope``; with an event log, their source events are erased from it.
+
+    Erasing the sources keeps a deleted memory from coming back when another pipeline is
+    rebuilt from the log (it would derive the same memory from the same events).
+
+    Returns:
+        How many notes were deleted (ids not in ``scope`` are skipped).
+    """
+    memory.open()
+    notes = memory.store.get(list(ids), scope)
+    if not notes:
+        return 0
+    found = [n.id for n in notes]
+    sources = sorted({s for n in notes for s in n.source_ids})
+    entry = None
+    if log and memory.log is not None:
+        entry = memory.log.append([DeleteEntry(scope=scope, note_ids=found, source_ids=sources)])[0]
+    deleted = memory.resources.remove(found, scope)
+    if entry is not None:
+        _erase_sources(memory, scope, set(sources))
+        memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+    return deleted
+
+
+def _erase_sources(memory: Memory, scope: Scope, sources: set[str]) -> None:
+    """Rewrite the log without the events ``sources`` name in ``scope``'s owner."""
+    if not sources or memory.log is None:
+        return
+
+    def change(entry: Any) -> Any:
+        if not isinstance(entry, AddEntry) or not _same_owner(entry.scope, scope):
+            return entry
+        kept = [e for e in entry.events if e.id not in sources]
+        if len(kept) == len(entry.events):
+            return entry
+        return entry.model_copy(update={"events": kept}) if kept else None
+
+    memory.log.rewrite(change)
+
+
+def forget(memory: Memory, owners: OwnerPattern, *, log: bool = True) -> int:
+    """Erase everything of the owners ``owners`` matches: notes, and their log entries.
+
+    The owners are the exact pattern (when it names both user and agent) plus every owner
+    the event log has seen that matches. The log keeps one content-free record that the
+    erasure happened.
+
+    Returns:
+        How many notes were deleted.
+
+    Raises:
+        EvolveLabError: if the pattern names no user and no agent, or the store cannot scan.
+    """
+    memory.open()
+    if owners.user_id is None and owners.agent_id is None and owners.user_prefix is None:
+        raise EvolveLabError("forget needs a user_id or an agent_id")
+    if not isinstance(memory.store, Scannable):
+        raise EvolveLabError(f"store '{memory.store.config.type}' cannot list notes to forget")
+    targets = {(owners.user_id, owners.agent_id)}
+    if memory.log is not None:
+        targets |= {(s.user_id, s.agent_id) for s in memory.log.owners() if owners.matches(s)}
+    targets |= {k for k in memory._touched if owners.matches(Scope(user_id=k[0], agent_id=k[1]))}
+    entry = None
+    if log and memory.log is not None:
+        entry = memory.log.append([ForgetEntry(owners=owners)])[0]
+    deleted = 0
+    everything = Where(include_invalid=True, hidden_kinds=[])
+    for user_id, agent_id in sorted(targets, key=str):
+        owner = Scope(user_id=user_id, agent_id=agent_id)
+        if not owners.matches(owner):
+            continue
+        ids = [n.id for n in memory.store.scan(owner, everything)]
+        if ids:
+            deleted += memory.resources.remove(ids, owner)
+        memory._touched.pop((user_id, agent_id), None)
+    if entry is not None:
+        memory.log.rewrite(  # type: ignore[union-attr]
+            lambda e: e if isinstance(e, ForgetEntry) or not owners.matches(_entry_scope(e)) else None
+        )
+        memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+    return deleted
+
+
+def _entry_scope(entry: Any) -> Scope:
+    scope = getattr(entry, "scope", None)
+    return scope if isinstance(scope, Scope) else Scope(user_id="\x00void")
