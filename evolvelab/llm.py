@@ -9,6 +9,7 @@ come from an environment variable named in the config, never from YAML.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -44,6 +45,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPENAI_URL = "https://api.openai.com/v1"
 _PIP_HINT = "pip install 'instructor>=1.17,<1.18' 'openai>=3.3,<3.4'"
 _MAX_DETAIL = 400
+_DOCS_LINK = re.compile(r"For further information visit \S+")
 
 
 class LLMError(EvolveLabError):
@@ -291,6 +293,10 @@ class _InstructorLLM(LLM):
             "json_schema": instructor.Mode.JSON_SCHEMA,
             "md_json": instructor.Mode.MD_JSON,
         }[self.config.mode]
+        # instructor logs every failed attempt at ERROR; with no logging configured Python
+        # would print those to stderr beside the LLMError that already says it all. An
+        # application that configures logging still receives them.
+        logging.getLogger("instructor").addHandler(logging.NullHandler())
         client = instructor.from_openai(raw, mode=mode)
         client.on("completion:response", self._count)
         self._client = client
@@ -362,15 +368,17 @@ class _InstructorLLM(LLM):
         if cause is not None:
             return LLMError(f"{where}: {type(cause).__name__}: {self._clean(cause)}")
         if isinstance(err, InstructorRetryException):
+            attempts = getattr(err, "failed_attempts", None) or []
+            last = getattr(attempts[-1], "exception", None) if attempts else None
             return LLMOutputError(
                 f"{where}: no answer validated as {response_model.__name__} after "
-                f"{err.n_attempts} attempt(s): {self._clean(err)}"
+                f"{err.n_attempts} attempt(s); the last one: {self._clean(last or err)}"
             )
         return LLMError(f"{where}: {type(err).__name__}: {self._clean(err)}")
 
     def _clean(self, err: BaseException) -> str:
         """Return the error text, shortened, with the API key masked out."""
-        text = " ".join(str(err).split())
+        text = " ".join(_DOCS_LINK.sub("", str(err)).split())
         if self._key and self._key != self.default_key:
             text = text.replace(self._key, "***")
         return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

@@ -10,10 +10,11 @@ The ingest/ask loop is the one ``evolvelab eval`` uses (:mod:`evolvelab.evaluati
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+from evolvelab.datadir import wipe
 from evolvelab.evaluation.replay import Asked, replay
 from evolvelab.metrics import evidence_rank, percentile, recall_at_k
 from evolvelab.pipeline import Memory
@@ -51,6 +52,9 @@ class RunSummary:
     search_ms_p50: float | None
     search_ms_p95: float | None
     results: list[QueryResult]
+    dropped: int = 0
+    """Items the encoders received but could not keep (reasons in ``warnings``)."""
+    warnings: list[str] = field(default_factory=list)
 
 
 def _result(asked: Asked, k: int) -> QueryResult:
@@ -92,8 +96,11 @@ def run_stream(
     manage runs).
 
     Raises:
-        ConfigError: for problems in the pipeline file.
+        ConfigError: for problems in the pipeline file, or when ``fresh`` would have to
+            delete data EvolveLab did not create (see :mod:`evolvelab.datadir`).
         StreamError: for malformed stream lines (nothing is ingested then).
+        IngestError: an ``add`` failed; it says what is stored (see
+            :mod:`evolvelab.evaluation.replay`).
     """
     from rich.console import Console
 
@@ -102,8 +109,10 @@ def run_stream(
     stream = read_stream(stream_path)
     for warning in stream.warnings:
         console.print(f"[yellow]warning[/yellow] {warning.render()}")
-    if fresh and memory.data_dir.exists():
-        shutil.rmtree(memory.data_dir)
+    if fresh:
+        spec: Any = memory.spec
+        paths = [Path(c.path) for c in (spec.store, spec.graph) if getattr(c, "path", None)]
+        wipe(memory.data_dir, store_paths=paths)  # only a folder EvolveLab created and marked
     with memory:
         done = replay(memory, stream.records, k=k, order="end", batch_size=batch_size,
                       manage="none", feedback=False, progress=True, console=console)  # fmt: skip
@@ -122,6 +131,8 @@ def run_stream(
         search_ms_p50=percentile(latencies, 50),
         search_ms_p95=percentile(latencies, 95),
         results=results,
+        dropped=done.dropped_count,
+        warnings=done.warnings,
     )
     _render(console, summary, show)
     if json_out is not None:
@@ -153,8 +164,11 @@ def _render(console: object, summary: RunSummary, show: int) -> None:
     recall = "n/a" if summary.recall is None else f"{summary.recall:.3f}"
     p50 = "n/a" if summary.search_ms_p50 is None else f"{summary.search_ms_p50:.1f}"
     p95 = "n/a" if summary.search_ms_p95 is None else f"{summary.search_ms_p95:.1f}"
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}")
+    dropped = f" ({summary.dropped} item(s) dropped, see the warning)" if summary.dropped else ""
     console.print(
-        f"ingested {summary.events} events in {summary.ingest_seconds:.1f}s ({rate:.0f}/s); "
+        f"ingested {summary.events} events{dropped} in {summary.ingest_seconds:.1f}s ({rate:.0f}/s); "
         f"recall@{summary.k} (turn budget) {recall} over {summary.scorable} scorable queries; "
         f"search p50 {p50} ms, p95 {p95} ms"
     )

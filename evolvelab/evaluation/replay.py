@@ -12,6 +12,11 @@ Two orders:
 - ``stream``: records are taken in file order; consecutive events of one scope are
   batched, and each query is asked (or outcome fed) where it stands, so a query sees
   only what came before it.
+
+What ingestion dropped (``AddResult.dropped``) is summed over every ``add`` and listed in
+the replay's warnings. An ``add`` that fails stops the replay with an :class:`IngestError`
+that says which batch failed, how many events before it are stored, and whether the
+failing batch wrote nothing or was written before a later stage failed.
 """
 
 from __future__ import annotations
@@ -21,16 +26,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from evolvelab.errors import EvolveLabError
+from evolvelab.errors import AfterWriteError, ConfigError, EvolveLabError
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, StreamRecord
-from evolvelab.types import Event, Hit, Scope
+from evolvelab.types import Dropped, Event, Hit, Scope
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from evolvelab.pipeline import Memory
 
-__all__ = ["Asked", "Replay", "replay", "select_records"]
+__all__ = ["Asked", "IngestError", "Replay", "replay", "select_records"]
 
 Manage = Literal["end", "none"]
 
@@ -55,6 +60,47 @@ class Replay:
     outcomes: int = 0
     asked: list[Asked] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    """What the encoders could not keep, summed by stage and reason over every add."""
+
+    @property
+    def dropped_count(self) -> int:
+        """How many items ingestion dropped in all."""
+        return sum(d.count for d in self.dropped)
+
+    def _count_dropped(self, dropped: Sequence[Dropped]) -> None:
+        for item in dropped:
+            for i, seen in enumerate(self.dropped):
+                if (seen.stage, seen.reason) == (item.stage, item.reason):
+                    self.dropped[i] = seen.model_copy(update={"count": seen.count + item.count})
+                    break
+            else:
+                self.dropped.append(item)
+
+
+class IngestError(EvolveLabError):
+    """An ``add`` failed during a replay; the message says what is stored.
+
+    Attributes:
+        events_stored: events of earlier batches, ingested before the failing one.
+        written: notes the failing batch wrote before a later stage failed
+            (:class:`~evolvelab.errors.AfterWriteError`); ``None``: the batch wrote nothing.
+    """
+
+    def __init__(self, where: str, events_stored: int, cause: EvolveLabError) -> None:
+        self.events_stored = events_stored
+        self.written = len(cause.written) if isinstance(cause, AfterWriteError) else None
+        self.cause = cause
+        before = (
+            f"the {events_stored} events of earlier batches are stored"
+            if events_stored
+            else "the first batch"
+        )
+        if self.written is None:
+            what = f"nothing from this batch was written: {cause}"
+        else:
+            what = f"this batch: {cause}"
+        super().__init__(f"ingest stopped at {where} ({before}); {what}")
 
 
 def _key(record: EventRecord | QueryRecord | OutcomeRecord) -> tuple[str | None, str | None]:
@@ -239,6 +285,11 @@ def replay(
                 bars.advance(ingesting, len(pending))
         else:
             raise EvolveLabError(f"unknown order {order!r}; allowed: end, stream")
+    if result.dropped:
+        reasons = "; ".join(d.render() for d in result.dropped)
+        result.warnings.append(
+            f"ingest dropped {result.dropped_count} item(s) the encoders could not keep: {reasons}"
+        )
     return result
 
 
@@ -254,9 +305,17 @@ class _Runner:
         scope = batch[0].scope()
         events: list[Event] = [record.to_event() for record in batch]
         start = time.perf_counter()
-        self.memory.add(events, scope=scope)
+        try:
+            added = self.memory.add(events, scope=scope)
+        except ConfigError:
+            raise
+        except EvolveLabError as err:
+            who = f"user_id={scope.user_id!r} agent_id={scope.agent_id!r}"
+            where = f"events {events[0].id!r}..{events[-1].id!r} ({len(events)}) of {who}"
+            raise IngestError(where, self.result.events, err) from err
         self.result.ingest_seconds += time.perf_counter() - start
         self.result.events += len(events)
+        self.result._count_dropped(getattr(added, "dropped", ()))
 
     def manage(self, scope: Scope) -> None:
         start = time.perf_counter()
