@@ -134,6 +134,7 @@ def plugins(as_json: bool) -> None:
     from evolvelab.plugin_report import plugin_report, render_plugin_report
     from evolvelab.registry import default_registry
 
+    cli.list_commands(click.get_current_context())  # load plugin commands: their failures count
     report = plugin_report(default_registry())
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -164,7 +165,8 @@ def _open_pipeline(path: Path, data_dir: Path | None) -> Memory:
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Events per add() call.")  # fmt: skip
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the stores keep their files.")
-@click.option("--fresh", is_flag=True, help="Delete the pipeline's stored data first.")
+@click.option("--fresh", is_flag=True,
+              help="Delete the pipeline's stored data first (only from a data folder EvolveLab created).")  # fmt: skip
 @click.option("--show", default=10, show_default=True, type=click.IntRange(min=0),
               help="How many queries to show in the table.")  # fmt: skip
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write per-query results here.")
@@ -399,6 +401,11 @@ def evolve_command(
     if stopped or termination.received:
         click.echo("interrupted: finished trials are kept; re-run the same command to resume", err=True)
         sys.exit(SIGTERM_EXIT if termination.received else 130)
+
+
+from evolvelab.server.commands import register as _register_server_commands  # noqa: E402
+
+_register_server_commands(cli)  # serve, mcp, keys, rebuild, export
 
 
 def main() -> None:

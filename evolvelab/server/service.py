@@ -1,0 +1,188 @@
+"""The memory operations every transport shares, with the tenant applied server-side.
+
+REST handlers and MCP tools call the same :class:`MemoryService`. A request's tenant
+(decided by its API key) is folded into every scope before the memory sees it: the user
+id ``alice`` of tenant ``acme`` is stored as ``acme/alice`` (no user: ``acme/``), so a
+request can only name users of its own tenant, and scope enforcement in the stores keeps
+tenants apart. Answers carry scopes with the tenant taken off again.
+
+Writes go to the :class:`~evolvelab.server.writer.GroupCommitter`; reads run on worker
+threads, concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from evolvelab.eventlog import NoteVersion, OutcomeEntry, OwnerPattern, QueryEntry
+from evolvelab.lifecycle import (
+    AddRequest,
+    NotePage,
+    delete_notes,
+    forget,
+    get_note,
+    list_notes,
+    note_history,
+    update_note,
+)
+from evolvelab.rebuild import export_records
+from evolvelab.server.writer import GroupCommitter
+from evolvelab.stream import StreamRecord
+from evolvelab.types import AddResult, Event, Hit, Note, Outcome, Scope, Where
+
+if TYPE_CHECKING:
+    from evolvelab.pipeline import Memory
+
+__all__ = ["MemoryService", "Tenant"]
+
+LOG = logging.getLogger("evolvelab.server")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Whose request this is; ``name=None`` (a server without keys) leaves scopes as given."""
+
+    name: str | None = None
+
+    @property
+    def prefix(self) -> str | None:
+        """What every user id of this tenant starts with, inside the memory."""
+        return None if self.name is None else f"{self.name}/"
+
+    def inside(self, scope: Scope) -> Scope:
+        """Return the scope as the memory keeps it (the tenant folded into ``user_id``)."""
+        if self.prefix is None:
+            return scope
+        return scope.model_copy(update={"user_id": self.prefix + (scope.user_id or "")})
+
+    def outside(self, scope: Scope) -> Scope:
+        """Return a stored scope as the tenant sees it."""
+        if self.prefix is None:
+            return scope
+        user = (scope.user_id or "").removeprefix(self.prefix)
+        return scope.model_copy(update={"user_id": user or None})
+
+    def owners(self, user_id: str | None, agent_id: str | None) -> OwnerPattern:
+        """Return the owner pattern for ``user_id``/``agent_id`` within this tenant only."""
+        inner = None if user_id is None else self.inside(Scope(user_id=user_id)).user_id
+        return OwnerPattern(user_id=inner, agent_id=agent_id, user_prefix=self.prefix)
+
+
+class MemoryService:
+    """A served memory: writes through one writer, reads on threads, tenants applied.
+
+    Args:
+        memory: the pipeline, opened with its event log (``memory.use_event_log()``).
+        max_wait: group-commit wait, in seconds (see :class:`GroupCommitter`).
+    """
+
+    def __init__(self, memory: Memory, *, max_wait: float = 0.002) -> None:
+        self.memory = memory
+        self.writer = GroupCommitter(memory, max_wait=max_wait)
+
+    def start(self) -> None:
+        """Start the writer."""
+        self.writer.start()
+
+    def stop(self) -> None:
+        """Drain queued writes, then close the memory (and its log)."""
+        self.writer.stop()
+        self.memory.close()
+        stats = self.writer.stats
+        LOG.info("stopped: %d adds (%d events) in %d commits; %d other writes",
+                 stats.requests, stats.events, stats.commits, stats.calls)  # fmt: skip
+
+    async def _write(self, fn: Any) -> Any:
+        return await asyncio.wrap_future(self.writer.call(fn))
+
+    # operations ------------------------------------------------------------------------
+
+    async def add(self, tenant: Tenant, scope: Scope, events: Sequence[Event]) -> AddResult:
+        """Add events; returns once they are durable."""
+        request = AddRequest(scope=tenant.inside(scope), events=list(events))
+        return await asyncio.wrap_future(self.writer.add(request))
+
+    async def search(
+        self, tenant: Tenant, scope: Scope, text: str, k: int, where: Where | None
+    ) -> tuple[str, list[Hit]]:
+        """Search; the query is logged (not fsynced: a query is not a write) with its hits."""
+        inner = tenant.inside(scope)
+        hits = await asyncio.to_thread(self.memory.search, text, k, inner, where)
+        query_id = "q_" + secrets.token_hex(8)
+        if self.memory.log is not None:
+            entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
+                               hit_ids=[h.note.id for h in hits])  # fmt: skip
+            self.memory.log.append([entry], durable=False)
+        return query_id, hits
+
+    async def get(self, tenant: Tenant, note_id: str, scope: Scope) -> Note:
+        """Return one note (``NoteNotFound`` if the tenant's scope has none)."""
+        return await asyncio.to_thread(get_note, self.memory, note_id, tenant.inside(scope))
+
+    async def list(
+        self, tenant: Tenant, scope: Scope, *, kind: str | None, limit: int, cursor: str | None
+    ) -> NotePage:
+        """Return a page of notes."""
+        return await asyncio.to_thread(
+            lambda: list_notes(self.memory, tenant.inside(scope), kind=kind, limit=limit,
+                               cursor=cursor)  # fmt: skip
+        )
+
+    async def history(self, tenant: Tenant, note_id: str, scope: Scope) -> list[NoteVersion]:
+        """Return a note's versions."""
+        return await asyncio.to_thread(note_history, self.memory, note_id, tenant.inside(scope))
+
+    async def update(
+        self, tenant: Tenant, note_id: str, scope: Scope, *, content: str | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> Note:  # fmt: skip
+        """Correct a note (durable on return)."""
+        inner = tenant.inside(scope)
+        return await self._write(
+            lambda: update_note(self.memory, note_id, inner, content=content, metadata=metadata)
+        )
+
+    async def delete(self, tenant: Tenant, ids: Sequence[str], scope: Scope) -> int:
+        """Delete notes (durable on return); returns how many."""
+        inner = tenant.inside(scope)
+        return await self._write(lambda: delete_notes(self.memory, ids, inner))
+
+    async def forget(self, tenant: Tenant, user_id: str | None, agent_id: str | None) -> int:
+        """Erase a user and/or agent of this tenant; returns notes deleted."""
+        owners = tenant.owners(user_id, agent_id)
+        return await self._write(lambda: forget(self.memory, owners))
+
+    async def outcome(
+        self, tenant: Tenant, scope: Scope, *, query_id: str | None, success: bool,
+        score: float | None, used_ids: Sequence[str], detail: str = "",
+    ) -> int:  # fmt: skip
+        """Record feedback on the notes used for a task; returns how many notes were credited."""
+        inner = tenant.inside(scope)
+        owner = Scope(user_id=inner.user_id, agent_id=inner.agent_id)
+
+        def run() -> int:
+            log = self.memory.log
+            if log is not None:
+                log.append([OutcomeEntry(scope=owner, query_id=query_id, success=success,
+                                         score=score, used_ids=list(used_ids), detail=detail)])  # fmt: skip
+            outcome = Outcome(task_id=query_id, success=success, score=score, scope=owner,
+                              detail=detail)  # fmt: skip
+            known = self.memory.store.get(list(used_ids), owner)
+            self.memory.feedback(outcome, [n.id for n in known])
+            if log is not None:
+                log.mark_applied(log.last_seq)
+            return len(known)
+
+        return await self._write(run)
+
+    def export(self, tenant: Tenant) -> Iterator[StreamRecord]:
+        """Yield the tenant's log as stream records (scopes as the tenant sees them)."""
+        if self.memory.log is None:
+            return iter(())
+        owners = None if tenant.prefix is None else OwnerPattern(user_prefix=tenant.prefix)
+        return export_records(self.memory.log, owners, tenant.outside)

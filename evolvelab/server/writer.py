@@ -1,0 +1,188 @@
+"""The one writer of a served memory: group commit of concurrent adds.
+
+Every change to the memory goes through one thread. Adds that arrive while a commit is
+running (or within ``max_wait`` seconds of the first one, when clients are writing
+concurrently) are committed together: one event-log append with one ``fsync`` and one
+store write (:func:`evolvelab.lifecycle.commit_adds`). Each caller's future completes
+only after that commit is durable. Other changes (corrections, deletions, erasures,
+feedback) run one at a time on the same thread, between groups.
+
+``stop()`` drains: everything queued before it is committed, then the thread ends.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evolvelab.errors import EvolveLabError
+from evolvelab.lifecycle import AddRequest, commit_adds
+from evolvelab.types import AddResult
+
+if TYPE_CHECKING:
+    from evolvelab.pipeline import Memory
+
+__all__ = ["CommitStats", "GroupCommitter"]
+
+
+@dataclass
+class _Add:
+    request: AddRequest
+    future: Future[AddResult]
+
+
+@dataclass
+class _Call:
+    fn: Callable[[], Any]
+    future: Future[Any]
+
+
+_STOP = object()
+
+
+@dataclass
+class CommitStats:
+    """What the writer did: commits, requests, events, and how big the groups were."""
+
+    commits: int = 0
+    requests: int = 0
+    events: int = 0
+    calls: int = 0
+    group_sizes: Counter[int] = field(default_factory=Counter)
+    """Requests per commit → how many commits had that many."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the numbers as JSON-ready data."""
+        return {
+            "commits": self.commits, "requests": self.requests, "events": self.events,
+            "calls": self.calls,
+            "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
+        }  # fmt: skip
+
+
+class GroupCommitter:
+    """Run every write of ``memory`` on one thread, grouping concurrent adds.
+
+    Args:
+        memory: an open memory (with its event log attached, for durability).
+        max_wait: seconds to wait for more adds once clients write concurrently
+            (a lone writer never waits).
+        max_events: events per commit at most.
+    """
+
+    def __init__(self, memory: Memory, *, max_wait: float = 0.002, max_events: int = 4096) -> None:
+        self.memory = memory
+        self.max_wait = max_wait
+        self.max_events = max_events
+        self.stats = CommitStats()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._concurrent = False
+
+    def start(self) -> GroupCommitter:
+        """Start the writer thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="evolvelab-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def add(self, request: AddRequest) -> Future[AddResult]:
+        """Queue an add; the future completes once its commit is durable.
+
+        Raises:
+            EvolveLabError: if the writer is stopping.
+        """
+        future: Future[AddResult] = Future()
+        self._put(_Add(request, future))
+        return future
+
+    def call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn`` on the writer thread (between commits); the future holds its result."""
+        future: Future[Any] = Future()
+        self._put(_Call(fn, future))
+        return future
+
+    def _put(self, item: Any) -> None:
+        if self._stopping or self._thread is None:
+            raise EvolveLabError("the server is shutting down; write refused")
+        self._queue.put(item)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Commit everything queued so far, then end the thread."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # the thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        held: Any = None
+        while True:
+            item = held if held is not None else self._queue.get()
+            held = None
+            if item is _STOP:
+                return
+            if isinstance(item, _Call):
+                self._run_call(item)
+                continue
+            group, held = self._gather(item)
+            self._commit(group)
+
+    def _gather(self, first: _Add) -> tuple[list[_Add], Any]:
+        """Collect adds queued behind ``first`` (waiting briefly under concurrency)."""
+        group = [first]
+        events = len(first.request.events)
+        deadline = time.monotonic() + (self.max_wait if self._concurrent else 0.0)
+        while events < self.max_events:
+            try:
+                remaining = deadline - time.monotonic()
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(item, _Add):
+                return group, item
+            group.append(item)
+            events += len(item.request.events)
+        return group, None
+
+    def _commit(self, group: list[_Add]) -> None:
+        live = [item for item in group if item.future.set_running_or_notify_cancel()]
+        self._concurrent = len(live) > 1
+        if not live:
+            return
+        try:
+            results = commit_adds(self.memory, [item.request for item in live])
+        except BaseException as err:  # noqa: BLE001 - every waiting caller must hear of it
+            for item in live:
+                item.future.set_exception(err)
+            return
+        self.stats.commits += 1
+        self.stats.requests += len(live)
+        self.stats.events += sum(len(item.request.events) for item in live)
+        self.stats.group_sizes[len(live)] += 1
+        for item, result in zip(live, results, strict=True):
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+    def _run_call(self, item: _Call) -> None:
+        if not item.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = item.fn()
+        except BaseException as err:  # noqa: BLE001 - delivered to the caller
+            item.future.set_exception(err)
+            return
+        self.stats.calls += 1
+        item.future.set_result(result)

@@ -1,0 +1,83 @@
+"""The event log: append-only, durable on append, torn tails cut, erasure rewrites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evolvelab.errors import EvolveLabError
+from evolvelab.eventlog import AddEntry, EventLog, ForgetEntry, OwnerPattern, QueryEntry, VoidEntry
+from evolvelab.types import Event, Scope
+
+ANA = Scope(user_id="ana")
+
+
+def _add(content: str, scope: Scope = ANA, event_id: str = "e1") -> AddEntry:
+    return AddEntry(scope=scope, events=[Event(id=event_id, content=content)])
+
+
+def test_appends_get_increasing_sequence_numbers_that_survive_reopening(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    first, second = log.append([_add("one"), _add("two", event_id="e2")])
+    assert (first.seq, second.seq) == (1, 2)
+    log.close()
+    again = EventLog(tmp_path).open()
+    assert [e.seq for e in again.entries()] == [1, 2]
+    assert again.append([_add("three", event_id="e3")])[0].seq == 3
+
+
+def test_a_torn_last_line_is_cut_off_on_open(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    log.append([_add("kept")])
+    log.close()
+    with (tmp_path / "log.jsonl").open("ab") as handle:
+        handle.write(b'{"seq": 2, "op": "add", "sco')  # a crash mid-write: never acknowledged
+    reopened = EventLog(tmp_path).open()
+    assert reopened.torn_bytes > 0
+    assert [e.seq for e in reopened.entries()] == [1]
+    assert reopened.append([_add("next", event_id="e2")])[0].seq == 2
+
+
+def test_a_corrupt_complete_line_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").write_text('{"seq": 1, "op": "nope"}\n')
+    with pytest.raises(EvolveLabError, match=r"log.jsonl:1: corrupt event log entry"):
+        EventLog(tmp_path).open()
+
+
+def test_voided_entries_are_left_out_when_reading(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    log.append([_add("failed write")])
+    log.append([VoidEntry(seqs=[1])])
+    log.append([_add("good", event_id="e2")])
+    assert [e.seq for e in log.entries()] == [3]
+
+
+def test_rewrite_erases_content_and_keeps_order(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    bob = Scope(user_id="bob")
+    log.append([_add("ana's secret"), _add("bob's note", bob),
+                QueryEntry(scope=ANA, id="q1", text="ana's question")])
+    pattern = OwnerPattern(user_id="ana")
+    log.append([ForgetEntry(owners=pattern)])
+    dropped = log.rewrite(lambda e: None if getattr(e, "scope", None) and pattern.matches(e.scope) else e)
+    assert dropped == 2
+    text = (tmp_path / "log.jsonl").read_text()
+    assert "ana's" not in text and "bob's note" in text
+    assert [e.op for e in log.entries()] == ["add", "forget"]
+    assert log.append([_add("later", bob, "e9")])[0].seq == 5
+
+
+def test_applied_mark_persists(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    log.append([_add("one")])
+    log.mark_applied(1)
+    log.close()
+    assert EventLog(tmp_path).open().applied == 1
+
+
+def test_owner_pattern_confines_to_a_prefix() -> None:
+    pattern = OwnerPattern(agent_id="bot", user_prefix="acme/")
+    assert pattern.matches(Scope(user_id="acme/ana", agent_id="bot"))
+    assert not pattern.matches(Scope(user_id="other/ana", agent_id="bot"))
+    assert not pattern.matches(Scope(user_id="acme/ana", agent_id="helper"))

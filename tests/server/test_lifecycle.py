@@ -1,0 +1,190 @@
+"""The memory lifecycle on ``Memory``: chat input, get, list, update, delete, forget,
+history, export and import, and the event log behind them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evolvelab.errors import EvolveLabError
+from evolvelab.eventlog import AddEntry, EventLog
+from evolvelab.lifecycle import NoteNotFound
+from evolvelab.pipeline import Memory
+from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, dump_stream, parse_stream
+from evolvelab.types import Event, Scope
+
+PIPELINE = """
+version: 1
+name: lex
+embedder: {type: none}
+encode:
+  - {type: turn, speaker: true, link_turns: false}
+store: {type: %s}
+retrieve:
+  - {type: bm25, k: 20}
+"""
+ANA = {"user_id": "ana"}
+BOB = {"user_id": "bob"}
+
+
+def _memory(tmp_path: Path, store: str = "memory", name: str = "data") -> Memory:
+    memory = Memory.from_text(PIPELINE % store, data_dir=tmp_path / name)
+    memory.use_event_log()
+    return memory
+
+
+def _chat(memory: Memory, scope: dict, *texts: str) -> list[str]:
+    messages = [{"role": "user", "name": "Ana", "content": text} for text in texts]
+    return [note.id for note in memory.add(messages=messages, scope=scope)]
+
+
+def test_messages_become_turns_with_stable_ids_and_the_name_as_speaker(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    first = memory.add(messages=[{"role": "user", "name": "Ana", "content": "I moved to Lisbon."},
+                                 {"role": "assistant", "content": "Nice!"}], scope=ANA)
+    assert [n.content for n in first] == ["Ana: I moved to Lisbon.", "assistant: Nice!"]
+    again = memory.add(messages=[{"role": "user", "name": "Ana", "content": "I moved to Lisbon."}],
+                       scope=ANA)
+    assert again[0].id == first[0].id
+    assert memory.count(ANA) == 2
+
+
+def test_a_bad_message_names_its_position(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    with pytest.raises(EvolveLabError, match=r"messages\[1\]\.role"):
+        memory.add(messages=[{"role": "user", "content": "ok"}, {"content": "no role"}], scope=ANA)
+    assert memory.count(ANA) == 0
+
+
+def test_get_is_confined_to_the_scope(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    (note_id,) = _chat(memory, ANA, "I have a cat.")
+    assert memory.get(note_id, ANA).content == "Ana: I have a cat."
+    with pytest.raises(NoteNotFound):
+        memory.get(note_id, BOB)
+
+
+def test_list_pages_in_a_stable_order_until_the_cursor_runs_out(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    ids = _chat(memory, ANA, *[f"fact number {i}" for i in range(7)])
+    seen, cursor = [], None
+    while True:
+        page = memory.list(ANA, limit=3, cursor=cursor)
+        seen.extend(n.id for n in page.notes)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen)) == 7
+    assert [n.id for n in memory.list(ANA, limit=7).notes] == seen
+    with pytest.raises(EvolveLabError, match="cursor"):
+        memory.list(ANA, cursor="not-a-cursor")
+
+
+def test_update_reindexes_and_keeps_the_old_version_in_history(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    (note_id,) = _chat(memory, ANA, "I live in Lisbon.")
+    updated = memory.update(note_id, ANA, content="Ana lives in Porto.", metadata={"fixed": True})
+    assert updated.version == 2 and updated.metadata["fixed"] is True
+    assert memory.search("Porto", scope=ANA)[0].note.id == note_id
+    assert memory.search("Lisbon", scope=ANA) == []
+    versions = memory.history(note_id, ANA)
+    assert [(v.version, v.content) for v in versions] == [(1, "Ana: I live in Lisbon."),
+                                                          (2, "Ana lives in Porto.")]
+    assert versions[0].valid_to == versions[1].valid_from and versions[1].valid_to is None
+
+
+def test_delete_erases_the_source_events_from_the_log(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    keep, gone = _chat(memory, ANA, "My dog is Rex.", "My PIN is 4321.")
+    assert memory.delete([gone], ANA) == 1
+    assert memory.delete([gone], ANA) == 0
+    log_text = (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
+    assert "4321" not in log_text and "Rex" in log_text
+    assert [r.content for r in memory.export() if isinstance(r, EventRecord)] == ["My dog is Rex."]
+    assert memory.get(keep, ANA)
+
+
+def test_forget_erases_every_agent_of_a_user_and_only_that_user(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    _chat(memory, {"user_id": "ana", "agent_id": "a1"}, "Ana's secret one.")
+    _chat(memory, {"user_id": "ana", "agent_id": "a2"}, "Ana's secret two.")
+    _chat(memory, BOB, "Bob's note.")
+    assert memory.forget(ANA) == 2
+    assert memory.count({"user_id": "ana", "agent_id": "a1"}) == 0
+    assert memory.count(BOB) == 1
+    log_text = (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
+    assert "secret" not in log_text and '"op":"forget"' in log_text
+    with pytest.raises(EvolveLabError, match="user_id or an agent_id"):
+        memory.forget({})
+
+
+def test_export_is_a_stream_that_import_replays_into_another_memory(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    _chat(memory, ANA, "I adopted a cat named Miso.", "Miso likes tuna.")
+    memory.add([Event(id="b1", content="Bob plays chess.")], scope=BOB)
+    records = list(memory.export())
+    text = dump_stream(records)
+    stream = parse_stream(text)  # a valid stream: `evolvelab run --stream` reads it
+    assert len(stream.events) == 3 and {s.user_id for s in stream.scopes()} == {"ana", "bob"}
+    other = _memory(tmp_path, name="other")
+    report = other.import_(stream.records)
+    assert report.events == 3
+    assert other.search("cat", scope=ANA)[0].note.content == "Ana: I adopted a cat named Miso."
+    assert [r.content for r in memory.export(BOB) if isinstance(r, EventRecord)] == ["Bob plays chess."]
+
+
+def test_import_feeds_outcomes_back_and_logs_queries(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    (note_id,) = _chat(memory, ANA, "The wifi password is hunter2.")
+    memory.import_([QueryRecord(id="q1", text="wifi?", user_id="ana"),
+                    OutcomeRecord(query_id="q1", success=True, used_ids=[note_id], user_id="ana")])
+    assert memory.get(note_id, ANA).success_count == 1
+    kinds = [type(r).__name__ for r in memory.export()]
+    assert kinds == ["EventRecord", "QueryRecord", "OutcomeRecord"]
+
+
+def test_export_without_a_log_says_how_to_get_one(tmp_path: Path) -> None:
+    memory = Memory.from_text(PIPELINE % "memory", data_dir=tmp_path / "plain")
+    with pytest.raises(EvolveLabError, match="use_event_log"):
+        memory.export()
+
+
+@pytest.mark.slow
+def test_logged_but_unapplied_adds_are_recovered_on_open(tmp_path: Path) -> None:
+    memory = _memory(tmp_path, store="lancedb")
+    _chat(memory, ANA, "Stored normally.")
+    memory.close()
+    # a crash after the log's fsync and before the store write: the add was acknowledged
+    log = EventLog(tmp_path / "data" / "eventlog").open()
+    log.append([AddEntry(scope=Scope(user_id="ana"), events=[Event(id="x", content="acked then crashed")])])
+    log.close()
+    reopened = Memory.from_text(PIPELINE % "lancedb", data_dir=tmp_path / "data")
+    report = reopened.use_event_log()
+    assert report.events == 1
+    assert reopened.search("crashed", scope=ANA)[0].note.content == "acked then crashed"
+    assert reopened.use_event_log().entries == 0  # nothing left to recover
+    reopened.close()
+
+
+@pytest.mark.slow
+def test_rebuild_derives_another_pipeline_with_erasures_applied(tmp_path: Path) -> None:
+    from evolvelab.rebuild import rebuild
+
+    memory = _memory(tmp_path, store="lancedb")
+    keep, gone = _chat(memory, ANA, "Keep this one.", "Delete this one.")
+    memory.delete([gone], ANA)
+    memory.update(keep, ANA, content="Keep this corrected one.")
+    _chat(memory, BOB, "Bob is forgotten.")
+    memory.forget(BOB)
+    memory.close()
+    other = Memory.from_text((PIPELINE % "lancedb").replace("speaker: true", "speaker: false"),
+                             data_dir=tmp_path / "rebuilt")
+    report = rebuild(other, tmp_path / "data")
+    assert report.failures == []
+    notes = other.list(ANA).notes
+    assert [(n.content, n.version) for n in notes] == [("Keep this corrected one.", 2)]
+    assert other.count(BOB) == 0
+    with pytest.raises(EvolveLabError, match="not empty"):
+        rebuild(other, tmp_path / "data")
+    other.close()
