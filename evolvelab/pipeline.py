@@ -298,6 +298,9 @@ class Memory:
                 store.close()
         self.llm.close()
         self.embedder.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
     def __enter__(self) -> Memory:
         return self.open()
@@ -551,3 +554,91 @@ class Memory:
         """Return how many notes ``scope`` holds in the note store."""
         self.open()
         return self.store.count(_scope(scope))
+
+    # the memory lifecycle: see evolvelab.lifecycle and evolvelab.rebuild ---------------
+
+    log: Any = None
+    """The :class:`~evolvelab.eventlog.EventLog`, once :meth:`use_event_log` attached one."""
+
+    def use_event_log(self, directory: str | Path | None = None) -> Any:
+        """Keep an append-only event log (default ``<data dir>/eventlog``) and recover from it.
+
+        From then on adds, corrections, deletions and erasures are logged, durably, before
+        they return; :meth:`export` reads the log. Returns what recovery replayed.
+        """
+        from evolvelab.rebuild import use_event_log
+
+        return use_event_log(self, directory)
+
+    def get(self, id: str, scope: Scope | Mapping[str, Any] | None = None) -> Note:
+        """Return one note of ``scope``. Raises ``NoteNotFound`` if ``scope`` has no such note."""
+        from evolvelab.lifecycle import get_note
+
+        return get_note(self, id, _scope(scope))
+
+    def list(
+        self,
+        scope: Scope | Mapping[str, Any] | None = None,
+        kind: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Any:
+        """Return a page of ``scope``'s notes, oldest first, and the cursor of the next page."""
+        from evolvelab.lifecycle import list_notes
+
+        return list_notes(self, _scope(scope), kind=kind, limit=limit, cursor=cursor)
+
+    def update(
+        self,
+        id: str,
+        scope: Scope | Mapping[str, Any] | None = None,
+        *,
+        content: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Note:
+        """Correct a note (re-indexed, version + 1; the old version stays in :meth:`history`)."""
+        from evolvelab.lifecycle import update_note
+
+        return update_note(self, id, _scope(scope), content=content, metadata=metadata)
+
+    def delete(self, ids: Sequence[str], scope: Scope | Mapping[str, Any] | None = None) -> int:
+        """Delete notes of ``scope`` (and, with a log, erase their source events); return how many."""
+        from evolvelab.lifecycle import delete_notes
+
+        return delete_notes(self, [ids] if isinstance(ids, str) else ids, _scope(scope))
+
+    def forget(self, scope: Scope | Mapping[str, Any]) -> int:
+        """Erase everything of a user and/or agent (an erasure request); return notes deleted."""
+        from evolvelab.eventlog import OwnerPattern
+        from evolvelab.lifecycle import forget
+
+        owner = _scope(scope)
+        return forget(self, OwnerPattern(user_id=owner.user_id, agent_id=owner.agent_id))
+
+    def history(self, id: str, scope: Scope | Mapping[str, Any] | None = None) -> Any:
+        """Return a note's versions, oldest first, each with when it was current."""
+        from evolvelab.lifecycle import note_history
+
+        return note_history(self, id, _scope(scope))
+
+    def export(self, scope: Scope | Mapping[str, Any] | None = None) -> Any:
+        """Yield the event log as stream records (``scope``: only that user/agent).
+
+        Raises:
+            EvolveLabError: if this memory keeps no event log.
+        """
+        from evolvelab.eventlog import OwnerPattern
+        from evolvelab.rebuild import export_records
+
+        self.open()
+        if self.log is None:
+            raise EvolveLabError("this memory keeps no event log: call use_event_log() first")
+        owner = None if scope is None else _scope(scope)
+        owners = None if owner is None else OwnerPattern(user_id=owner.user_id, agent_id=owner.agent_id)
+        return export_records(self.log, owners)
+
+    def import_(self, records: Iterable[Any]) -> Any:
+        """Add a stream's events (and feed back its outcomes); the inverse of :meth:`export`."""
+        from evolvelab.rebuild import import_records
+
+        return import_records(self, records)
