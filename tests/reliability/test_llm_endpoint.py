@@ -380,6 +380,28 @@ def test_run_tells_nothing_written_from_written_then_failed(endpoint: Endpoint, 
     assert "HTTP 500" in output and "Traceback" not in output
 
 
+def test_eval_shows_what_ingestion_dropped_and_where_it_stopped(endpoint: Endpoint, tmp_path: Path) -> None:
+    """`evolvelab eval` lists the dropped facts among its warnings, and names a failed batch."""
+    endpoint.script("ExtractedFacts", then=facts_per_line(empty=1))
+    (tmp_path / "p.yaml").write_text(pipeline(endpoint.url), encoding="utf-8")
+    stream = tmp_path / "s.jsonl"
+    stream.write_text("".join(json.dumps(r) + "\n" for r in STREAM), encoding="utf-8")
+    args = ["eval", str(tmp_path / "p.yaml"), "--dataset", "jsonl", "--data", str(stream),
+            "--batch-size", "2", "--out", str(tmp_path / "r.json")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    warning = "ingest dropped 2 item(s) the encoders could not keep: encode[0] (fact) dropped 2: " \
+              "LLM fact with empty text"
+    assert warning in " ".join(result.output.split())
+    assert warning in json.loads((tmp_path / "r.json").read_text())["warnings"]
+
+    endpoint.scripts.clear()
+    endpoint.script("ExtractedFacts", then=status(500))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "nothing from this batch was written" in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.slow
 def test_the_command_line_prints_one_error_not_the_clients_retry_log(endpoint: Endpoint, tmp_path: Path) -> None:
     """In a real process, a failing endpoint gives one located error line and exit 1."""
