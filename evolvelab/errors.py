@@ -50,6 +50,10 @@ class StageError(EvolveLabError):
         super().__init__(f"{stage} ({type_name}): {message}")
         self.stage = stage
         self.type_name = type_name
+        self.message = message
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.stage, self.type_name, self.message))
 
 
 class AfterWriteError(EvolveLabError):
@@ -98,7 +102,22 @@ class AfterWriteError(EvolveLabError):
         text = f"{head} written and durable; then {stage} ({type_name}) failed: {cause}"
         if self.not_run:
             text += f"; not run: {', '.join(self.not_run)}"
+        self._total = total
         super().__init__(text)
+
+    def __reduce__(self) -> Any:
+        # rebuilt from its parts, so it crosses process boundaries (evolver workers) intact
+        return (
+            _rebuild_after_write,
+            (self.written, self.stage, self.type_name, self.cause, self._total, self.not_run),
+        )
+
+
+def _rebuild_after_write(
+    written: Any, stage: str, type_name: str, cause: BaseException, total: int | None,
+    not_run: Sequence[str],
+) -> AfterWriteError:  # fmt: skip
+    return AfterWriteError(written, stage, type_name, cause, total=total, not_run=not_run)
 
 
 def format_path(path: Sequence[str | int]) -> str:

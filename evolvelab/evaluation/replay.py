@@ -88,6 +88,7 @@ class IngestError(EvolveLabError):
     """
 
     def __init__(self, where: str, events_stored: int, cause: EvolveLabError) -> None:
+        self._where = where
         self.events_stored = events_stored
         self.written = len(cause.written) if isinstance(cause, AfterWriteError) else None
         self.cause = cause
@@ -101,6 +102,9 @@ class IngestError(EvolveLabError):
         else:
             what = f"this batch: {cause}"
         super().__init__(f"ingest stopped at {where} ({before}); {what}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self._where, self.events_stored, self.cause))
 
 
 def _key(record: EventRecord | QueryRecord | OutcomeRecord) -> tuple[str | None, str | None]:

@@ -158,3 +158,14 @@ def test_a_store_that_fails_before_its_commit_is_nothing_written(
             memory.add([event(0, "Ana moved to Porto.")], scope=ANA)
         assert not isinstance(caught.value, AfterWriteError)
         assert memory.count(ANA) == 0
+
+
+def test_the_errors_cross_process_boundaries_intact() -> None:
+    """AfterWriteError (and the StageError it may carry) survive pickling, as evolver workers need."""
+    import pickle
+
+    cause = StageError("manage[0]", "mem0_update", "manage failed: boom")
+    err = AfterWriteError(AddResult([]), "manage[0]", "mem0_update", cause, not_run=["manage[1] (dedupe)"])
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) and back.not_run == err.not_run and back.stage == "manage[0]"
+    assert isinstance(back.cause, StageError) and str(back.cause) == str(cause)
