@@ -159,8 +159,11 @@ def keys() -> None:
 @_fail_cleanly
 def keys_add(tenant: str, path: Path) -> None:
     """Generate a key for TENANT; it is printed once and only its hash is stored."""
-    from evolvelab.server.keys import add_key
+    from evolvelab.server.keys import TENANT_PATTERN, add_key
 
+    if not TENANT_PATTERN.match(tenant):
+        raise click.BadParameter("use letters, digits, '_', '.', '-' (at most 64, starting with "
+                                 "a letter or digit)", param_hint="TENANT")  # fmt: skip
     key_id, key = add_key(path, tenant)
     click.echo(key)
     click.echo(f"key {key_id} for tenant {tenant!r} added to {path}; it is shown only this once",
@@ -206,8 +209,12 @@ def rebuild(pipeline: Path, source: Path, data_dir: Path | None, fresh: bool) ->
     import time
 
     from evolvelab.pipeline import Memory
+    from evolvelab.rebuild import log_dir
     from evolvelab.rebuild import rebuild as rebuild_from
 
+    if not (log_dir(source) / "log.jsonl").exists():
+        raise click.BadParameter(f"no event log in {source} (expected {log_dir(source)}/log.jsonl)",
+                                 param_hint="--from")  # fmt: skip
     memory = Memory.from_yaml(pipeline, data_dir=data_dir)
     if fresh and memory.data_dir.exists():
         if memory.data_dir.resolve() == source.resolve():
@@ -235,14 +242,13 @@ def rebuild(pipeline: Path, source: Path, data_dir: Path | None, fresh: bool) ->
 @_fail_cleanly
 def export(data_dir: Path, user_id: str | None, agent_id: str | None, output: Path | None) -> None:
     """Write DATA_DIR's event log as a JSONL stream (for evolvelab run/eval/evolve)."""
-    from evolvelab.errors import EvolveLabError
     from evolvelab.eventlog import EventLog, OwnerPattern
     from evolvelab.rebuild import export_records, log_dir
     from evolvelab.stream import StreamHeader, dump_stream
 
     log = EventLog(log_dir(data_dir))  # read only: never opened for writing here
     if not log.path.exists():
-        raise EvolveLabError(f"{data_dir}: no event log here (expected {log.path})")
+        raise click.BadParameter(f"no event log here (expected {log.path})", param_hint="DATA_DIR")
     owners = None if user_id is None and agent_id is None else OwnerPattern(user_id=user_id, agent_id=agent_id)
     header = StreamHeader(name=f"export-{Path(data_dir).resolve().name}",
                           description=f"evolvelab export of {data_dir}")  # fmt: skip

@@ -1,0 +1,95 @@
+"""The server's command-line commands: keys, refusing to expose an unauthenticated
+server, export and rebuild arguments (fast: no server is started)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from evolvelab.cli import cli
+from evolvelab.pipeline import Memory
+from evolvelab.server.keys import KeyRing
+from evolvelab.stream import parse_stream
+
+PIPELINE = """
+version: 1
+name: lex
+embedder: {type: none}
+encode:
+  - {type: turn, speaker: true, link_turns: false}
+store: {type: memory}
+retrieve:
+  - {type: bm25, k: 20}
+"""
+
+
+def test_keys_add_prints_the_key_once_and_stores_only_its_hash(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    result = CliRunner().invoke(cli, ["keys", "add", "acme", "--file", str(keys)])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[0]
+    assert key.startswith("evl_") and len(key) > 40
+    text = keys.read_text()
+    assert key not in text and "sha256:" in text
+    assert KeyRing.load(keys).tenant_for(key) == "acme"
+    assert KeyRing.load(keys).tenant_for(key + "x") is None
+    second = CliRunner().invoke(cli, ["keys", "add", "acme", "--file", str(keys)])
+    assert second.stdout.strip() != key
+    listed = CliRunner().invoke(cli, ["keys", "list", "--file", str(keys)])
+    assert listed.stdout.count("acme") == 2 and "evl_" not in listed.stdout
+    key_id = yaml.safe_load(text)["keys"][0]["id"]
+    assert CliRunner().invoke(cli, ["keys", "revoke", key_id, "--file", str(keys)]).exit_code == 0
+    assert KeyRing.load(keys).tenant_for(key) is None
+
+
+def test_a_tenant_name_with_a_slash_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["keys", "add", "acme/ana", "--file", str(tmp_path / "k.yaml")])
+    assert result.exit_code == 2 and "TENANT" in result.output
+    assert not (tmp_path / "k.yaml").exists()
+
+
+def test_a_malformed_keys_file_is_a_located_error(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("version: 1\nkeys:\n- {tenant: acme, id: k_1, sha256: nothex}\n")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(PIPELINE)
+    result = CliRunner().invoke(cli, ["serve", str(pipeline), "--keys", str(keys)])
+    assert result.exit_code == 2
+    assert "keys[0].sha256: not a SHA-256 hex digest" in result.output
+
+
+def test_serving_beyond_loopback_needs_keys(tmp_path: Path) -> None:
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(PIPELINE)
+    result = CliRunner().invoke(cli, ["serve", str(pipeline), "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "without --keys" in result.output and "127.0.0.1" in result.output
+
+
+def test_export_writes_a_stream_with_a_header(tmp_path: Path) -> None:
+    memory = Memory.from_text(PIPELINE, data_dir=tmp_path / "data")
+    memory.use_event_log()
+    memory.add(messages=[{"role": "user", "content": "hello there"}], scope={"user_id": "ana"})
+    memory.add([{"id": "b1", "content": "bob here"}], scope={"user_id": "bob"})
+    memory.close()
+    out = tmp_path / "stream.jsonl"
+    result = CliRunner().invoke(cli, ["export", str(tmp_path / "data"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    stream = parse_stream(out.read_text())
+    assert stream.header is not None and len(stream.events) == 2
+    only_bob = CliRunner().invoke(cli, ["export", str(tmp_path / "data"), "--user", "bob"])
+    lines = [json.loads(line) for line in only_bob.stdout.splitlines()]
+    assert [line.get("content") for line in lines[1:]] == ["bob here"]
+
+
+def test_export_and_rebuild_need_a_folder_with_a_log(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["export", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "no event log" in result.output
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(PIPELINE)
+    result = CliRunner().invoke(cli, ["rebuild", str(pipeline), "--from", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "no event log" in result.output

@@ -1,0 +1,95 @@
+"""MCP with the official client library: over stdio (`evolvelab mcp`) and over streamable
+HTTP (`/mcp` of `evolvelab serve`, with the same tenant rules as REST)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from served import Served, write_pipeline
+
+pytestmark = pytest.mark.slow
+
+TOOLS = {"add_memory", "search_memory", "get_memory", "list_memories", "delete_memory", "record_outcome"}
+
+
+async def _session(client: Any) -> dict[str, Any]:
+    """List tools, add, search, get, list, record an outcome, delete: what an agent does."""
+    tools = (await client.list_tools()).tools
+    found: dict[str, Any] = {"tools": {tool.name: tool for tool in tools}}
+    added = await client.call_tool("add_memory", {"content": "Ana's favourite tea is genmaicha.",
+                                                  "speaker": "Ana"})  # fmt: skip
+    assert not added.is_error, added.content
+    (note_id,) = added.structured_content["ids"]
+    search = await client.call_tool("search_memory", {"query": "favourite tea", "k": 3})
+    found["search"] = search.structured_content
+    got = await client.call_tool("get_memory", {"id": note_id})
+    assert got.structured_content["content"] == "Ana: Ana's favourite tea is genmaicha."
+    listed = await client.call_tool("list_memories", {"limit": 10})
+    assert [m["id"] for m in listed.structured_content["memories"]] == [note_id]
+    outcome = await client.call_tool("record_outcome", {
+        "success": True, "used_ids": [note_id], "query_id": search.structured_content["query_id"]})
+    assert outcome.structured_content == {"credited": 1}
+    gone = await client.call_tool("delete_memory", {"id": note_id})
+    assert gone.structured_content == {"deleted": 1}
+    missing = await client.call_tool("get_memory", {"id": note_id})
+    assert missing.is_error
+    found["note_id"] = note_id
+    return found
+
+
+def _check(found: dict[str, Any]) -> None:
+    assert set(found["tools"]) == TOOLS
+    for tool in found["tools"].values():
+        assert tool.description and tool.input_schema["type"] == "object"
+    assert "query" in found["tools"]["search_memory"].input_schema["required"]
+    (hit,) = found["search"]["hits"]
+    assert hit["id"] == found["note_id"] and "genmaicha" in hit["content"]
+
+
+def test_stdio_server_for_one_user(tmp_path: Path) -> None:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    pipeline = write_pipeline(tmp_path)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "evolvelab", "mcp", str(pipeline), "--data-dir", str(tmp_path / "data"),
+              "--user", "ana"],
+        cwd=str(tmp_path),
+    )  # fmt: skip
+
+    async def main() -> dict[str, Any]:
+        async with Client(params) as client:
+            return await _session(client)
+
+    _check(asyncio.run(main()))
+    log = (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
+    assert '"user_id":"ana"' in log and "genmaicha" not in log  # deleted: erased from the log
+
+
+def test_streamable_http_applies_the_tenant_of_the_key(two_tenants: Served) -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def main(tenant: str) -> dict[str, Any]:
+        http = httpx2.AsyncClient(headers=two_tenants.headers(tenant), timeout=30)
+        async with http, Client(streamable_http_client(f"{two_tenants.url}/mcp", http_client=http)) as client:
+            found = await _session(client)
+            await client.call_tool("add_memory", {"content": "Acme's tea is genmaicha."})
+            return found
+
+    _check(asyncio.run(main("acme")))
+
+    async def other_tenant_search() -> Any:
+        http = httpx2.AsyncClient(headers=two_tenants.headers("globex"), timeout=30)
+        async with http, Client(streamable_http_client(f"{two_tenants.url}/mcp", http_client=http)) as client:
+            await client.call_tool("add_memory", {"content": "Globex keeps oolong."})
+            return (await client.call_tool("search_memory", {"query": "tea oolong genmaicha"})).structured_content
+
+    hits = asyncio.run(other_tenant_search())["hits"]
+    assert [h["content"] for h in hits] == ["Globex keeps oolong."]
