@@ -135,6 +135,7 @@ def plugins(as_json: bool) -> None:
     from evolvelab.registry import default_registry
 
     cli.list_commands(click.get_current_context())  # load plugin commands: their failures count
+    cli.list_commands(click.get_current_context())  # load plugin commands: their failures count
     report = plugin_report(default_registry())
     if as_json:
         click.echo(json.dumps(report, indent=2))

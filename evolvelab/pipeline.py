@@ -158,7 +158,11 @@ class Memory:
         self, kind: str, path: tuple[str | int, ...], config: StageConfig, base: type[C]
     ) -> C:
         cls = self.registry.get(kind, config.type).cls
-        component = cls(config)
+        try:
+            component = cls(config)
+        except Exception as err:  # a plugin's constructor: say which stage, not a traceback
+            message = f"{kind} '{config.type}' could not be built: {type(err).__name__}: {err}"
+            raise ConfigError([self._problem((*path, "type"), message)]) from err
         assert isinstance(component, base)
         self._paths[id(component)] = (path, kind)
         return component
@@ -186,7 +190,15 @@ class Memory:
             )
         for path, kind, component in self._stages():
             config = component.config
-            for cap in type(component).capabilities_needed(config, self.registry):
+            try:  # plugin code: a failure is a located problem, not a traceback
+                needed = list(type(component).capabilities_needed(config, self.registry))
+                issues = list(type(component).check(config, self.registry))
+            except Exception as err:
+                why = f"{type(err).__name__}: {err}"
+                message = f"{kind} '{config.type}' could not be checked: {why}"
+                problems.append(self._problem((*path, "type"), message))
+                continue
+            for cap in needed:
                 if cap is VectorSearch and isinstance(self.embedder, NoEmbedder):
                     problems.append(
                         self._problem(
@@ -209,7 +221,7 @@ class Memory:
                         hints=(f"stores with {_capability_name(cap)}: {', '.join(able)}",),
                     )
                 )
-            for issue in type(component).check(config, self.registry):
+            for issue in issues:
                 problems.append(
                     self._problem(
                         (*path, *issue.field),

@@ -1,7 +1,8 @@
 """The plugin manager: built-ins and installed plugins registered the same way.
 
 Entry points in the ``evolvelab`` group are loaded one at a time. A plugin that fails to
-import is reported and skipped, so one broken package never takes the CLI down; with
+import is reported with its name and skipped, whatever it raises (``SystemExit`` and
+``KeyboardInterrupt`` included), so one broken package never takes the CLI down; with
 ``EVOLVELAB_STRICT_PLUGINS=1`` the failure is raised instead (use it in plugin CI).
 ``EVOLVELAB_LOAD_PLUGINS`` limits loading to a comma-separated list of entry-point names
 (empty: none).
@@ -121,14 +122,14 @@ def get_plugin_manager(load_entrypoints: bool = True) -> PluginSet:
                 module = ep.load()
                 pm.register(module, name=ep.name)
                 _check_hooks(pm, ep.name)
-            except Exception as err:  # noqa: BLE001 - any import error must be survivable
+            except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
                 if pm.has_plugin(ep.name):
                     pm.unregister(name=ep.name)
+                detail = "".join(traceback.format_exception_only(type(err), err)).strip()
                 if strict_plugins():
                     raise PluginError(
-                        f"plugin {ep.name!r} ({dist} {version}) failed to load: {err}"
+                        f"plugin {ep.name!r} ({dist} {version}) failed to load: {detail}"
                     ) from err
-                detail = "".join(traceback.format_exception_only(type(err), err)).strip()
                 failures.append(PluginLoadFailure(ep.name, dist, version, detail))
                 print(
                     f"evolvelab: plugin {ep.name} ({dist} {version}) failed to load: {detail};"

@@ -8,8 +8,6 @@ type name (a YAML file must not change meaning when a package is installed).
 from __future__ import annotations
 
 import sys
-
-
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -78,37 +76,60 @@ class Registry:
         self._set = plugin_set
         self._failures = list(plugin_set.failures)
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
-        for kind, (hook_name, base, config_base) in KINDS.items():
-            hook = getattr(plugin_set.pm.hook, hook_name)
+        self._skipped: set[str] = set()
+        # collect every plugin's classes from every hook first, so that a plugin whose hook
+        # raises (even half-way through a generator) registers nothing at all
+        offered: dict[str, tuple[PluginInfo, list[tuple[str, Any]]]] = {}
+        broken: dict[str, str] = {}
+        for kind, (hook_name, _, _) in KINDS.items():
             # get_hookimpls() lists plugins in registration order: built-ins first
-            for impl in hook.get_hookimpls():
+            for impl in getattr(plugin_set.pm.hook, hook_name).get_hookimpls():
                 plugin = plugin_set.plugins.get(
                     impl.plugin_name, PluginInfo(impl.plugin_name, "?", "?", builtin=False)
                 )
+                classes = offered.setdefault(plugin.name, (plugin, []))[1]
+                if plugin.name in broken:
+                    continue
                 try:
-                    for cls in impl.function() or ():
-                        self._add(kind, cls, plugin, base, config_base)
-                except Exception as err:  # noqa: BLE001 - a plugin must not take the tool down
-                    self._plugin_failed(plugin, hook_name, err)
+                    classes.extend((kind, cls) for cls in list(impl.function() or ()))
+                except BaseException as err:  # noqa: BLE001 - a plugin must not take the tool down
+                    self._plugin_failed(plugin, PluginError(f"{hook_name}() raised {err!r}"), err)
+                    broken[plugin.name] = hook_name
+        for name, (plugin, classes) in offered.items():
+            if name not in broken:
+                self._add_plugin(plugin, classes)
 
-    def _plugin_failed(self, plugin: PluginInfo, hook_name: str, err: Exception) -> None:
-        """Record a plugin's registration failure, or raise it (built-ins, strict mode)."""
-        message = str(err) if isinstance(err, PluginError) else f"{hook_name}() raised {err!r}"
+    def _add_plugin(self, plugin: PluginInfo, classes: list[tuple[str, Any]]) -> None:
+        """Check and add all of one plugin's classes, or none of them."""
+        staged: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        try:
+            for kind, cls in classes:
+                entry = self._entry(kind, cls, plugin)
+                if entry.name in staged[kind]:
+                    raise PluginError(
+                        f"{kind} type {entry.name!r} is registered twice by plugin "
+                        f"{plugin.name!r} ({plugin.dist} {plugin.version})"
+                    )
+                staged[kind][entry.name] = entry
+        except PluginError as err:
+            self._plugin_failed(plugin, err, err)
+            return
+        for kind, entries in staged.items():
+            self._entries[kind].update(entries)
+
+    def _plugin_failed(self, plugin: PluginInfo, err: PluginError, cause: BaseException) -> None:
+        """Record that a plugin is skipped, or raise (built-ins, strict mode)."""
+        self._skipped.add(plugin.name)
         if plugin.builtin or strict_plugins():
-            if isinstance(err, PluginError):
+            if cause is err:
                 raise err
-            raise PluginError(f"plugin {plugin.name!r}: {message}") from err
-        self._failures.append(PluginLoadFailure(plugin.name, plugin.dist, plugin.version, message))
-        print(f"evolvelab: plugin {plugin.name} skipped: {message}", file=sys.stderr)
+            raise PluginError(f"plugin {plugin.name!r}: {err}") from cause
+        self._failures.append(PluginLoadFailure(plugin.name, plugin.dist, plugin.version, str(err)))
+        print(f"evolvelab: plugin {plugin.name} skipped: {err}", file=sys.stderr)
 
-    def _add(
-        self,
-        kind: str,
-        cls: Any,
-        plugin: PluginInfo,
-        base: type[Component],
-        config_base: type[StageConfig],
-    ) -> None:
+    def _entry(self, kind: str, cls: Any, plugin: PluginInfo) -> Entry:
+        """Check one registered class and return its entry (not added yet)."""
+        _, base, config_base = KINDS[kind]
         where = f"plugin {plugin.name!r} ({plugin.dist} {plugin.version})"
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(
@@ -132,7 +153,7 @@ class Registry:
                 f"{kind} type {name!r} is registered twice: by {where} and by plugin "
                 f"{other.name!r} ({other.dist} {other.version}); uninstall one of them"
             )
-        self._entries[kind][name] = Entry(kind, name, cls, plugin)
+        return Entry(kind, name, cls, plugin)
 
     @property
     def plugins(self) -> dict[str, PluginInfo]:
@@ -177,8 +198,59 @@ class Registry:
         return self._entries[kind][name].cls.config_model()
 
     def add_commands(self, cli: click.Group) -> None:
-        """Let every plugin add its sub-commands to ``cli``."""
-        self._set.pm.hook.register_commands(cli=cli)
+        """Let every plugin add its sub-commands to ``cli``, one plugin at a time.
+
+        A plugin whose hook raises (any exception, ``SystemExit`` included) or that would
+        replace a command already there adds none of its commands and is reported; the
+        other plugins' commands and the built-in ones stay. Plugins skipped while
+        registering their types add no commands either.
+
+        Raises:
+            PluginError: for such a plugin in strict mode (``EVOLVELAB_STRICT_PLUGINS=1``).
+        """
+        for impl in self._set.pm.hook.register_commands.get_hookimpls():
+            plugin = self._set.plugins.get(
+                impl.plugin_name, PluginInfo(impl.plugin_name, "?", "?", builtin=False)
+            )
+            if plugin.name in self._skipped:
+                continue
+            before = dict(cli.commands)
+            try:
+                impl.function(*(cli for _ in impl.argnames))
+                replaced = sorted(n for n in before if cli.commands.get(n) is not before[n])
+                if replaced:
+                    names = ", ".join(replaced)
+                    raise PluginError(f"register_commands() replaced command(s) {names}")
+            except BaseException as err:  # noqa: BLE001 - a plugin must not take the tool down
+                cli.commands.clear()
+                cli.commands.update(before)
+                error = err if isinstance(err, PluginError) else PluginError(
+                    f"register_commands() raised {err!r}"
+                )  # fmt: skip
+                self._plugin_failed(plugin, error, err)
+
+    def contributions(self, hook_name: str) -> list[tuple[PluginInfo, list[Any]]]:
+        """Return what each plugin's ``hook_name`` hook returns, built-ins first.
+
+        For hooks that collect things other than stage types (``register_objectives``):
+        the caller checks what they hold. Plugins skipped while registering their types
+        contribute nothing; a plugin whose hook raises is reported and skipped.
+
+        Raises:
+            PluginError: for such a plugin in strict mode (``EVOLVELAB_STRICT_PLUGINS=1``).
+        """
+        out = []
+        for impl in getattr(self._set.pm.hook, hook_name).get_hookimpls():
+            plugin = self._set.plugins.get(
+                impl.plugin_name, PluginInfo(impl.plugin_name, "?", "?", builtin=False)
+            )
+            if plugin.name in self._skipped:
+                continue
+            try:
+                out.append((plugin, list(impl.function() or ())))
+            except BaseException as err:  # noqa: BLE001 - a plugin must not take the tool down
+                self._plugin_failed(plugin, PluginError(f"{hook_name}() raised {err!r}"), err)
+        return out
 
     def hook_implementations(self) -> dict[str, list[str]]:
         """Return, per plugin, the hooks it implements."""
