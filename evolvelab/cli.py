@@ -135,7 +135,6 @@ def plugins(as_json: bool) -> None:
     from evolvelab.registry import default_registry
 
     cli.list_commands(click.get_current_context())  # load plugin commands: their failures count
-    cli.list_commands(click.get_current_context())  # load plugin commands: their failures count
     report = plugin_report(default_registry())
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -258,8 +257,10 @@ def search(
     Console().print(table)
 
 
-def _parse_ks(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """Parse ``--k 1,5,10,20`` into whole numbers of at least 1."""
+def _parse_ks(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    """Parse ``--k 1,5,10,20`` into whole numbers of at least 1 (``None``: the default)."""
+    if value is None:
+        return None
     try:
         ks = tuple(int(part) for part in value.split(",") if part.strip())
     except ValueError:
@@ -269,18 +270,19 @@ def _parse_ks(ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     return ks
 
 
-DATASET_KINDS = ("locomo", "goodai", "jsonl")
+DATASET_KINDS = ("locomo", "goodai", "jsonl", "tasks", "halumem")
+CONVERTIBLE = ("locomo", "goodai", "halumem")
 
 
 @cli.command()
-@click.argument("dataset", type=click.Choice(DATASET_KINDS[:2]))
+@click.argument("dataset", type=click.Choice(CONVERTIBLE))
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="The JSONL stream to write.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, help="Interleaving seed (goodai).")
 @_fail_cleanly
 def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
-    """Convert a benchmark (LoCoMo JSON, GoodAI definitions folder) to a JSONL stream."""
+    """Convert a benchmark (LoCoMo JSON, GoodAI definitions folder, HaluMem JSONL) to a stream."""
     from evolvelab.datasets import load_dataset
     from evolvelab.stream import write_stream
 
@@ -298,10 +300,18 @@ def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
 @click.argument("pipeline", type=click.Path(path_type=Path))
 @click.option("--dataset", "kind", type=click.Choice(DATASET_KINDS), required=True,
               help="What --data holds.")  # fmt: skip
-@click.option("--data", "source", type=click.Path(path_type=Path), required=True,
+@click.option("--data", "source", type=click.Path(path_type=Path),
               help="The dataset file (or GoodAI folder).")  # fmt: skip
-@click.option("--k", "ks", default="1,5,10,20", show_default=True, callback=_parse_ks,
-              help="Turn budgets to report, comma-separated.")  # fmt: skip
+@click.option("--sample", is_flag=True,
+              help="Use the bundled stream of the dataset kind (tasks or jsonl) instead of --data.")  # fmt: skip
+@click.option("--k", "ks", default=None, callback=_parse_ks,
+              help="Budgets to report, comma-separated [default: 1,5,10,20; tasks: 1,5,10].")  # fmt: skip
+@click.option("--permutations", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Task streams: extra replay orders for the order-robustness spread.")  # fmt: skip
+@click.option("--context", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Task streams: hits supplied to each task (their ids are fed back).")  # fmt: skip
+@click.option("--feedback", type=click.Choice(["simulated", "recorded"]), default="simulated",
+              show_default=True, help="Task streams: outcome fed back after each task.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), help="Ask only the first N questions.")
 @click.option("--user", "users", multiple=True, callback=_unicode_text,
               help="Evaluate only this user id (repeatable).")  # fmt: skip
@@ -326,29 +336,90 @@ def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
 @_fail_cleanly
 def eval_command(
-    pipeline: Path, kind: str, source: Path, ks: tuple[int, ...], limit: int | None,
+    pipeline: Path, kind: str, source: Path | None, sample: bool, ks: tuple[int, ...] | None,
+    permutations: int, context: int, feedback: str, limit: int | None,
     users: tuple[str, ...], order: str | None, batch_size: int, seed: int, fresh: bool,
     data_dir: Path | None, qa: bool, judge: bool, qa_notes: int, out: Path | None,
     details: bool, md_out: Path | None, html_out: Path | None, quiet: bool,
 ) -> None:  # fmt: skip
-    """Score PIPELINE on a dataset: evidence recall on a turn budget, latency, optional QA."""
+    """Score PIPELINE on a dataset: evidence recall on a turn budget, latency, optional QA.
+
+    With --dataset tasks, replay an experiential task stream task by task: helpful recall
+    and misleading rate per episode budget, their curve over the stream, order robustness.
+    """
     from rich.console import Console
 
     from evolvelab.datasets import load_dataset
     from evolvelab.evaluation import evaluate_pipeline
     from evolvelab.qa import QASettings
-    from evolvelab.report import render_report, write_html, write_markdown
 
     if judge and not qa:
         raise click.UsageError("--judge needs --qa")
+    source = _dataset_source(kind, source, sample)
     data = load_dataset(kind, source, seed=seed)
+    if kind == "tasks":
+        report = _eval_tasks(pipeline, data, ks, permutations, context, feedback, limit, users,
+                             batch_size, fresh, data_dir, qa, quiet)  # fmt: skip
+        _write_reports(report, out, details, md_out, html_out, quiet)
+        return
+    ks = ks or DEFAULT_EVAL_KS
     report = evaluate_pipeline(
         pipeline, data, fresh=fresh, data_dir=data_dir, ks=ks, limit=limit,
         scopes=users or None, order=order, batch_size=batch_size,
         qa=QASettings(notes=qa_notes, judge=judge) if qa else None,
         progress=not quiet, console=Console(stderr=True),
     )  # fmt: skip
+    _write_reports(report, out, details, md_out, html_out, quiet)
+
+
+DEFAULT_EVAL_KS = (1, 5, 10, 20)
+
+
+def _dataset_source(kind: str, source: Path | None, sample: bool) -> Path:
+    """Return the file to load: ``--data``, or the bundled stream with ``--sample``."""
+    if sample == (source is not None):
+        raise click.UsageError("give exactly one of --data FILE or --sample")
+    if source is not None:
+        return source
+    if kind == "tasks":
+        from evolvelab.datasets.tasks import tasks_sample_path
+
+        return tasks_sample_path()
+    if kind == "jsonl":
+        from evolvelab.sample import sample_path
+
+        return sample_path()
+    raise click.UsageError(f"--sample is offered for --dataset tasks and jsonl, not {kind}")
+
+
+def _eval_tasks(pipeline: Path, data: Any, ks: tuple[int, ...] | None, permutations: int,
+                context: int, feedback: str, limit: int | None, users: tuple[str, ...],
+                batch_size: int, fresh: bool, data_dir: Path | None, qa: bool, quiet: bool) -> Any:  # fmt: skip
+    """Replay a task stream (``--dataset tasks``) and print its experiential scores."""
+    from rich.console import Console
+
+    from evolvelab.evaluation.experiential import TASK_KS, TaskSettings, evaluate_tasks_pipeline
+
+    if qa:
+        raise click.UsageError("--qa is not offered for --dataset tasks")
+    report = evaluate_tasks_pipeline(
+        pipeline, data, permutations=permutations, ks=ks or TASK_KS, limit=limit,
+        scopes=users or None, batch_size=batch_size, fresh=fresh, data_dir=data_dir,
+        tasks=TaskSettings(context=context, feedback=feedback),  # type: ignore[arg-type]
+        progress=not quiet, console=Console(stderr=True),
+    )  # fmt: skip
     if not quiet:
+        from evolvelab.evaluation.experiential import render_experience
+
+        render_experience(report)
+    return report
+
+
+def _write_reports(report: Any, out: Path | None, details: bool, md_out: Path | None,
+                   html_out: Path | None, quiet: bool) -> None:  # fmt: skip
+    from evolvelab.report import render_report, write_html, write_markdown
+
+    if not quiet and report.experience is None:
         render_report(report)
     for target, write in ((out, None), (md_out, write_markdown), (html_out, write_html)):
         if target is None:

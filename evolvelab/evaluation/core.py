@@ -54,6 +54,7 @@ from evolvelab.stream import Stream
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from evolvelab.evaluation.experiential import TaskSettings
     from evolvelab.pipeline import Memory
 
 __all__ = ["DEFAULT_KS", "environment", "evaluate", "evaluate_pipeline"]
@@ -211,11 +212,12 @@ def evaluate(
     ks: Iterable[int] = DEFAULT_KS,
     limit: int | None = None,
     scopes: Iterable[str] | None = None,
-    order: Literal["end", "stream"] | None = None,
+    order: Literal["end", "stream", "tasks"] | None = None,
     batch_size: int = 32,
     manage: Manage = "end",
     qa: QASettings | None = None,
     qa_llm: LLM | None = None,
+    tasks: TaskSettings | None = None,
     progress: bool = False,
     console: Console | None = None,
 ) -> EvalReport:
@@ -237,6 +239,8 @@ def evaluate(
         manage: ``end`` runs the managers once per scope after its events.
         qa: generate and score answers with these settings (needs an LLM).
         qa_llm: the LLM for QA (default: the pipeline's).
+        tasks: how a task stream is replayed (order ``tasks``: see
+            :func:`evolvelab.evaluation.experiential.evaluate_tasks`, which takes over).
         progress: show progress bars.
         console: where progress goes.
 
@@ -251,6 +255,14 @@ def evaluate(
     dataset = _as_dataset(data)
     chosen_ks = _check_ks(ks)
     order = order or dataset.order
+    if order == "tasks":
+        from evolvelab.evaluation.experiential import evaluate_tasks
+
+        if qa is not None:
+            raise EvolveLabError("QA is not offered on task streams; evaluate them without --qa")
+        return evaluate_tasks(memory, dataset, ks=chosen_ks, settings=tasks, limit=limit,
+                              scopes=scopes, batch_size=batch_size, progress=progress,
+                              console=console)  # fmt: skip
     answer_llm = qa_llm or memory.llm
     if qa is not None and not llm_available(answer_llm):
         raise EvolveLabError(

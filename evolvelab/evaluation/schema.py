@@ -23,16 +23,20 @@ from evolvelab.errors import EvolveLabError
 
 __all__ = [
     "CategoryScore",
+    "CurvePoint",
     "Environment",
+    "ExperienceReport",
     "EvalReport",
     "Histogram",
     "HitRecord",
     "Ingest",
     "LLMCounts",
     "Latency",
+    "OrderScores",
     "QACategory",
     "QAReport",
     "QueryResult",
+    "Spread",
 ]
 
 Scores = dict[str, float]
@@ -150,6 +154,53 @@ class Environment(_Model):
     cpus: int | None = Field(description="CPUs this process may use.")
 
 
+class CurvePoint(_Model):
+    """Experiential scores of one stretch of consecutive tasks (positions from 1)."""
+
+    start: int = Field(description="First task position in the stretch.")
+    end: int = Field(description="Last task position in the stretch.")
+    helpful_tasks: int = Field(description="Tasks in the stretch scored for helpful recall.")
+    misleading_tasks: int = Field(description="Tasks in the stretch scored for misleading rate.")
+    helpful_recall: Scores = Field(description="Mean helpful recall per episode budget k.")
+    misleading_rate: Scores = Field(description="Mean misleading rate per episode budget k.")
+    success_rate: float | None = Field(None, description="Share of the stretch's tasks that succeeded.")
+
+
+class OrderScores(_Model):
+    """The headline experiential scores of one replay order."""
+
+    seed: int | None = Field(description="Permutation seed; null for the stream's own order.")
+    helpful_recall: Scores = Field(description="Mean helpful recall per k.")
+    misleading_rate: Scores = Field(description="Mean misleading rate per k.")
+    success_rate: float | None = Field(None, description="Share of tasks that succeeded.")
+
+
+class Spread(_Model):
+    """A score's spread over replay orders."""
+
+    mean: float = Field(description="Mean over orders.")
+    std: float = Field(description="Population standard deviation over orders.")
+    min: float = Field(description="Lowest.")
+    max: float = Field(description="Highest.")
+
+
+class ExperienceReport(_Model):
+    """How memory served a stream of tasks replayed in order (``--dataset tasks``)."""
+
+    tasks: int = Field(description="Tasks replayed (queries asked).")
+    helpful_tasks: int = Field(description="Tasks with at least one helpful episode already in memory.")
+    misleading_tasks: int = Field(description="Tasks with at least one misleading episode in memory.")
+    context: int = Field(description="Hits supplied to each task (their ids are fed back).")
+    feedback: str = Field(description="Outcomes fed back: simulated (from what was supplied) or recorded.")
+    success_rate: float | None = Field(None, description="Share of tasks whose fed-back outcome succeeded.")
+    curve: list[CurvePoint] = Field(default_factory=list, description="Scores over stretches of the stream.")
+    orders: list[OrderScores] = Field(default_factory=list, description="Scores per replay order.")
+    robustness: dict[str, dict[str, Spread]] = Field(
+        default_factory=dict,
+        description="Spread over orders: metric (helpful_recall, misleading_rate) -> k -> spread.",
+    )
+
+
 class EvalReport(_Model):
     """The result of evaluating one pipeline on one dataset.
 
@@ -186,6 +237,15 @@ class EvalReport(_Model):
     environment: Environment | None = Field(None, description="Machine and versions.")
     notes: list[str] = Field(default_factory=list, description="What the loader changed in the data.")
     warnings: list[str] = Field(default_factory=list, description="Problems met during the run.")
+    helpful_recall: Scores | None = Field(
+        None, description="Experiential streams: mean helpful-episode recall per episode budget k."
+    )
+    misleading_rate: Scores | None = Field(
+        None, description="Experiential streams: mean share of supplied episodes that mislead, per k."
+    )
+    experience: ExperienceReport | None = Field(
+        None, description="Experiential streams: curve over the stream, order robustness, feedback."
+    )
     results: list[QueryResult] | None = Field(
         None, description="Per-query detail; written to JSON only when asked for."
     )

@@ -1,0 +1,423 @@
+"""Score memory on an experiential task stream: does it supply what helps, as experience grows?
+
+The stream is replayed **task by task** (``evolvelab eval PIPELINE --dataset tasks``):
+
+1. the task's query searches memory for ``max(ks)`` hits; the first ``context`` hits
+   are *supplied* to the task, and their note ids recorded;
+2. the task's episode (its events) is ingested;
+3. the outcome is fed back with ``Memory.feedback(outcome, supplied ids)``: with
+   ``feedback: simulated`` (the default) the outcome is that of an agent given the
+   supplied episodes (it succeeds when more of them help than mislead, see
+   :mod:`evolvelab.evaluation._task_scores`), so credit follows what memory supplied;
+   with ``feedback: recorded`` the stream's own outcome record is fed back.
+
+Memory never sees the annotations: only the outcomes. Helpful and misleading episodes
+count only once they are in memory (ingested before the task is asked), so a stream
+annotated against every other episode serves any order; :func:`permute` shuffles the
+task blocks, and :func:`evaluate_tasks_pipeline` replays a few permutations on fresh
+memories for the order-robustness spread.
+
+    >>> from evolvelab.datasets.tasks import load_tasks, tasks_sample_path
+    >>> from evolvelab.evaluation.experiential import evaluate_tasks_pipeline
+    >>> report = evaluate_tasks_pipeline("pipelines/exprag.yaml", load_tasks(tasks_sample_path()))
+    >>> report.helpful_recall["5"], report.experience.robustness["misleading_rate"]["5"].std
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from evolvelab.datasets import Dataset
+from evolvelab.datasets.tasks import TaskBlock, episode_of, task_blocks
+from evolvelab.errors import EvolveLabError
+from evolvelab.evaluation._task_scores import (
+    TaskScore,
+    curve,
+    episode_budget,
+    order_scores,
+    score_task,
+    simulated_outcome,
+    spread,
+)
+from evolvelab.evaluation.schema import (
+    CategoryScore,
+    EvalReport,
+    ExperienceReport,
+    Ingest,
+    Latency,
+    LLMCounts,
+    QueryResult,
+)
+from evolvelab.metrics import mean, percentile, rank_ids, ranked_sources, recall_at_k_ids
+from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, Stream, StreamRecord
+from evolvelab.types import Hit, Outcome, Scope
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from evolvelab.pipeline import Memory
+
+__all__ = ["TASK_KS", "TaskSettings", "evaluate_tasks", "evaluate_tasks_pipeline", "experience_metric",
+           "permute", "render_experience"]  # fmt: skip
+
+TASK_KS = (1, 5, 10)
+"""The episode budgets reported by default."""
+
+Feedback = Literal["simulated", "recorded"]
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """How a task stream is replayed.
+
+    Attributes:
+        context: hits supplied to each task (their ids are fed back).
+        feedback: ``simulated`` (an agent given the supplied episodes) or ``recorded``
+            (the stream's outcome records).
+        window: tasks per point of the curve over the stream.
+    """
+
+    context: int = 5
+    feedback: Feedback = "simulated"
+    window: int = 10
+
+    def __post_init__(self) -> None:
+        if self.context < 1 or self.window < 1:
+            raise EvolveLabError(f"context and window must be at least 1, got {self.context}, {self.window}")
+        if self.feedback not in ("simulated", "recorded"):
+            raise EvolveLabError(f"unknown feedback {self.feedback!r}; allowed: simulated, recorded")
+
+
+def permute(data: Dataset, seed: int) -> Dataset:
+    """Return ``data`` with its task blocks shuffled by ``random.Random(seed)`` (prefix kept first)."""
+    prefix, blocks = task_blocks(data.stream)
+    shuffled = list(blocks)
+    random.Random(seed).shuffle(shuffled)
+    records = [*prefix, *(r for b in shuffled for r in (b.query, *b.records))]
+    stream = Stream(source=data.stream.source, header=data.stream.header, records=tuple(records),
+                    warnings=data.stream.warnings)  # fmt: skip
+    return replace(data, stream=stream)
+
+
+def _key(record: StreamRecord) -> tuple[str | None, str | None]:
+    return record.user_id, record.agent_id
+
+
+class _Run:
+    """The state of one replay: what is in memory, what each task got."""
+
+    def __init__(self, memory: Memory, data: Dataset, ks: list[int], settings: TaskSettings,
+                 batch_size: int) -> None:  # fmt: skip
+        self.memory, self.data, self.ks, self.settings, self.batch = memory, data, ks, settings, batch_size
+        self.episodes = episode_of(data.stream.events)
+        self.local: dict[tuple[str | None, str | None], dict[str, str]] = {}
+        for (user_id, agent_id, event), episode in self.episodes.items():
+            self.local.setdefault((user_id, agent_id), {})[event] = episode
+        self.ingested: dict[tuple[str | None, str | None], set[str]] = {}
+        self.events = 0
+        self.ingest_seconds = 0.0
+        self.rows: list[TaskScore] = []
+        self.results: list[QueryResult] = []
+        self.supplied: dict[str, list[str]] = {}
+        self.outcomes = 0
+
+    def add(self, records: Sequence[StreamRecord]) -> None:
+        """Ingest the events among ``records`` (consecutive events of a scope batched)."""
+        pending: list[EventRecord] = []
+        for record in [*records, None]:
+            if isinstance(record, EventRecord) and (
+                not pending or (_key(pending[0]) == _key(record) and len(pending) < self.batch)
+            ):
+                pending.append(record)
+                continue
+            if pending:
+                start = time.perf_counter()
+                self.memory.add([e.to_event() for e in pending], scope=pending[0].scope())
+                self.ingest_seconds += time.perf_counter() - start
+                self.events += len(pending)
+                self.ingested.setdefault(_key(pending[0]), set()).update(e.id for e in pending)
+            pending = [record] if isinstance(record, EventRecord) else []
+
+    def _valid(self, query: QueryRecord, ids: Iterable[str] | None) -> tuple[list[str], set[str]]:
+        """Return the annotated ids already in memory, and their episodes."""
+        scope = _key(query)
+        known = self.ingested.get(scope, set())
+        steps = [i for i in dict.fromkeys(ids or ()) if i in known]
+        return steps, {self.episodes[(scope[0], scope[1], i)] for i in steps}
+
+    def ask(self, query: QueryRecord, position: int) -> None:
+        """Search for ``query``, score what came back, and remember what was supplied."""
+        start = time.perf_counter()
+        hits: list[Hit] = self.memory.search(query.to_query(k=self.ks[-1]))
+        seconds = time.perf_counter() - start
+        scope = _key(query)
+        local = self.local.get(scope, {})
+        budget = episode_budget(hits, local, self.ks[-1])
+        gold, helpful = self._valid(query, query.evidence)
+        _, misleading = self._valid(query, query.misleading)
+        row = score_task(query.id, position, query.category, budget, helpful, misleading, self.ks)
+        supplied = hits[: self.settings.context]
+        row.supplied = episode_budget(supplied, local, len(supplied) * 1000)
+        self.supplied[query.id] = [h.note.id for h in supplied]
+        self.rows.append(row)
+        ranked = ranked_sources(hits)[: self.ks[-1]]
+        self.results.append(QueryResult(
+            id=query.id, user_id=query.user_id, category=query.category, question=query.text,
+            gold=gold, answer=query.answer, ranked=ranked,
+            recall={str(k): recall_at_k_ids(ranked, gold, k) or 0.0 for k in self.ks} if gold else None,
+            rank=rank_ids(ranked, gold) if gold else None, search_ms=seconds * 1000,
+        ))  # fmt: skip
+        self._helpful, self._misleading = helpful, misleading
+
+    def feed(self, block: TaskBlock) -> None:
+        """Feed the task's outcome back (simulated, or the recorded outcome records)."""
+        query = block.query
+        row = self.rows[-1]
+        used = self.supplied[query.id]
+        recorded = [r for r in block.records if isinstance(r, OutcomeRecord)]
+        if self.settings.feedback == "simulated":
+            success, score = simulated_outcome(row.supplied, self._helpful, self._misleading)
+            row.success = success
+            outcome = Outcome(task_id=query.id, success=success, score=score, scope=query.scope(),
+                              at=query.at, detail="simulated from the supplied episodes")  # fmt: skip
+            self._feedback(outcome, used)
+            recorded = [r for r in recorded if r.query_id != query.id]
+        for record in recorded:
+            ids = used if record.query_id == query.id else record.used_ids
+            if record.query_id == query.id:
+                row.success = record.success
+            self._feedback(record.to_outcome(), ids)
+
+    def _feedback(self, outcome: Outcome, used: list[str]) -> None:
+        start = time.perf_counter()
+        self.memory.feedback(outcome, used)
+        self.ingest_seconds += time.perf_counter() - start
+        self.outcomes += 1
+
+
+def _select(data: Dataset, scopes: Iterable[str] | None, limit: int | None) -> tuple[list[StreamRecord], list[TaskBlock]]:
+    if limit is not None and limit < 1:
+        raise EvolveLabError(f"limit must be at least 1, got {limit}")
+    prefix, blocks = task_blocks(data.stream)
+    if scopes is not None:
+        wanted = set(scopes)
+        prefix = [r for r in prefix if r.user_id in wanted]
+        blocks = [replace(b, records=tuple(r for r in b.records if r.user_id in wanted))
+                  for b in blocks if b.query.user_id in wanted]  # fmt: skip
+    return prefix, blocks[:limit] if limit is not None else blocks
+
+
+def evaluate_tasks(
+    memory: Memory,
+    data: Dataset,
+    *,
+    ks: Iterable[int] = TASK_KS,
+    settings: TaskSettings | None = None,
+    limit: int | None = None,
+    scopes: Iterable[str] | None = None,
+    batch_size: int = 32,
+    progress: bool = False,
+    console: Console | None = None,
+) -> EvalReport:
+    """Replay a task stream through ``memory`` task by task and score what it supplied.
+
+    Args:
+        memory: the pipeline (it should start empty; a warning is recorded otherwise).
+        data: a task stream (``load_tasks``), or any stream laid out in task blocks.
+        ks: episode budgets to report; searches ask for ``max(ks)`` hits.
+        settings: context size, feedback mode and curve window (see :class:`TaskSettings`).
+        limit: replay only the first ``limit`` tasks.
+        scopes: replay only the records of these user ids.
+        batch_size: most events per ``add()`` call.
+        progress: show a progress bar.
+        console: where the bar goes.
+
+    Returns:
+        The report: ``helpful_recall`` and ``misleading_rate`` per k, ``experience`` (the
+        curve over the stream; one order), step-level ``recall`` of the helpful steps.
+
+    Raises:
+        EvolveLabError: for bad ``ks`` or ``limit``; stage errors propagate.
+    """
+    from evolvelab.evaluation.core import _check_ks, _histogram, _scores, environment
+
+    started = time.perf_counter()
+    settings = settings or TaskSettings()
+    chosen = _check_ks(ks)
+    prefix, blocks = _select(data, scopes, limit)
+    memory.open()
+    warnings = []
+    for user_id, agent_id in dict.fromkeys(_key(r) for b in blocks for r in (b.query, *b.records)):
+        held = memory.count(Scope(user_id=user_id, agent_id=agent_id))
+        if held:
+            warnings.append(f"scope user_id={user_id!r} agent_id={agent_id!r} already held {held} "
+                            "notes before the replay; scores mix with an earlier run")  # fmt: skip
+    before = getattr(memory.llm, "usage", None)
+    calls0 = (before.calls, before.prompt_tokens, before.completion_tokens, before.seconds) if before else None
+    run = _Run(memory, data, chosen, settings, batch_size)
+    run.add(prefix)
+    bar = _bar(progress, console, len(blocks))
+    for position, block in enumerate(blocks, start=1):
+        run.ask(block.query, position)
+        run.add(block.records)
+        run.feed(block)
+        if bar is not None:
+            bar[0].advance(bar[1])
+    if bar is not None:
+        bar[0].__exit__(None, None, None)
+    overall = _scores(run.results, chosen)
+    codes = sorted({r.category for r in run.results if r.category is not None})
+    by_category = {c: CategoryScore(name=data.categories.get(c),
+                                    **_scores([r for r in run.results if r.category == c], chosen))
+                   for c in codes}  # fmt: skip
+    headline = order_scores(run.rows, chosen, None)
+    latencies = [r.search_ms for r in run.results]
+    usage = getattr(memory.llm, "usage", None)
+    llm = LLMCounts()
+    if usage is not None and calls0 is not None:
+        llm = LLMCounts(calls=usage.calls - calls0[0], prompt_tokens=usage.prompt_tokens - calls0[1],
+                        completion_tokens=usage.completion_tokens - calls0[2],
+                        seconds=round(usage.seconds - calls0[3], 3))  # fmt: skip
+    experience = ExperienceReport(
+        tasks=len(run.rows), helpful_tasks=sum(r.helpful_recall is not None for r in run.rows),
+        misleading_tasks=sum(r.misleading_rate is not None for r in run.rows),
+        context=settings.context, feedback=settings.feedback, success_rate=headline.success_rate,
+        curve=curve(run.rows, chosen, settings.window), orders=[headline],
+    )  # fmt: skip
+    seconds = run.ingest_seconds
+    return EvalReport(
+        pipeline=memory.name, dataset=data.name, questions=overall["questions"],
+        skipped=overall["skipped"], recall=overall["recall"], by_category=by_category,
+        search_ms=Latency(p50=percentile(latencies, 50), p95=percentile(latencies, 95),
+                          mean=mean(latencies), max=max(latencies, default=None),
+                          histogram=_histogram(latencies)),
+        ingest=Ingest(events=run.events, seconds=round(seconds, 3),
+                      per_second=run.events / seconds if seconds > 0 else None,
+                      scopes=len({_key(b.query) for b in blocks})),
+        llm=llm, hit=overall["hit"], mrr=overall["mrr"], ks=chosen, asked=len(run.results),
+        categories={c: data.categories[c] for c in codes if c in data.categories},
+        data=data.source, order="tasks",
+        scopes=list(dict.fromkeys(b.query.user_id for b in blocks if b.query.user_id is not None)),
+        limit=limit, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        wall_seconds=round(time.perf_counter() - started, 3), environment=environment(),
+        notes=[p.render() for p in data.notes], warnings=warnings, results=run.results,
+        helpful_recall=headline.helpful_recall, misleading_rate=headline.misleading_rate,
+        experience=experience,
+    )  # fmt: skip
+
+
+def _bar(progress: bool, console: Console | None, total: int) -> tuple[Any, Any] | None:
+    if not progress:
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bars = Progress(console=console or Console(stderr=True))
+    bars.__enter__()
+    return bars, bars.add_task(f"replay {total} tasks", total=total)
+
+
+def evaluate_tasks_pipeline(
+    pipeline: str | Path, data: Dataset, *, permutations: int = 3, seed: int = 0, **options: Any
+) -> EvalReport:
+    """Evaluate a pipeline file on a task stream in its own order and ``permutations`` others.
+
+    Every order gets a fresh memory. The report is the stream order's, with
+    ``experience.orders`` holding every order's headline scores and
+    ``experience.robustness`` their spread.
+
+    Args:
+        pipeline: the pipeline YAML file.
+        data: the task stream.
+        permutations: extra replay orders (``permute`` with seeds ``seed+1`` …).
+        seed: the base of the permutation seeds.
+        options: passed to :func:`~evolvelab.evaluation.evaluate_pipeline` (``ks``,
+            ``tasks`` settings, ``llm``, ``embedder``, ``fresh``, ``data_dir`` …); the
+            permutations always run on temporary fresh memories.
+
+    Raises:
+        EvolveLabError: for a negative number of permutations.
+    """
+    from evolvelab.evaluation.core import evaluate_pipeline
+
+    if permutations < 0:
+        raise EvolveLabError(f"permutations must be 0 or more, got {permutations}")
+    options.setdefault("ks", TASK_KS)
+    report = evaluate_pipeline(pipeline, data, order="tasks", **options)
+    assert report.experience is not None
+    orders = list(report.experience.orders)
+    quiet = {k: v for k, v in options.items() if k not in ("fresh", "data_dir", "progress", "console")}
+    for offset in range(1, permutations + 1):
+        other = evaluate_pipeline(pipeline, permute(data, seed + offset), order="tasks", **quiet)
+        assert other.experience is not None
+        orders.append(other.experience.orders[0].model_copy(update={"seed": seed + offset}))
+    report.experience.orders = orders
+    report.experience.robustness = spread(orders)
+    return report
+
+
+def experience_metric(report: EvalReport, metric: str) -> float:
+    """Read ``helpful_recall@K``, ``misleading_rate@K`` or ``task_success`` off a report.
+
+    These are the experiential objectives the evolver can optimise (helpful recall and
+    task success up, misleading rate down).
+
+    Raises:
+        EvolveLabError: if the report has no experiential scores or lacks that budget.
+    """
+    if metric == "task_success":
+        if report.experience is None or report.experience.success_rate is None:
+            raise EvolveLabError(f"the report of {report.pipeline!r} has no task success rate")
+        return float(report.experience.success_rate)
+    name, _, k = metric.partition("@")
+    table = {"helpful_recall": report.helpful_recall, "misleading_rate": report.misleading_rate}.get(name)
+    if name not in ("helpful_recall", "misleading_rate"):
+        raise EvolveLabError(f"unknown experiential metric {metric!r}; allowed: helpful_recall@K, "
+                             "misleading_rate@K, task_success")  # fmt: skip
+    if table is None:
+        raise EvolveLabError(f"{metric} needs an experiential task stream (--dataset tasks)")
+    if k not in table:
+        raise EvolveLabError(f"the report has no {metric} (budgets: {', '.join(table)})")
+    return float(table[k])
+
+
+def render_experience(report: EvalReport, console: Console | None = None) -> None:
+    """Print a task-stream report: headline scores, the curve and the order spread."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    exp = report.experience
+    if exp is None or report.helpful_recall is None or report.misleading_rate is None:
+        return
+    ks = list(report.helpful_recall)
+    split = f"all {exp.tasks} tasks of {report.dataset}, stream order"
+    title = f"{report.pipeline}: experiential scores ({split}; feedback {exp.feedback}, context {exp.context})"
+    table = Table(title=title)
+    for column in ("metric", *(f"@{k}" for k in ks)):
+        table.add_column(column, justify="right")
+    table.add_row("helpful recall", *(f"{report.helpful_recall[k]:.3f}" for k in ks))
+    table.add_row("misleading rate", *(f"{report.misleading_rate[k]:.3f}" for k in ks))
+    for name, spreads in exp.robustness.items():
+        table.add_row(f"{name.replace('_', ' ')} ± sd over {len(exp.orders)} orders",
+                      *(f"{spreads[k].mean:.3f} ± {spreads[k].std:.3f}" for k in ks))  # fmt: skip
+    console.print(table)
+    curve_table = Table(title=f"over the stream (stream order, {exp.curve[0].end - exp.curve[0].start + 1 if exp.curve else 0} tasks per row)")
+    k = "5" if "5" in ks else ks[-1]
+    for column in ("tasks", f"helpful recall@{k}", f"misleading rate@{k}", "success"):
+        curve_table.add_column(column, justify="right")
+    for point in exp.curve:
+        success = "-" if point.success_rate is None else f"{point.success_rate:.2f}"
+        curve_table.add_row(f"{point.start}-{point.end}", f"{point.helpful_recall[k]:.3f}",
+                            f"{point.misleading_rate[k]:.3f}", success)  # fmt: skip
+    console.print(curve_table)
+    if exp.success_rate is not None:
+        console.print(f"task success ({exp.feedback} outcomes, stream order): {exp.success_rate:.3f}; "
+                      f"scored tasks: {exp.helpful_tasks} for helpful recall, {exp.misleading_tasks} "
+                      "for misleading rate")  # fmt: skip
