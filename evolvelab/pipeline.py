@@ -83,6 +83,11 @@ _MEMORY_STATE = (
 """Note fields that stages evolve after a note is written; a re-ingest keeps them."""
 
 
+def _same(stored: Note, note: Note) -> bool:
+    """Return whether ``stored`` is ``note`` as written (embeddings aside)."""
+    return stored.model_dump(exclude={"embedding"}) == note.model_dump(exclude={"embedding"})
+
+
 def _merge_stored(new: Note, old: Note) -> Note:
     """Return ``new`` (fresh from an encoder) with the memory state of its stored version."""
     update: dict[str, Any] = {field: getattr(old, field) for field in _MEMORY_STATE}
@@ -442,8 +447,9 @@ class Memory:
 
         Called after a write raised, to tell "nothing written" from "written, then the
         store failed" (say, a commit conflict raised after the commit). A note counts as
-        written when the store holds its id with the same content and version; if the
-        store cannot even be read, nothing counts as written and the first error stands.
+        written when the store holds it exactly as written (every field but the embedding);
+        if the store cannot even be read, nothing counts as written and the first error
+        stands. In doubt it says "not written": adding again is always safe (same ids).
         """
         by_scope: dict[str, list[Note]] = {}
         for note in notes:
@@ -458,7 +464,7 @@ class Memory:
         out = []
         for note in notes:
             old = stored.get((note.scope.model_dump_json(), note.id))
-            if old is not None and (old.content, old.version) == (note.content, note.version):
+            if old is not None and _same(old, note):
                 out.append(old)
         return out
 

@@ -165,7 +165,9 @@ class Resources:
         """Embed where needed and upsert ``notes`` into the note store and the graph store.
 
         This is how stages write notes of their own (links, insights, lessons, thoughts):
-        both stores stay in step. If the graph write fails, the note-store write is undone.
+        both stores stay in step. If the graph write fails, the note-store write is undone:
+        notes that were new are deleted again, and notes that were already stored get
+        their previous version back (never deleted).
 
         Returns:
             The notes as written (with embeddings).
@@ -173,13 +175,26 @@ class Resources:
         if not notes:
             return []
         written = self.embed_missing(notes)
+        groups: dict[str, list[Note]] = {}
+        for note in written:
+            groups.setdefault(note.scope.model_dump_json(), []).append(note)
+        previous = (
+            [old for group in groups.values()
+             for old in self.store.get([n.id for n in group], group[0].scope)]
+            if self.graph is not None else []
+        )  # fmt: skip
         self.store.add(written)
         if self.graph is not None:
             try:
                 self.graph.add(written)
             except BaseException:
-                for scope in {n.scope.model_dump_json(): n.scope for n in written}.values():
-                    self.store.delete([n.id for n in written if n.scope == scope], scope)
+                kept = {(old.scope.model_dump_json(), old.id) for old in previous}
+                for key, group in groups.items():
+                    new = [n.id for n in group if (key, n.id) not in kept]
+                    if new:
+                        self.store.delete(new, group[0].scope)
+                if previous:
+                    self.store.add(previous)
                 raise
         return written
 

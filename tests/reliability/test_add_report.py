@@ -169,3 +169,27 @@ def test_the_errors_cross_process_boundaries_intact() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert str(back) == str(err) and back.not_run == err.not_run and back.stage == "manage[0]"
     assert isinstance(back.cause, StageError) and str(back.cause) == str(cause)
+
+
+def test_a_graph_failure_on_a_re_add_keeps_what_was_stored(registry: Registry, tmp_path: Path) -> None:
+    """The graph write fails: new notes are undone, notes stored before stay as they were."""
+    text = PIPELINE.split("manage:")[0] % {"store": "{type: lancedb}\ngraph: {type: kuzu}"}
+    text = text.replace("{type: fact}", "{type: turn}")
+    first = [event(0, "Ana moved to Porto.")]
+    with Memory.from_text(text, registry=registry, data_dir=tmp_path) as memory:
+        [stored] = memory.add(first, scope=ANA)
+        assert memory.graph is not None
+
+        def graph_down(notes: Any) -> None:
+            raise RuntimeError("graph down")
+
+        memory.graph.add = graph_down  # type: ignore[method-assign]
+        with pytest.raises(StageError, match="graph down") as caught:
+            memory.add([event(1, "Rex is a dog.")], scope=ANA)
+        assert not isinstance(caught.value, AfterWriteError) and memory.count(ANA) == 1
+        # re-adding the stored event (a new version: changed text) while the graph is down
+        with pytest.raises(StageError, match="graph down") as caught:
+            memory.add([event(0, "Ana moved to Porto in May.")], scope=ANA)
+        assert not isinstance(caught.value, AfterWriteError)
+        [kept] = memory.store.get([stored.id], stored.scope)
+        assert kept.model_dump() == stored.model_dump()
