@@ -47,6 +47,11 @@ def _iso_time(value: Any) -> Any:
             raise ValueError(f"not an ISO-8601 time: {value!r}") from None
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    elif isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)  # stores keep UTC: a time beyond year 1-9999 there is lost
+        except OverflowError:
+            raise ValueError(f"time out of range in UTC: {value.isoformat()}") from None
     return value
 
 

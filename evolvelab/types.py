@@ -59,9 +59,18 @@ def _unicode(value: Any) -> Any:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """Treat naive datetimes as UTC so that comparisons never mix the two kinds."""
+    """Treat naive datetimes as UTC so that comparisons never mix the two kinds.
+
+    A time whose UTC value falls outside years 1-9999 (``0001-01-01T00:00+01:00``) is
+    refused: stores keep UTC, so it could be written but never read back.
+    """
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
+    if value is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"time out of range in UTC: {value.isoformat()}") from None
     return value
 
 

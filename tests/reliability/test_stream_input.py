@@ -84,6 +84,22 @@ def test_deep_nesting_is_a_located_error_not_a_recursion_error(depth: int) -> No
     assert text == "invalid JSON: nested deeper than 64 levels"
 
 
+@pytest.mark.parametrize("time", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:30"])
+def test_a_time_beyond_the_utc_range_is_refused_before_it_poisons_a_store(time: str) -> None:
+    """Stored in UTC it would be year 0 or 10000: written fine, then every search failed."""
+    line = event("e1", timestamp=time)
+    number, col, text = only_problem(line)
+    assert (number, col) == (1, line.index(f'"{time}"') + 1)
+    assert text == f"time out of range in UTC: {time}"
+    with pytest.raises(ValueError, match="time out of range in UTC"):
+        Event(id="e1", content="x", timestamp=time)
+
+
+def test_the_extreme_times_that_fit_in_utc_are_kept() -> None:
+    lines = [event("e1", timestamp="0001-01-01T00:00:00"), event("e2", timestamp="9999-12-31")]
+    assert len(parse_stream("\n".join(lines)).records) == 2
+
+
 # --- line breaks ----------------------------------------------------------------------
 
 
