@@ -39,6 +39,9 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
         except EvolveLabError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
+        except OSError as err:  # a file that cannot be written or read: say which, no traceback
+            click.echo(f"error: {err}", err=True)
+            sys.exit(1)
 
     return wrapper
 
@@ -169,7 +172,8 @@ def _open_pipeline(path: Path, data_dir: Path | None) -> Memory:
               help="Delete the pipeline's stored data first (only from a data folder EvolveLab created).")  # fmt: skip
 @click.option("--show", default=10, show_default=True, type=click.IntRange(min=0),
               help="How many queries to show in the table.")  # fmt: skip
-@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write per-query results here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write per-query results here.")  # fmt: skip
 @_fail_cleanly
 def run(
     pipeline: Path,
@@ -277,7 +281,7 @@ CONVERTIBLE = ("locomo", "goodai", "halumem")
 @cli.command()
 @click.argument("dataset", type=click.Choice(CONVERTIBLE))
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The JSONL stream to write.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, help="Interleaving seed (goodai).")
 @_fail_cleanly

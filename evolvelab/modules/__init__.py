@@ -10,12 +10,14 @@ from evolvelab.hookspecs import hookimpl
 
 @hookimpl
 def register_encoders():  # noqa: ANN201 - hook signatures are documented in hookspecs
+    from evolvelab.modules.encode.arcmemo import ArcMemoEncoder
+    from evolvelab.modules.encode.experience import ExperienceEncoder
     from evolvelab.modules.encode.fact import FactEncoder
     from evolvelab.modules.encode.gmemory_task import GMemoryTaskEncoder
     from evolvelab.modules.encode.note import NoteEncoder
     from evolvelab.modules.encode.turn import TurnEncoder
 
-    return [TurnEncoder, NoteEncoder, FactEncoder, GMemoryTaskEncoder]
+    return [TurnEncoder, NoteEncoder, FactEncoder, GMemoryTaskEncoder, ExperienceEncoder, ArcMemoEncoder]
 
 
 @hookimpl
@@ -30,7 +32,9 @@ def register_stores():  # noqa: ANN201
 
 @hookimpl
 def register_retrievers():  # noqa: ANN201
+    from evolvelab.modules.retrieve.arcmemo import ArcMemoRetriever
     from evolvelab.modules.retrieve.bm25 import BM25Retriever
+    from evolvelab.modules.retrieve.case_policy import CasePolicyRetriever
     from evolvelab.modules.retrieve.gmemory import GMemoryRetriever
     from evolvelab.modules.retrieve.guard import GuardRetriever
     from evolvelab.modules.retrieve.hybrid import HybridRetriever
@@ -52,11 +56,14 @@ def register_retrievers():  # noqa: ANN201
         LSHRetriever,
         GMemoryRetriever,
         GuardRetriever,
+        CasePolicyRetriever,
+        ArcMemoRetriever,
     ]
 
 
 @hookimpl
 def register_managers():  # noqa: ANN201
+    from evolvelab.modules.manage.case_q import CaseQManager
     from evolvelab.modules.manage.decay import DecayManager
     from evolvelab.modules.manage.dedupe import DedupeManager
     from evolvelab.modules.manage.insight_refine import InsightRefineManager
@@ -75,6 +82,7 @@ def register_managers():  # noqa: ANN201
         InsightRefineManager,
         Mem0UpdateManager,
         UtilityPruneManager,
+        CaseQManager,
     ]
 
 

@@ -293,3 +293,20 @@ def test_event_batches_still_refuse_a_zero_size_from_python() -> None:
 def test_query_records_are_not_affected_by_the_number_rules() -> None:
     line = json.dumps({"type": "query", "id": "q", "text": "?", "evidence": []})
     assert parse_stream(line).records == (QueryRecord(id="q", text="?", evidence=[]),)
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["run", "p.yaml", "--sample", "--json", "out"], 2), (["schema", "-o", "out"], 1)],
+)
+def test_an_output_path_that_is_a_directory_is_an_error_not_a_traceback(
+    args: list[str], code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    (tmp_path / "out").mkdir()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == code, result.output
+    assert "is a directory" in result.output.lower() and result.exception is not None
+    assert not isinstance(result.exception, OSError)  # rendered, not raised
+    assert not (tmp_path / ".evolvelab").exists()
