@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from evolvelab.errors import EvolveLabError
 from evolvelab.eventlog import NoteVersion, OutcomeEntry, OwnerPattern, QueryEntry
 from evolvelab.lifecycle import (
     AddRequest,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryService", "Tenant"]
 
 LOG = logging.getLogger("evolvelab.server")
+_READ_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,25 @@ class MemoryService:
     async def _write(self, fn: Any) -> Any:
         return await asyncio.wrap_future(self.writer.call(fn))
 
+    async def _read(self, fn: Any) -> Any:
+        """Run ``fn`` on a worker thread, sharing the store lock with other reads.
+
+        A read may tidy a table (LanceDB folds new rows into its text index before a
+        search); two reads doing that at once can meet a retryable commit conflict,
+        which is retried here.
+        """
+
+        def run() -> Any:
+            for attempt in range(_READ_TRIES):
+                try:
+                    return self.writer.lock.reading(fn)
+                except EvolveLabError as err:
+                    if "etryable commit conflict" not in str(err) or attempt == _READ_TRIES - 1:
+                        raise
+            raise AssertionError("unreachable")
+
+        return await asyncio.to_thread(run)
+
     # operations ------------------------------------------------------------------------
 
     async def add(self, tenant: Tenant, scope: Scope, events: Sequence[Event]) -> AddResult:
@@ -112,7 +133,7 @@ class MemoryService:
     ) -> tuple[str, list[Hit]]:
         """Search; the query is logged (not fsynced: a query is not a write) with its hits."""
         inner = tenant.inside(scope)
-        hits = await asyncio.to_thread(self.memory.search, text, k, inner, where)
+        hits = await self._read(lambda: self.memory.search(text, k, inner, where))
         query_id = "q_" + secrets.token_hex(8)
         if self.memory.log is not None:
             entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
@@ -122,20 +143,20 @@ class MemoryService:
 
     async def get(self, tenant: Tenant, note_id: str, scope: Scope) -> Note:
         """Return one note (``NoteNotFound`` if the tenant's scope has none)."""
-        return await asyncio.to_thread(get_note, self.memory, note_id, tenant.inside(scope))
+        return await self._read(lambda: get_note(self.memory, note_id, tenant.inside(scope)))
 
     async def list(
         self, tenant: Tenant, scope: Scope, *, kind: str | None, limit: int, cursor: str | None
     ) -> NotePage:
         """Return a page of notes."""
-        return await asyncio.to_thread(
+        return await self._read(
             lambda: list_notes(self.memory, tenant.inside(scope), kind=kind, limit=limit,
                                cursor=cursor)  # fmt: skip
         )
 
     async def history(self, tenant: Tenant, note_id: str, scope: Scope) -> list[NoteVersion]:
         """Return a note's versions."""
-        return await asyncio.to_thread(note_history, self.memory, note_id, tenant.inside(scope))
+        return await self._read(lambda: note_history(self.memory, note_id, tenant.inside(scope)))
 
     async def update(
         self, tenant: Tenant, note_id: str, scope: Scope, *, content: str | None,

@@ -28,7 +28,57 @@ from evolvelab.types import AddResult
 if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
-__all__ = ["CommitStats", "GroupCommitter"]
+__all__ = ["CommitStats", "GroupCommitter", "ReadWriteLock"]
+
+
+class ReadWriteLock:
+    """Many readers at once, or one writer: searches overlap, a commit has the stores alone.
+
+    Embedded stores are not safe against a write racing a read of the same table (a read
+    may also tidy the table, e.g. fold new rows into a full-text index), so the writer
+    thread takes this lock exclusively while it commits; reads share it. Writers are
+    preferred: once a writer waits, new readers queue behind it, so a read-heavy load
+    cannot starve commits.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting_writers = 0
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writing or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writing = True
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writing = False
+            self._cond.notify_all()
+
+    def reading(self, fn: Callable[[], Any]) -> Any:
+        """Call ``fn`` holding the lock shared."""
+        self.acquire_read()
+        try:
+            return fn()
+        finally:
+            self.release_read()
 
 
 @dataclass
@@ -85,6 +135,8 @@ class GroupCommitter:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._concurrent = False
+        self.lock = ReadWriteLock()
+        """Readers share it; the writer thread holds it alone while it commits."""
 
     def start(self) -> GroupCommitter:
         """Start the writer thread (idempotent)."""
@@ -160,12 +212,15 @@ class GroupCommitter:
         self._concurrent = len(live) > 1
         if not live:
             return
+        self.lock.acquire_write()
         try:
             results = commit_adds(self.memory, [item.request for item in live])
         except BaseException as err:  # noqa: BLE001 - every waiting caller must hear of it
             for item in live:
                 item.future.set_exception(err)
             return
+        finally:
+            self.lock.release_write()
         self.stats.commits += 1
         self.stats.requests += len(live)
         self.stats.events += sum(len(item.request.events) for item in live)
@@ -179,10 +234,13 @@ class GroupCommitter:
     def _run_call(self, item: _Call) -> None:
         if not item.future.set_running_or_notify_cancel():
             return
+        self.lock.acquire_write()
         try:
             result = item.fn()
         except BaseException as err:  # noqa: BLE001 - delivered to the caller
             item.future.set_exception(err)
             return
+        finally:
+            self.lock.release_write()
         self.stats.calls += 1
         item.future.set_result(result)

@@ -1,0 +1,244 @@
+"""Load a served lexical pipeline with concurrent clients, then kill it mid-run.
+
+Starts ``evolvelab serve`` (a BM25 pipeline on LanceDB, no embeddings) on a free
+127.0.0.1 port and, for each client count (1, 4, 16, 64 by default), runs that many
+asyncio HTTP clients for a bounded time. Each client loops: an add of ``--events`` events
+(``POST /v1/events``) or, with probability ``--search-share``, a search
+(``POST /v1/search``, k=10) in its own user's scope. Reported per level:
+
+- acknowledged events per second and requests per second (adds + searches);
+- add-ack latency and search latency p50/p95/p99 (ms, as the client sees them:
+  HTTP, JSON, group commit and fsync included);
+- the writer's commit group sizes over the level (``GET /v1/stats``).
+
+Then the crash check: 16 clients add for ``--crash-after`` seconds, the server gets
+SIGKILL while requests are in flight, is restarted on the same data folder, and every
+add that had been acknowledged (200) is looked up by note id. The goal is all of them.
+
+Clients and server share the machine, so client CPU time counts against the server.
+Every number is from this run (``--out`` keeps the JSON); the data are synthetic
+sentences the script writes itself.
+
+Usage::
+
+    python benchmarks/serve_load.py [--clients 1,4,16,64] [--seconds 8] [--events 4]
+        [--search-share 0.3] [--out serve_load.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PIPELINE = """
+version: 1
+name: serve-load
+embedder: {type: none}
+encode:
+  - {type: turn, speaker: true, link_turns: false}
+store: {type: lancedb}
+retrieve:
+  - {type: bm25, k: 20}
+"""
+WORDS = ("tea coffee cat dog lisbon porto bakery cello harbour river garden chess piano "
+         "football bread tuna mango winter summer train bicycle library museum").split()  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Return the q-th percentile (nearest rank) of ``values``, or None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def start(pipeline: Path, data: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Start the server; return the process and its URL once /healthz answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evolvelab", "serve", str(pipeline), "--data-dir", str(data),
+         "--port", "0", "--log-level", "warning", "--max-events", "1000"],
+        stdout=subprocess.PIPE, stderr=log.open("ab"), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    url = None
+    while url is None:
+        line = process.stdout.readline().decode()
+        if not line:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        if line.startswith("listening on "):
+            url = line.split()[2]
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("server did not answer")
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return f"Note {n}: " + " ".join(rng.choice(WORDS) for _ in range(8)) + "."
+
+
+async def client(
+    number: int, url: str, until: float, events: int, search_share: float,
+    out: dict[str, Any], http: httpx.AsyncClient,
+) -> None:  # fmt: skip
+    """Add or search in user ``u{number}``'s scope until ``until``; record latencies and acks."""
+    rng = random.Random(number)
+    user = f"u{number}"
+    sent = 0
+    while time.monotonic() < until:
+        if rng.random() < search_share:
+            body = {"scope": {"user_id": user}, "query": " ".join(rng.sample(WORDS, 3)), "k": 10}
+            start_time = time.perf_counter()
+            response = await http.post(f"{url}/v1/search", json=body)
+            if response.status_code == 200:
+                out["search_ms"].append((time.perf_counter() - start_time) * 1000)
+            else:
+                out["errors"][response.status_code] += 1
+            continue
+        batch = [{"id": f"{user}-{sent + i}", "content": sentence(rng, sent + i)} for i in range(events)]
+        sent += events
+        start_time = time.perf_counter()
+        try:
+            response = await http.post(f"{url}/v1/events", json={"scope": {"user_id": user}, "events": batch})
+        except httpx.TransportError:
+            out["errors"]["transport"] += 1
+            return
+        if response.status_code == 200:
+            out["add_ms"].append((time.perf_counter() - start_time) * 1000)
+            out["acked"].extend((user, note_id) for note_id in response.json()["ids"])
+        else:
+            out["errors"][response.status_code] += 1
+
+
+async def level(url: str, clients: int, seconds: float, events: int, share: float,
+                offset: int) -> dict[str, Any]:  # fmt: skip
+    """Run ``clients`` clients for ``seconds``; return the measurements of the level."""
+    out: dict[str, Any] = {"add_ms": [], "search_ms": [], "acked": [], "errors": Counter()}
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        before = (await http.get(f"{url}/v1/stats")).json()
+        start_time = time.monotonic()
+        until = start_time + seconds
+        await asyncio.gather(*(client(offset + i, url, until, events, share, out, http)
+                               for i in range(clients)))  # fmt: skip
+        elapsed = time.monotonic() - start_time
+        after = (await http.get(f"{url}/v1/stats")).json()
+    groups = Counter({int(k): v for k, v in after["group_sizes"].items()})
+    groups.subtract({int(k): v for k, v in before["group_sizes"].items()})
+    commits = after["commits"] - before["commits"]
+    sizes = [size for size, count in groups.items() for _ in range(count)]
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(len(out["acked"]) / elapsed, 1),
+        "requests_per_s": round((len(out["add_ms"]) + len(out["search_ms"])) / elapsed, 1),
+        "adds": len(out["add_ms"]),
+        "searches": len(out["search_ms"]),
+        **{f"add_p{q}_ms": _round(percentile(out["add_ms"], q)) for q in (50, 95, 99)},
+        **{f"search_p{q}_ms": _round(percentile(out["search_ms"], q)) for q in (50, 95, 99)},
+        "commits": commits,
+        "adds_per_commit_mean": round((after["requests"] - before["requests"]) / commits, 2) if commits else None,
+        "adds_per_commit_max": max(sizes) if sizes else None,
+        "errors": dict(out["errors"]),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+async def crash_run(url: str, process: subprocess.Popen, after: float, events: int) -> list[tuple[str, str]]:
+    """Add with 16 clients; SIGKILL the server ``after`` seconds in; return acknowledged ids."""
+    out: dict[str, Any] = {"add_ms": [], "search_ms": [], "acked": [], "errors": Counter()}
+    async with httpx.AsyncClient(timeout=60) as http:
+        task = asyncio.gather(*(client(1000 + i, url, time.monotonic() + after + 30, events, 0.0, out, http)
+                                for i in range(16)), return_exceptions=True)  # fmt: skip
+        await asyncio.sleep(after)
+        process.send_signal(signal.SIGKILL)
+        await task
+    return out["acked"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="1,4,16,64", help="Client counts, comma-separated.")
+    parser.add_argument("--seconds", type=float, default=8.0, help="Seconds per level.")
+    parser.add_argument("--events", type=int, default=4, help="Events per add request.")
+    parser.add_argument("--search-share", type=float, default=0.3, help="Share of requests that search.")
+    parser.add_argument("--crash-after", type=float, default=3.0, help="Seconds of load before SIGKILL.")
+    parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
+        root = Path(tmp)
+        pipeline = root / "serve-load.yaml"
+        pipeline.write_text(PIPELINE)
+        log = root / "server.log"
+        process, url = start(pipeline, root / "data", log)
+        levels = []
+        try:
+            for index, count in enumerate(counts):
+                result = asyncio.run(level(url, count, args.seconds, args.events, args.search_share,
+                                           offset=index * 100))  # fmt: skip
+                levels.append(result)
+                print(json.dumps(result), flush=True)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+        process, url = start(pipeline, root / "data", log)
+        acked = asyncio.run(crash_run(url, process, args.crash_after, args.events))
+        process.wait(30)
+        process, url = start(pipeline, root / "data", log)
+        missing = 0
+        with httpx.Client(timeout=30) as http:
+            for user, note_id in acked:
+                if http.get(f"{url}/v1/notes/{note_id}", params={"user_id": user}).status_code != 200:
+                    missing += 1
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    crash = {"acknowledged_before_sigkill": len(acked), "missing_after_restart": missing}
+    print(json.dumps(crash), flush=True)
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} logical cores", "events_per_add": args.events,
+               "search_share": args.search_share, "seconds_per_level": args.seconds,
+               "levels": levels, "crash": crash}  # fmt: skip
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(_markdown(results))
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    head = ("| clients | events/s acked | requests/s | add p50 / p95 / p99 ms | search p50 / p95 / p99 ms "
+            "| adds per commit (mean / max) | errors |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    rows = [
+        f"| {r['clients']} | {r['events_per_s']} | {r['requests_per_s']} | "
+        f"{r['add_p50_ms']} / {r['add_p95_ms']} / {r['add_p99_ms']} | "
+        f"{r['search_p50_ms']} / {r['search_p95_ms']} / {r['search_p99_ms']} | "
+        f"{r['adds_per_commit_mean']} / {r['adds_per_commit_max']} | {r['errors'] or '-'} |"
+        for r in results["levels"]
+    ]
+    crash = results["crash"]
+    tail = (f"\nSIGKILL under load: {crash['acknowledged_before_sigkill']} notes acknowledged, "
+            f"{crash['missing_after_restart']} missing after restart.")  # fmt: skip
+    return "\n".join([head, *rows]) + tail
+
+
+if __name__ == "__main__":
+    main()
