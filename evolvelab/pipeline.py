@@ -399,9 +399,10 @@ class Memory:
                 Dropped(stage=stage, reason=reason, count=count)
                 for reason, count in encoder.take_dropped().items()
             )
-        notes = self._keep_memory_state(notes)
+        stored = self._stored_versions(notes)
+        notes = self._keep_memory_state(notes, stored)
         try:
-            written = AddResult(self._call_write(notes), dropped)
+            written = AddResult(self._call_write(notes, list(stored.values())), dropped)
         except EvolveLabError as err:
             stored = self._stored_as_written(notes)
             if not stored:
@@ -468,14 +469,8 @@ class Memory:
                 out.append(old)
         return out
 
-    def _keep_memory_state(self, notes: list[Note]) -> list[Note]:
-        """Carry what memory learned about already-stored notes over a re-ingest.
-
-        Encoders own a note's text (content, index text, sources, validity start,
-        metadata); everything stages change later — counters, importance, layer, strength,
-        closed validity, keywords, tags, context and links added by managers — is kept
-        from the stored note, and its embedding is reused when the search text is the same.
-        """
+    def _stored_versions(self, notes: list[Note]) -> dict[tuple[str, str], Note]:
+        """Return the stored versions of ``notes``, keyed by (scope JSON, id)."""
         by_scope: dict[str, list[Note]] = {}
         for note in notes:
             by_scope.setdefault(note.scope.model_dump_json(), []).append(note)
@@ -483,6 +478,20 @@ class Memory:
         for group in by_scope.values():
             for old in self.store.get([n.id for n in group], group[0].scope):
                 stored[(old.scope.model_dump_json(), old.id)] = old
+        return stored
+
+    def _keep_memory_state(
+        self, notes: list[Note], stored: dict[tuple[str, str], Note] | None = None
+    ) -> list[Note]:
+        """Carry what memory learned about already-stored notes over a re-ingest.
+
+        Encoders own a note's text (content, index text, sources, validity start,
+        metadata); everything stages change later — counters, importance, layer, strength,
+        closed validity, keywords, tags, context and links added by managers — is kept
+        from the stored note, and its embedding is reused when the search text is the same.
+        ``stored`` is what :meth:`_stored_versions` returned, when the caller read it already.
+        """
+        stored = self._stored_versions(notes) if stored is None else stored
         if not stored:
             return notes
         out = []
@@ -491,10 +500,13 @@ class Memory:
             out.append(note if old is None else _merge_stored(note, old))
         return out
 
-    def _call_write(self, notes: list[Note]) -> list[Note]:
-        """Write notes through the resources (embed, note store, graph store)."""
+    def _call_write(self, notes: list[Note], previous: list[Note] | None = None) -> list[Note]:
+        """Write notes through the resources (embed, note store, graph store).
+
+        ``previous``: the stored versions of ``notes``, when already read (saves a read).
+        """
         try:
-            return self.resources.write(notes)
+            return self.resources.write(notes, previous=previous)
         except EvolveLabError:
             raise
         except Exception as err:

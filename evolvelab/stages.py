@@ -161,13 +161,18 @@ class Resources:
                 out[i] = notes[i].model_copy(update={"embedding": [float(x) for x in vector]})
         return out
 
-    def write(self, notes: Sequence[Note]) -> list[Note]:
+    def write(self, notes: Sequence[Note], previous: Sequence[Note] | None = None) -> list[Note]:
         """Embed where needed and upsert ``notes`` into the note store and the graph store.
 
         This is how stages write notes of their own (links, insights, lessons, thoughts):
         both stores stay in step. If the graph write fails, the note-store write is undone:
         notes that were new are deleted again, and notes that were already stored get
         their previous version back (never deleted).
+
+        Args:
+            notes: the notes to write.
+            previous: their versions in the note store, if the caller read them already
+                (saves a read); ``None``: read here when there is a graph store.
 
         Returns:
             The notes as written (with embeddings).
@@ -178,11 +183,12 @@ class Resources:
         groups: dict[str, list[Note]] = {}
         for note in written:
             groups.setdefault(note.scope.model_dump_json(), []).append(note)
-        previous = (
-            [old for group in groups.values()
-             for old in self.store.get([n.id for n in group], group[0].scope)]
-            if self.graph is not None else []
-        )  # fmt: skip
+        if previous is None:
+            previous = (
+                [old for group in groups.values()
+                 for old in self.store.get([n.id for n in group], group[0].scope)]
+                if self.graph is not None else []
+            )  # fmt: skip
         self.store.add(written)
         if self.graph is not None:
             try:
