@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from evolvelab._strict_json import decode_lines, loads
 from evolvelab.datasets import Dataset
 from evolvelab.errors import Problem, StreamError
 from evolvelab.stream import (
@@ -54,14 +55,14 @@ def _time(value: Any, where: str, path: tuple[str | int, ...], line: int,
     try:
         return datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        problems.append(Problem(where, path, f"not a HaluMem time ('Dec 15, 2025, 06:11:23'): {value!r}", line))
+        problems.append(Problem(where, path, f"not a HaluMem time ('Dec 15, 2025, 06:11:23'): {value!r}", line, 1))
         return None
 
 
 def _user(data: Any, where: str, line: int, problems: list[Problem],
           notes: list[Problem]) -> list[StreamRecord]:  # fmt: skip
     if not isinstance(data, dict) or not isinstance(data.get("uuid"), str) or not isinstance(data.get("sessions"), list):
-        problems.append(Problem(where, (), "expected a user object with 'uuid' (string) and 'sessions' (list)", line))
+        problems.append(Problem(where, (), "expected a user object with 'uuid' (string) and 'sessions' (list)", line, 1))
         return []
     uuid = data["uuid"]
     sessions = data["sessions"]
@@ -72,7 +73,7 @@ def _user(data: Any, where: str, line: int, problems: list[Problem],
                 continue
             if point.get("memory_source") == "interference":
                 notes.append(Problem(where, ("sessions", n - 1), f"user {uuid}: interference memory "
-                                     "point left out of evidence", line))  # fmt: skip
+                                     "point left out of evidence", line, 1))  # fmt: skip
                 continue
             points.setdefault(str(point.get("memory_content", "")), []).append(n)
     records: list[StreamRecord] = []
@@ -81,11 +82,11 @@ def _user(data: Any, where: str, line: int, problems: list[Problem],
     for n, session in enumerate(sessions, start=1):
         at = ("sessions", n - 1)
         if not isinstance(session, dict) or not isinstance(session.get("dialogue"), list):
-            problems.append(Problem(where, at, "a session needs a 'dialogue' list", line))
+            problems.append(Problem(where, at, "a session needs a 'dialogue' list", line, 1))
             continue
         for i, turn in enumerate(session["dialogue"], start=1):
             if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
-                problems.append(Problem(where, (*at, "dialogue", i - 1), "a turn needs 'content' (string)", line))
+                problems.append(Problem(where, (*at, "dialogue", i - 1), "a turn needs 'content' (string)", line, 1))
                 continue
             event = EventRecord(
                 id=f"S{n}:{i}", content=turn["content"], speaker=str(turn.get("role") or "") or None,
@@ -98,7 +99,7 @@ def _user(data: Any, where: str, line: int, problems: list[Problem],
         end = _time(session.get("end_time"), where, (*at, "end_time"), line, problems)
         for j, question in enumerate(session.get("questions") or [], start=1):
             if not isinstance(question, dict) or not isinstance(question.get("question"), str):
-                problems.append(Problem(where, (*at, "questions", j - 1), "a question needs 'question' (string)", line))
+                problems.append(Problem(where, (*at, "questions", j - 1), "a question needs 'question' (string)", line, 1))
                 continue
             gold: list[str] = []
             for item in question.get("evidence") or []:
@@ -106,7 +107,7 @@ def _user(data: Any, where: str, line: int, problems: list[Problem],
                 found = points.get(str(text), [])
                 if not found:
                     notes.append(Problem(where, (*at, "questions", j - 1, "evidence"),
-                                         f"user {uuid}: evidence text matches no memory point", line))  # fmt: skip
+                                         f"user {uuid}: evidence text matches no memory point", line, 1))  # fmt: skip
                 gold.extend(t for s in found if s <= n for t in turns.get(s, []))
             answer = question.get("answer")
             kind = question.get("question_type")
@@ -128,17 +129,17 @@ def load_halumem(path: str | Path) -> Dataset:
     """
     where = str(path)
     try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
+        lines, bad = decode_lines(Path(path).read_bytes())  # split on \n only, bad bytes located
+    except OSError as err:
         raise StreamError([Problem(where, (), f"cannot read HaluMem JSONL: {err}")]) from err
-    problems: list[Problem] = []
+    problems = [Problem(where, (), message, number, col) for number, col, message in bad]
     notes: list[Problem] = []
     records: list[StreamRecord] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = loads(line)  # huge numbers, deep nesting, lone surrogates: located errors
         except json.JSONDecodeError as err:
             problems.append(Problem(where, (), f"invalid JSON: {err.msg}", number, err.colno))
             continue
