@@ -37,6 +37,7 @@ def register_retrievers():  # noqa: ANN201
     from evolvelab.modules.retrieve.case_policy import CasePolicyRetriever
     from evolvelab.modules.retrieve.gmemory import GMemoryRetriever
     from evolvelab.modules.retrieve.guard import GuardRetriever
+    from evolvelab.modules.retrieve.hcam import HCAMRetriever
     from evolvelab.modules.retrieve.hybrid import HybridRetriever
     from evolvelab.modules.retrieve.link_expand import LinkExpandRetriever
     from evolvelab.modules.retrieve.lsh import LSHRetriever
@@ -58,6 +59,7 @@ def register_retrievers():  # noqa: ANN201
         GuardRetriever,
         CasePolicyRetriever,
         ArcMemoRetriever,
+        HCAMRetriever,
     ]
 
 
@@ -66,6 +68,7 @@ def register_managers():  # noqa: ANN201
     from evolvelab.modules.manage.case_q import CaseQManager
     from evolvelab.modules.manage.decay import DecayManager
     from evolvelab.modules.manage.dedupe import DedupeManager
+    from evolvelab.modules.manage.hcam_chunk import HCAMChunkManager
     from evolvelab.modules.manage.insight_refine import InsightRefineManager
     from evolvelab.modules.manage.insight_score import InsightScoreManager
     from evolvelab.modules.manage.mem0_update import Mem0UpdateManager
@@ -83,6 +86,7 @@ def register_managers():  # noqa: ANN201
         Mem0UpdateManager,
         UtilityPruneManager,
         CaseQManager,
+        HCAMChunkManager,
     ]
 
 
