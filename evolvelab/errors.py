@@ -98,7 +98,8 @@ class AfterWriteError(EvolveLabError):
         self.not_run = tuple(not_run)
         count = len(written)
         noun = "note" if (total if total is not None else count) == 1 else "notes"
-        head = f"{count} of {total} {noun}" if total is not None and total != count else f"{count} {noun}"
+        partial = total is not None and total != count
+        head = f"{count} of {total} {noun}" if partial else f"{count} {noun}"
         text = f"{head} written and durable; then {stage} ({type_name}) failed: {cause}"
         if self.not_run:
             text += f"; not run: {', '.join(self.not_run)}"
