@@ -310,3 +310,20 @@ def test_an_output_path_that_is_a_directory_is_an_error_not_a_traceback(
     assert "is a directory" in result.output.lower() and result.exception is not None
     assert not isinstance(result.exception, OSError)  # rendered, not raised
     assert not (tmp_path / ".evolvelab").exists()
+
+
+def test_the_halumem_loader_reads_lines_by_the_same_rules(tmp_path: Path) -> None:
+    """One user per line: huge numbers, bad bytes and U+2028 inside strings handled like a stream."""
+    path = tmp_path / "halumem.jsonl"
+    path.write_bytes(
+        b'{"uuid": "u1", "sessions": [], "note": "a\xe2\x80\xa8b"}\n'  # U+2028 inside a string
+        b'{"uuid": "u2", "sessions": [], "n": 1e999}\n'
+        b'{"uuid": "\xff"}\n'
+    )
+    with pytest.raises(StreamError) as caught:
+        load_dataset("halumem", path)
+    rows = [(p.line, p.col, p.message) for p in caught.value.problems]
+    assert rows == [
+        (2, 37, "invalid JSON: number out of range: 1e999"),
+        (3, 11, "not UTF-8 text (byte 0xff)"),
+    ]
