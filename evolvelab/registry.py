@@ -114,6 +114,11 @@ class Registry:
         except PluginError as err:
             self._plugin_failed(plugin, err, err)
             return
+        except Exception as err:  # noqa: BLE001 - e.g. a config_model property that raises
+            where = f"plugin {plugin.name!r} ({plugin.dist} {plugin.version})"
+            error = PluginError(f"{where}: checking its classes raised {err!r}")
+            self._plugin_failed(plugin, error, err)
+            return
         for kind, entries in staged.items():
             self._entries[kind].update(entries)
 

@@ -146,6 +146,25 @@ def test_a_plugin_registering_one_name_twice_registers_nothing() -> None:
     assert "registered twice by plugin 'test-plugin-0'" in registry.failures[0].error
 
 
+def test_a_class_whose_attributes_raise_when_checked_registers_nothing() -> None:
+    class LazyMeta(type(Retriever)):  # type: ignore[misc]
+        @property
+        def config_model(cls) -> type:
+            raise RuntimeError("lazy import of the config failed")
+
+    class Lazy(FirstRetriever, metaclass=LazyMeta):
+        pass
+
+    class Registers:
+        @hookimpl
+        def register_retrievers(self):  # noqa: ANN201
+            return [FirstRetriever, Lazy]
+
+    registry = registry_with(Registers())
+    assert "first" not in registry.names("retriever")
+    assert "checking its classes raised RuntimeError" in registry.failures[0].error
+
+
 @pytest.mark.parametrize("raised", [SystemExit(3), KeyboardInterrupt(), GeneratorExit()])
 def test_a_hook_raising_a_base_exception_is_reported_not_fatal(raised: BaseException) -> None:
     class Raises:
