@@ -50,7 +50,7 @@ name: serve-load
 embedder: {type: none}
 encode:
   - {type: turn, speaker: true, link_turns: false}
-store: {type: lancedb}
+store: {type: %s}
 retrieve:
   - {type: bm25, k: 20}
 """
@@ -184,13 +184,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=4, help="Events per add request.")
     parser.add_argument("--search-share", type=float, default=0.3, help="Share of requests that search.")
     parser.add_argument("--crash-after", type=float, default=3.0, help="Seconds of load before SIGKILL.")
+    parser.add_argument("--store", choices=["lancedb", "memory"], default="lancedb",
+                        help="memory: the in-process store, to see the server's own cost "
+                             "(no crash check: it keeps nothing on disk).")  # fmt: skip
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         root = Path(tmp)
         pipeline = root / "serve-load.yaml"
-        pipeline.write_text(PIPELINE)
+        pipeline.write_text(PIPELINE % args.store)
         log = root / "server.log"
         process, url = start(pipeline, root / "data", log)
         levels = []
@@ -203,20 +206,23 @@ def main() -> None:
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
-        process, url = start(pipeline, root / "data", log)
-        acked = asyncio.run(crash_run(url, process, args.crash_after, args.events))
-        process.wait(30)
-        process, url = start(pipeline, root / "data", log)
-        missing = 0
-        with httpx.Client(timeout=30) as http:
-            for user, note_id in acked:
-                if http.get(f"{url}/v1/notes/{note_id}", params={"user_id": user}).status_code != 200:
-                    missing += 1
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-    crash = {"acknowledged_before_sigkill": len(acked), "missing_after_restart": missing}
-    print(json.dumps(crash), flush=True)
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} logical cores", "events_per_add": args.events,
+        crash = None
+        if args.store == "lancedb":
+            process, url = start(pipeline, root / "data", log)
+            acked = asyncio.run(crash_run(url, process, args.crash_after, args.events))
+            process.wait(30)
+            process, url = start(pipeline, root / "data", log)
+            missing = 0
+            with httpx.Client(timeout=30) as http:
+                for user, note_id in acked:
+                    if http.get(f"{url}/v1/notes/{note_id}", params={"user_id": user}).status_code != 200:
+                        missing += 1
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+            crash = {"acknowledged_before_sigkill": len(acked), "missing_after_restart": missing}
+            print(json.dumps(crash), flush=True)
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} logical cores", "store": args.store,
+               "load_average_at_end": os.getloadavg()[0], "events_per_add": args.events,
                "search_share": args.search_share, "seconds_per_level": args.seconds,
                "levels": levels, "crash": crash}  # fmt: skip
     if args.out:
@@ -235,8 +241,9 @@ def _markdown(results: dict[str, Any]) -> str:
         for r in results["levels"]
     ]
     crash = results["crash"]
-    tail = (f"\nSIGKILL under load: {crash['acknowledged_before_sigkill']} notes acknowledged, "
-            f"{crash['missing_after_restart']} missing after restart.")  # fmt: skip
+    tail = "" if crash is None else (
+        f"\nSIGKILL under load: {crash['acknowledged_before_sigkill']} notes acknowledged, "
+        f"{crash['missing_after_restart']} missing after restart.")  # fmt: skip
     return "\n".join([head, *rows]) + tail
 
 
