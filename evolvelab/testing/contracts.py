@@ -37,6 +37,8 @@ The suite spells out what every store promises:
 * By default only currently valid notes are returned (``invalid_at`` unset);
   ``Where.valid_at`` asks for the notes valid at a past time, ``include_invalid`` for all.
 * ``close`` may be called twice (the durability test closes the store itself).
+* Text-search statistics are per owner (the tenancy unit): another owner's notes never
+  change a score.
 * Capabilities (vector search, text search, scanning, graph links) are tested only when
   the store offers the protocol.
 """
@@ -554,6 +556,20 @@ class StoreContract:
         store.add([*common, make_note("rare", "meeting about the zeppelin")])
         hits = store.search_text("meeting zeppelin", 3, ALICE, Where())
         assert ids(hits)[0] == "rare"
+
+    def test_text_scores_ignore_other_owners_notes(self, store: Store) -> None:
+        # The tenancy unit is the owner: BM25 statistics come from the owner's notes only.
+        if not isinstance(store, TextSearch):
+            pytest.skip("store is not TextSearch")
+        store.add([make_note(f"b{i}", f"walrus {word} by the sea", BOB)
+                   for i, word in enumerate(("sang", "slept", "swam"))])  # fmt: skip
+        before = {h.note.id: h.score for h in store.search_text("walrus sea", 5, BOB, Where())}
+        store.add([make_note(f"a{i}", f"walrus walrus sea number {i}") for i in range(40)])
+        after = {h.note.id: h.score for h in store.search_text("walrus sea", 5, BOB, Where())}
+        assert after.keys() == before.keys() == {"b0", "b1", "b2"}
+        assert [after[i] for i in sorted(after)] == pytest.approx(
+            [before[i] for i in sorted(before)], rel=1e-6
+        )
 
     def test_text_search_respects_k(self, store: Store) -> None:
         if not isinstance(store, TextSearch):

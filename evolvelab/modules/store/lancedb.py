@@ -1,19 +1,25 @@
-"""``type: lancedb``: notes, vectors and full text in an embedded LanceDB table.
+"""``type: lancedb``: notes, vectors and full text in embedded LanceDB tables.
 
-One table per store: one row per note, keyed by owner and id. Vector search is exact
-(flat) until the table holds ``index_threshold`` rows, then an IVF-RQ index (cosine,
-4-bit) answers with a refine step. Full text uses LanceDB's native BM25 index; rows added
-since its last update are searched without the index, so notes are findable as soon as
-``add`` returns, and the index is brought up to date every ``reindex_rows`` rows.
+One table per memory owner (``user_id`` + ``agent_id``, see
+:mod:`evolvelab.modules.store.lancedb_tables`), one row per note keyed by owner and id.
+BM25 statistics are therefore per owner: another owner's notes never change a score.
+Vector search is exact (flat) until an owner's table holds ``index_threshold`` rows,
+then an ANN index answers with a refine step. Full text uses LanceDB's native BM25
+index; each write brings it up to date (``fts_fresh``), so a note is findable, with
+the same score it will keep, as soon as ``add`` returns.
 
-Scope is enforced here, on every read and delete, through hashed key columns (see
-:mod:`evolvelab.modules.store.lancedb_schema`). lancedb and pyarrow are imported in
-``open()``, never when this module is imported.
+Reads never write: compaction and index maintenance run on the write path only, so a
+search-only process never conflicts with a writer. Writes from several processes are
+safe; LanceDB's commit conflicts are retried. Scope is also enforced on every read and
+delete through hashed key columns (see :mod:`evolvelab.modules.store.lancedb_schema`).
+lancedb and pyarrow are imported in ``open()``, never when this module is imported.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -22,7 +28,9 @@ from pydantic import Field
 
 from evolvelab.config import StoreConfig, Tunable
 from evolvelab.errors import EvolveLabError
+from evolvelab.modules.store import lancedb_index
 from evolvelab.modules.store import lancedb_schema as rows
+from evolvelab.modules.store.lancedb_tables import OwnerTables, retry_commit
 from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
 
@@ -31,17 +39,20 @@ if TYPE_CHECKING:
 
 __all__ = ["LanceDBStore", "LanceDBStoreConfig"]
 
+_SCALAR = ("_key", "_session")
+"""Columns with a B-tree index from the start: note look-ups and session scans."""
+
 
 class LanceDBStoreConfig(StoreConfig):
-    """Keep notes in a LanceDB table (a directory on disk, or ``s3://…``).
+    """Keep notes in LanceDB tables, one per owner (a directory on disk, or ``s3://…``).
 
     Example:
         ```yaml
         store:
           type: lancedb
           path: .evolvelab/zettelkasten     # default: <data dir>/lancedb
-          table: notes
-          index_threshold: 20000            # rows before an ANN index is built
+          table: notes                      # tables are notes-<owner key>
+          index_threshold: 20000            # rows of one owner before an ANN index
         ```
     """
 
@@ -51,8 +62,9 @@ class LanceDBStoreConfig(StoreConfig):
     )
     table: str = Field(
         "notes",
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-        description="Table name inside the database.",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.]*$",
+        description="Name prefix of the tables inside the database (one table per owner, "
+        "named `<table>-<owner key>`).",
     )
     fts_stem: bool = Field(True, description="Stem words in the full-text index.")
     fts_remove_stop_words: bool = Field(
@@ -65,36 +77,51 @@ class LanceDBStoreConfig(StoreConfig):
         False, description="Keep word positions (needed only for phrase queries)."
     )
     fts_language: str = Field("English", description="Language for stemming and stop words.")
+    fts_fresh: bool = Field(
+        True,
+        description="Bring the full-text index up to date on every write. LanceDB scores "
+        "rows it has not indexed against other corpus statistics, so without this a "
+        "note's score depends on when the index was last updated; with it each write "
+        "pays an index update that grows with the owner's table.",
+    )
     reindex_rows: int = Field(
         2048,
         ge=1,
-        description="Rows added since the last index update that trigger an update "
-        "(optimize); until then new rows are searched without the index.",
-    )
-    fts_fresh: bool = Field(
-        True,
-        description="Fold rows added since the last index update into the full-text index "
-        "before a text search. LanceDB scores unindexed rows against other corpus statistics "
-        "than indexed ones, so without this the same note can score differently depending on "
-        "when the index was last updated.",
+        description="Rows written to an owner's table that trigger maintenance (compaction, "
+        "index updates, pruning of old versions).",
     )
     reindex_writes: int = Field(
         16,
         ge=1,
-        description="Writes (add calls) since the last index update that trigger an update: "
-        "each write is a new data file, and searches slow down as files pile up.",
+        description="Writes to an owner's table that trigger maintenance: each write is a "
+        "new data file, and searches slow down as files pile up.",
     )
     keep_versions_minutes: float = Field(
         60.0,
         ge=0.0,
-        description="Index updates also delete table versions older than this; 0 keeps "
-        "only the latest (safe only when no other process reads the table).",
+        description="Maintenance deletes table versions older than this; readers in other "
+        "processes need the versions they are reading, so keep it above your longest read.",
+    )
+    refresh_seconds: float = Field(
+        0.0,
+        ge=0.0,
+        description="How stale a read may be: check for other processes' writes at most "
+        "this often (0: before every read).",
+    )
+    commit_retries: int = Field(
+        12,
+        ge=1,
+        le=100,
+        description="Tries per write when concurrent writers conflict (jittered backoff).",
     )
     index_threshold: int = Field(
-        20_000, ge=1, description="Rows before an ANN vector index is built; exact below."
+        20_000,
+        ge=1,
+        description="Rows of one owner before an ANN vector index is built; exact below. "
+        "Never built when the embedder stores placeholders (`embedder: none`).",
     )
     num_partitions: int | None = Field(
-        None, ge=1, description="IVF partitions of the ANN index; default: LanceDB's choice."
+        None, ge=1, description="IVF partitions of the ANN index; default: from the row count."
     )
     nprobes: Annotated[int, Tunable(5, 100, log=True)] = Field(
         20, ge=1, description="IVF partitions searched at least, per vector query."
@@ -102,6 +129,15 @@ class LanceDBStoreConfig(StoreConfig):
     refine_factor: Annotated[int, Tunable(1, 20, log=True)] = Field(
         5, ge=1, description="Re-rank k × this many ANN candidates with exact distances."
     )
+
+
+@dataclass
+class _Upkeep:
+    """What this process wrote to one owner's table since its last maintenance."""
+
+    rows: int = 0
+    writes: int = 0
+    vector_index: bool = False
 
 
 class LanceDBStore(Store):
@@ -112,57 +148,57 @@ class LanceDBStore(Store):
 
     def __init__(self, config: LanceDBStoreConfig) -> None:
         super().__init__(config)
-        self._table: Any = None
-        self._text_indexes: set[str] = set()
+        self._tables: OwnerTables | None = None
         self._schema: Any = None
-        self._vector_index = False
-        self._pending = 0
-        self._writes = 0
+        self._path = ""
+        self._upkeep: dict[str, _Upkeep] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     def open(self, resources: Resources) -> None:
-        """Connect to the database, and create the table or check it fits the embedder.
+        """Connect to the database and check its tables fit the embedder.
 
         Raises:
-            EvolveLabError: if the table was built with another embedder or dimension,
-                or the database cannot be opened.
+            EvolveLabError: if the tables were built with another embedder or dimension,
+                in another layout, or the database cannot be opened.
         """
         super().open(resources)
+        # lance logs a warning for every compaction that lost a race with another
+        # process's commit, although the store redoes it; set LANCEDB_LOG to see them.
+        os.environ.setdefault("LANCEDB_LOG", "error")
         import lancedb
 
         embedder = resources.embedder
-        path = self.config.path or str(Path(resources.data_dir) / "lancedb")
+        self._path = self.config.path or str(Path(resources.data_dir) / "lancedb")
         self._schema = rows.schema(embedder.dim, embedder.model_id)
+        refresh = timedelta(seconds=self.config.refresh_seconds)
         try:
-            db = lancedb.connect(path)
-            try:
-                self._table = db.open_table(self.config.table)
-            except ValueError:  # not found: a new table
-                self._table = db.create_table(self.config.table, schema=self._schema)
-            else:
-                self._check_embedder(path)
-            self._ensure_text_index()
-            self._vector_index = self._index_on(rows.VECTOR) is not None
-            text_index = self._index_on(rows.SEARCH_TEXT)
-            stats = self._table.index_stats(text_index.name)
-            self._pending = stats.num_unindexed_rows if stats else 0
+            db = lancedb.connect(self._path, read_consistency_interval=refresh)
+            self._tables = OwnerTables(db, self.config.table, self._schema, self._setup)
+            rows.refuse_one_table_layout(db, self.config.table, self._path)
+            for name in self._tables.names(limit=1):
+                rows.check_table(db.open_table(name), self._path, embedder)
         except EvolveLabError:
+            self._tables = None
             raise
         except Exception as err:
+            self._tables = None
             raise EvolveLabError(
-                f"cannot open LanceDB table {self.config.table!r} at {path}: {err}"
+                f"cannot open LanceDB tables {self.config.table!r} at {self._path}: {err}"
             ) from err
 
     def close(self) -> None:
-        """Drop the table handle (safe to call twice)."""
-        self._table = None
-        self._text_indexes = set()
+        """Drop the table handles (safe to call twice)."""
+        self._tables = None
+        self._upkeep = {}
 
     # ------------------------------------------------------------------ Store
 
     def add(self, notes: Sequence[Note]) -> None:
         """Insert or replace ``notes`` by (owner, id); durable and searchable on return.
+
+        Each owner's notes are one atomic upsert into that owner's table; a concurrent
+        writer's conflicting commit makes it redo the upsert, never fail or double a row.
 
         Args:
             notes: the notes; those without an embedding are embedded here.
@@ -172,13 +208,19 @@ class LanceDBStore(Store):
         """
         if not notes:
             return
-        table = rows.notes_to_table(self._embedded(notes), self._schema)
-        tbl = self._open_table()
-        merge = tbl.merge_insert("_key").when_matched_update_all().when_not_matched_insert_all()
-        merge.execute(table)
-        self._pending += table.num_rows
-        self._writes += 1
-        self._maintain()
+        by_owner: dict[str, list[Note]] = {}
+        for note in self._embedded(notes):
+            by_owner.setdefault(rows.owner_key(note.scope), []).append(note)
+        for owner, group in by_owner.items():
+            table = self._owner_tables().ensure(owner)
+            data = rows.notes_to_table(group, self._schema)
+
+            def upsert(table: Any = table, data: Any = data) -> None:
+                merge = table.merge_insert("_key").when_matched_update_all()
+                merge.when_not_matched_insert_all().execute(data)
+
+            self._commit(upsert, f"writing notes of {group[0].scope!r}")
+            self._maintain(table, data.num_rows)
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
         """Return the notes with these ids in ``scope``, in the order asked.
@@ -190,9 +232,11 @@ class LanceDBStore(Store):
         Returns:
             The notes found.
         """
-        if not ids:
+        table = self._table_of(scope)
+        if not ids or table is None:
             return []
-        found = {note.id: note for note in self._select(rows.key_filter(ids, scope))}
+        query = table.search().where(rows.key_filter(ids, scope)).limit(None)
+        found = {n.id: n for n in map(rows.row_to_note, query.to_arrow().to_pylist())}
         return [found[id] for id in dict.fromkeys(ids) if id in found]
 
     def delete(self, ids: Sequence[str], scope: Scope) -> int:
@@ -205,20 +249,27 @@ class LanceDBStore(Store):
         Returns:
             How many notes were deleted.
         """
-        if not ids:
+        table = self._table_of(scope)
+        if not ids or table is None:
             return 0
-        result = self._open_table().delete(rows.key_filter(ids, scope))
+        sql = rows.key_filter(ids, scope)
+        result = self._commit(lambda: table.delete(sql), f"deleting notes of {scope!r}")
+        self._maintain(table, 0)
         return int(result.num_deleted_rows)
 
     def count(self, scope: Scope) -> int:
         """Return how many notes ``scope`` holds, valid or not."""
-        return int(self._open_table().count_rows(rows.scope_filter(scope)))
+        table = self._table_of(scope)
+        return 0 if table is None else int(table.count_rows(rows.scope_filter(scope)))
 
     # ------------------------------------------------------------------ capabilities
 
     def scan(self, scope: Scope, where: Where) -> Iterator[Note]:
         """Yield every note in ``scope`` passing ``where`` (streamed in batches)."""
-        query = self._open_table().search().where(rows.where_filter(scope, where)).limit(None)
+        table = self._table_of(scope)
+        if table is None:
+            return
+        query = table.search().where(rows.where_filter(scope, where)).limit(None)
         for batch in query.to_batches(1024):
             for row in batch.to_pylist():
                 yield rows.row_to_note(row)
@@ -243,14 +294,16 @@ class LanceDBStore(Store):
             EvolveLabError: if ``vector`` has the wrong dimension.
         """
         query_vector = self.resources.query_vector(vector)
+        table = self._table_of(scope)
+        if table is None:
+            return []
         query = (
-            self._open_table()
-            .search(query_vector, vector_column_name=rows.VECTOR)
+            table.search(query_vector, vector_column_name=rows.VECTOR)
             .distance_type("cosine")
             .where(rows.where_filter(scope, where), prefilter=True)
             .limit(k)
         )
-        if self._vector_index:
+        if self._state(table).vector_index:
             query = query.minimum_nprobes(self.config.nprobes).maximum_nprobes(0)
             query = query.refine_factor(self.config.refine_factor)
         return [
@@ -264,8 +317,9 @@ class LanceDBStore(Store):
         """Return the ``k`` best BM25 matches for ``text``, best first.
 
         The query's words are OR-ed; query syntax (quotes, operators, fields) is read as
-        plain words. Filters are applied before ranking (prefilter). The ``content``
-        field gets its own full-text index the first time it is searched.
+        plain words. Filters are applied before ranking (prefilter). Statistics come from
+        the owner's notes only. The ``content`` field gets its own full-text index the
+        first time it is searched (a one-time index build, not maintenance).
 
         Args:
             text: the query.
@@ -279,14 +333,12 @@ class LanceDBStore(Store):
         """
         from lancedb.query import MatchQuery
 
-        if not any(char.isalnum() for char in text):
+        table = self._table_of(scope)
+        if table is None or not any(char.isalnum() for char in text):
             return []
-        table = self._open_table()
-        if self.config.fts_fresh and self._pending:
-            self._optimize()
         column = rows.CONTENT if field == "content" else rows.SEARCH_TEXT
-        if column not in self._text_indexes:
-            self._ensure_text_index(column)
+        if field == "content" and lancedb_index.find(table, column) is None:
+            self._commit(lambda: self._text_index(table, column), "building the content index")
         query = (
             table.search(MatchQuery(text, column), query_type="fts")
             .where(rows.where_filter(scope, where), prefilter=True)
@@ -299,24 +351,24 @@ class LanceDBStore(Store):
 
     # ------------------------------------------------------------------ internals
 
-    def _open_table(self) -> Any:
-        if self._table is None:
+    def _owner_tables(self) -> OwnerTables:
+        if self._tables is None:
             raise EvolveLabError("LanceDBStore used before open() or after close()")
-        return self._table
+        return self._tables
 
-    def _select(self, sql: str) -> list[Note]:
-        query = self._open_table().search().where(sql).limit(None)
-        return [rows.row_to_note(row) for row in query.to_arrow().to_pylist()]
+    def _table_of(self, scope: Scope) -> Any | None:
+        return self._owner_tables().find(rows.owner_key(scope))
+
+    def _commit(self, action: Any, what: str) -> Any:
+        return retry_commit(action, what, attempts=self.config.commit_retries)
+
+    def _state(self, table: Any) -> _Upkeep:
+        return self._upkeep.setdefault(table.name, _Upkeep())
 
     def _embedded(self, notes: Sequence[Note]) -> list[Note]:
         """Return ``notes`` with embeddings filled in and checked against the embedder."""
         embedder = self.resources.embedder
-        missing = [i for i, note in enumerate(notes) if note.embedding is None]
-        out = list(notes)
-        if missing:
-            vectors = embedder.embed([notes[i].search_text for i in missing])
-            for i, vector in zip(missing, vectors, strict=True):
-                out[i] = notes[i].model_copy(update={"embedding": [float(x) for x in vector]})
+        out = self.resources.embed_missing(notes)
         for note in out:
             assert note.embedding is not None
             if len(note.embedding) != embedder.dim:
@@ -327,77 +379,58 @@ class LanceDBStore(Store):
                 )
         return out
 
-    def _check_embedder(self, path: str) -> None:
-        metadata = self._table.schema.metadata or {}
-        layout = metadata.get(rows.LAYOUT, b"1").decode()
-        if layout != rows.LAYOUT_VERSION:
-            raise EvolveLabError(
-                f"LanceDB table {self.config.table!r} at {path} was written with column layout "
-                f"{layout}; this version of evolvelab reads layout {rows.LAYOUT_VERSION}. "
-                "Re-ingest into a new path (or delete the directory)."
-            )
-        embedder = self.resources.embedder
-        found_model = metadata.get(rows.EMBEDDER_MODEL, b"?").decode()
-        found_dim = metadata.get(rows.EMBEDDER_DIM, b"?").decode()
-        if (found_model, found_dim) != (embedder.model_id, str(embedder.dim)):
-            raise EvolveLabError(
-                f"LanceDB table {self.config.table!r} at {path} holds vectors of embedder "
-                f"{found_model!r} (dim {found_dim}); this pipeline's embedder is "
-                f"{embedder.model_id!r} (dim {embedder.dim}). Use another path or table, "
-                f"or re-embed the notes into a new one."
-            )
+    def _setup(self, table: Any, created: bool) -> None:
+        """Check a table this process opens first; give it its indexes if it lacks them."""
+        if not created:
+            rows.check_table(table, self._path, self.resources.embedder)
+        state = self._state(table)
+        state.vector_index = lancedb_index.find(table, rows.VECTOR) is not None
+        wanted = self._text_settings()
+        index = lancedb_index.find(table, rows.SEARCH_TEXT)
+        if index is None or not lancedb_index.has_settings(index, wanted):
+            self._commit(lambda: self._text_index(table, rows.SEARCH_TEXT), "text index")
+        if created:
+            for column in _SCALAR:
+                self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
 
-    def _index_on(self, column: str) -> Any:
-        for index in self._table.list_indices():
-            if column in index.columns:
-                return index
-        return None
-
-    def _ensure_text_index(self, column: str = rows.SEARCH_TEXT) -> None:
-        """Create a full-text index on ``column``, or rebuild it when its settings changed."""
-        from lancedb.index import FTS
-
-        wanted = {
+    def _text_settings(self) -> dict[str, Any]:
+        return {
             "with_position": self.config.fts_with_position,
             "stem": self.config.fts_stem,
             "remove_stop_words": self.config.fts_remove_stop_words,
             "ascii_folding": self.config.fts_ascii_folding,
             "language": self.config.fts_language,
         }
-        index = self._index_on(column)
-        if index is not None:
-            details = getattr(index, "index_details", None) or {}
-            if all(details.get(name, value) == value for name, value in wanted.items()):
-                self._text_indexes.add(column)
-                return
-        self._table.create_index(column, config=FTS(**wanted), replace=True)
-        self._text_indexes.add(column)
 
-    def _maintain(self) -> None:
-        """Build the ANN index once the table is big enough; fold new rows into indexes."""
-        if not self._vector_index and self._pending >= 1:
-            if self._table.count_rows() >= self.config.index_threshold:
-                self._build_vector_index()
-                return
-        if self._pending >= self.config.reindex_rows or self._writes >= self.config.reindex_writes:
-            self._optimize()
+    def _text_index(self, table: Any, column: str) -> None:
+        """Build (or rebuild over every row) the full-text index on ``column``."""
+        from lancedb.index import FTS
 
-    def _optimize(self) -> None:
+        table.create_index(column, config=FTS(**self._text_settings()), replace=True)
+
+    def _maintain(self, table: Any, written: int) -> None:
+        """Keep indexes current after a write; compact on a schedule; build the ANN index."""
+        state = self._state(table)
+        state.rows += written
+        state.writes += 1
+        if not state.vector_index and written:
+            config = lancedb_index.vector_config(
+                self.resources.embedder, table.count_rows(), self.config
+            )
+            if config is not None:
+                self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
+                state.vector_index = True
+                self._optimize(table, state)
+                return
+        if state.rows >= self.config.reindex_rows or state.writes >= self.config.reindex_writes:
+            self._optimize(table, state)
+        elif self.config.fts_fresh:
+            for column in (rows.SEARCH_TEXT, rows.CONTENT):
+                if lancedb_index.find(table, column) is not None:
+                    self._commit(lambda c=column: self._text_index(table, c), "text index")
+
+    def _optimize(self, table: Any, state: _Upkeep) -> None:
         """Compact files, fold new rows into every index, prune old versions."""
         keep = timedelta(minutes=self.config.keep_versions_minutes)
-        self._table.optimize(cleanup_older_than=keep)
-        self._pending = 0
-        self._writes = 0
-
-    def _build_vector_index(self) -> None:
-        """Build the IVF-RQ vector index and B-tree indexes on the scope and row keys."""
-        from lancedb.index import BTree, IvfRq
-
-        config = IvfRq(
-            distance_type="cosine", num_bits=4, num_partitions=self.config.num_partitions
-        )
-        self._table.create_index(rows.VECTOR, config=config, replace=True)
-        for column in ("_owner", "_key"):
-            self._table.create_index(column, config=BTree(), replace=True)
-        self._optimize()
-        self._vector_index = True
+        self._commit(lambda: table.optimize(cleanup_older_than=keep), "compacting")
+        state.rows = state.writes = 0

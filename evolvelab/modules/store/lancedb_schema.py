@@ -16,21 +16,28 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from evolvelab.errors import EvolveLabError
 from evolvelab.types import Link, Note, Scope, Where
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from evolvelab.stages import Embedder
 
 __all__ = [
     "EMBEDDER_DIM",
     "EMBEDDER_MODEL",
     "LAYOUT",
     "LAYOUT_VERSION",
+    "PRIMARY_KEY",
     "CONTENT",
+    "check_table",
+    "refuse_one_table_layout",
     "SEARCH_TEXT",
     "VECTOR",
     "key_filter",
     "note_key",
+    "owner_key",
     "notes_to_table",
     "row_to_note",
     "schema",
@@ -46,8 +53,14 @@ EMBEDDER_MODEL = b"evolvelab.embedder.model_id"
 EMBEDDER_DIM = b"evolvelab.embedder.dim"
 """Schema metadata keys recording which embedder built the table."""
 LAYOUT = b"evolvelab.layout"
-LAYOUT_VERSION = "2"
-"""Schema metadata key and value naming the column layout; other layouts are refused."""
+LAYOUT_VERSION = "3"
+"""Schema metadata key and value naming the column layout; other layouts are refused.
+
+Layout 3 keeps one table per owner (``<table>-<owner key>``) with ``_key`` as the
+table's primary key; layout 2 kept every owner in one table."""
+PRIMARY_KEY = {b"lance-schema:unenforced-primary-key:position": b"1"}
+"""Field metadata marking ``_key`` as the table's (unenforced) primary key: concurrent
+upserts of one key from several processes then conflict and are redone, not doubled."""
 SEARCH_TEXT = "search_text"
 """The column the full-text index covers: ``index_text`` when set, else ``content``."""
 CONTENT = "content"
@@ -138,7 +151,7 @@ def schema(dim: int, model_id: str) -> pa.Schema:
     strings = pa.list_(pa.string())
     link = pa.struct([("target", pa.string()), ("kind", pa.string()), ("weight", pa.float64())])
     fields = [
-        pa.field("_key", pa.string(), nullable=False),
+        pa.field("_key", pa.string(), nullable=False, metadata=PRIMARY_KEY),
         pa.field("_owner", pa.string(), nullable=False),
         pa.field("_session", pa.string(), nullable=False),
         pa.field("id", pa.string(), nullable=False),
@@ -218,3 +231,47 @@ def row_to_note(row: dict[str, Any]) -> Note:
     vector = row.get(VECTOR)
     fields["embedding"] = None if vector is None else [float(x) for x in vector]
     return Note(**fields)
+
+
+def check_table(table: Any, path: str, embedder: Embedder) -> None:
+    """Refuse a table written in another column layout or with another embedder.
+
+    Raises:
+        EvolveLabError: naming what the table holds and what this pipeline would write.
+    """
+    metadata = table.schema.metadata or {}
+    layout = metadata.get(LAYOUT, b"1").decode()
+    if layout != LAYOUT_VERSION:
+        raise EvolveLabError(
+            f"LanceDB table {table.name!r} at {path} was written with column layout "
+            f"{layout}; this version of evolvelab reads layout {LAYOUT_VERSION}. "
+            "Re-ingest into a new path (or delete the directory)."
+        )
+    found_model = metadata.get(EMBEDDER_MODEL, b"?").decode()
+    found_dim = metadata.get(EMBEDDER_DIM, b"?").decode()
+    if (found_model, found_dim) != (embedder.model_id, str(embedder.dim)):
+        raise EvolveLabError(
+            f"LanceDB table {table.name!r} at {path} holds vectors of embedder "
+            f"{found_model!r} (dim {found_dim}); this pipeline's embedder is "
+            f"{embedder.model_id!r} (dim {embedder.dim}). Use another path or table, "
+            "or re-embed the notes into a new one."
+        )
+
+
+def refuse_one_table_layout(db: Any, name: str, path: str) -> None:
+    """Refuse a database that keeps every owner's notes in one table ``name`` (layout 2).
+
+    Raises:
+        EvolveLabError: telling the user to re-ingest into a new path.
+    """
+    try:
+        old = db.open_table(name)
+    except ValueError:  # no such table: nothing old here
+        return
+    layout = (old.schema.metadata or {}).get(LAYOUT, b"1").decode()
+    raise EvolveLabError(
+        f"LanceDB table {name!r} at {path} holds every owner's notes in one table "
+        f"(layout {layout}); this version of evolvelab keeps one table per owner "
+        f"(layout {LAYOUT_VERSION}), so that one user's notes never change another's "
+        "scores. Re-ingest into a new path (or delete the directory)."
+    )

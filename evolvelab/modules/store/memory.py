@@ -1,8 +1,9 @@
 """``type: memory``: an in-process store for tests and tiny demos.
 
 Notes live in Python dicts and vanish with the process. Vector search is exact cosine
-similarity with numpy; text search is BM25 over lower-cased alphanumeric tokens; links
-are the notes' own ``links`` lists, walked breadth-first.
+similarity with numpy; text search is BM25 over lower-cased alphanumeric tokens, with
+statistics per owner (the tenancy unit); links are the notes' own ``links`` lists,
+walked breadth-first.
 """
 
 from __future__ import annotations
@@ -194,7 +195,10 @@ class MemoryStore(Store):
         """Return the ``k`` best BM25 matches for ``text``, best first.
 
         Collection statistics (document count, average length, document frequency)
-        come from the notes in ``scope`` passing ``where``.
+        come from every note of the scope's owner (``user_id`` + ``agent_id``, the
+        tenancy unit), as in the LanceDB store's per-owner tables: another owner's notes
+        never change a score, and a session or ``where`` narrows which notes are ranked,
+        not the statistics.
 
         Args:
             text: the query; its tokens are OR-ed, query syntax is treated as words.
@@ -212,13 +216,15 @@ class MemoryStore(Store):
             return []
         k1, b = self.config.bm25_k1, self.config.bm25_b
         index = self._content_tokens if field == "content" else self._tokens
-        lengths = [sum(index[key].values()) for key, _ in candidates]
-        avgdl = max(sum(lengths) / len(lengths), 1e-9)
-        df = Counter(term for key, _ in candidates for term in terms & index[key].keys())
-        n = len(candidates)
+        owner = (scope.user_id, scope.agent_id)
+        corpus = [index[key] for key in self._notes if key[:2] == owner]
+        avgdl = max(sum(sum(c.values()) for c in corpus) / len(corpus), 1e-9)
+        df = Counter(term for counts in corpus for term in terms & counts.keys())
+        n = len(corpus)
         scored = []
-        for (key, note), length in zip(candidates, lengths, strict=True):
+        for key, note in candidates:
             counts = index[key]
+            length = sum(counts.values())
             score = 0.0
             for term in terms & counts.keys():
                 idf = math.log(1.0 + (n - df[term] + 0.5) / (df[term] + 0.5))

@@ -7,12 +7,15 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evolvelab.embed import HashingEmbedder, HashingEmbedderConfig
 from evolvelab.errors import EvolveLabError
+from evolvelab.modules.store import lancedb_index
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
+from evolvelab.modules.store.lancedb_schema import owner_key
 from evolvelab.stages import Resources, Scannable, TextSearch, VectorSearch
 from evolvelab.testing.contracts import StoreContract, embed, make_note, store_resources
 from evolvelab.types import Scope, Where
@@ -24,6 +27,10 @@ def open_store(tmp_path: Path, **fields: object) -> LanceDBStore:
     store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db"), **fields))
     store.open(store_resources(store, tmp_path))
     return store
+
+
+def table_of(store: LanceDBStore, scope: Scope) -> Any:
+    return store._owner_tables().find(owner_key(scope))
 
 
 class TestLanceDBStore(StoreContract):
@@ -60,7 +67,7 @@ def test_default_path_is_under_the_data_dir(tmp_path: Path) -> None:
     store = LanceDBStore(LanceDBStoreConfig())
     store.open(store_resources(store, tmp_path))
     store.add([make_note("a")])
-    assert (tmp_path / "lancedb" / "notes.lance").is_dir()
+    assert (tmp_path / "lancedb" / f"notes-{owner_key(ALICE)}.lance").is_dir()
 
 
 def test_notes_are_durable_for_another_process(tmp_path: Path) -> None:
@@ -129,14 +136,13 @@ def text_scores(store: LanceDBStore, query: str) -> dict[str, float]:
 
 def test_text_scores_do_not_depend_on_when_the_index_was_updated(tmp_path: Path) -> None:
     # LanceDB scores rows it has not indexed yet against other corpus statistics, and a
-    # prefiltered search mixing both kinds moves the indexed rows' scores too (with
-    # fts_fresh off, "walrus sea" scores n0 1.63 here against 1.77 when all is indexed).
+    # prefiltered search mixing both kinds moves the indexed rows' scores too; fts_fresh
+    # (the default) brings the index up to date on every write, so it never mixes them.
     bob = Scope(user_id="bob")
     notes = [make_note(f"n{i}", text) for i, text in enumerate(TEXTS)]
     others = [make_note(f"b{i}", text, scope=bob) for i, text in enumerate(TEXTS * 3)]
     lazy = open_store(tmp_path / "a", reindex_rows=10_000, reindex_writes=10_000)
     lazy.add(others + notes[:2])
-    lazy.search_text("walrus", 3, ALICE, Where())  # folds those into the index
     for note in notes[2:]:
         lazy.add([note])  # four writes the index has not seen
     at_once = open_store(tmp_path / "b")
@@ -147,10 +153,10 @@ def test_text_scores_do_not_depend_on_when_the_index_was_updated(tmp_path: Path)
 
 def test_every_reindex_writes_writes_fold_new_rows_into_the_index(tmp_path: Path) -> None:
     store = open_store(tmp_path, reindex_rows=10_000, reindex_writes=3, fts_fresh=False)
-    table = store._table
-    index = next(i for i in table.list_indices() if "search_text" in i.columns)
     for i, text in enumerate(TEXTS[:5]):
         store.add([make_note(f"n{i}", text)])
+        table = table_of(store, ALICE)
+        index = lancedb_index.find(table, "search_text")
         unindexed = table.index_stats(index.name).num_unindexed_rows
         assert unindexed == (i + 1) % 3, f"after write {i + 1}"
 
@@ -174,18 +180,22 @@ def test_hostile_kinds_layers_and_tags_match_only_themselves(
         assert [h.note.id for h in hits] == ["hostile"]
 
 
-def test_ann_index_is_built_past_the_threshold_and_still_scoped(tmp_path: Path) -> None:
+def test_ann_index_is_built_past_the_threshold_of_one_owner_and_still_scoped(
+    tmp_path: Path,
+) -> None:
     store = open_store(tmp_path, index_threshold=600, num_partitions=4, nprobes=2)
-    users = [Scope(user_id=f"u{i}") for i in range(6)]
+    users = [Scope(user_id=f"u{i}") for i in range(3)]
     notes = [
-        make_note(f"n{i}", f"note {i} about topic {i % 37} and thing {i % 11}", users[i % 6])
+        make_note(f"n{i}", f"note {i} about topic {i % 37} and thing {i % 11}", users[0])
         for i in range(600)
     ]
     notes[6] = make_note("n6", "the only lesson of user zero", users[0], kind="lesson")
     for start in range(0, 600, 100):
         store.add(notes[start : start + 100])
-    assert store._index_on("vector") is not None
-    assert store._vector_index
+    for user in users[1:]:  # small owners keep exact search, in tables of their own
+        store.add([make_note(f"n{i}", f"note {i} of {user.user_id}", user) for i in range(50)])
+    assert lancedb_index.find(table_of(store, users[0]), "vector") is not None
+    assert lancedb_index.find(table_of(store, users[1]), "vector") is None
     target = notes[123]
     hits = store.search_vectors(embed(target.content), 5, target.scope, Where())
     assert hits[0].note.id == "n123"
@@ -194,11 +204,14 @@ def test_ann_index_is_built_past_the_threshold_and_still_scoped(tmp_path: Path) 
     store.add([make_note("late", "a late arrival about zeppelins", users[0])])
     late = store.search_vectors(embed("a late arrival about zeppelins"), 1, users[0], Where())
     assert late[0].note.id == "late"
-    assert len(list(store.scan(users[0], Where()))) == 100  # the lesson is hidden
-    assert len(list(store.scan(users[0], Where(hidden_kinds=[])))) == 101
+    assert len(list(store.scan(users[0], Where()))) == 600  # the lesson is hidden
+    assert len(list(store.scan(users[0], Where(hidden_kinds=[])))) == 601
     assert len(store.get([f"n{i}" for i in range(0, 600, 6)], users[0])) == 100
     lesson = store.search_vectors(embed(target.content), 5, users[0], Where(kind="lesson"))
     assert [h.note.id for h in lesson] == ["n6"]
+    reopened = open_store(tmp_path)  # another process sees the index and uses it
+    hits = reopened.search_vectors(embed(target.content), 1, target.scope, Where())
+    assert [h.note.id for h in hits] == ["n123"]
 
 
 def test_config_is_strict() -> None:

@@ -1,0 +1,91 @@
+"""Which indexes a LanceDB note table gets, with parameters derived from its data.
+
+* **Scalar**: B-tree indexes on ``_key`` (note look-ups) and ``_session`` (session
+  scans) from the moment a table is created, so filtered reads stay cheap as it grows.
+* **Full text**: LanceDB's BM25 index (built by the store; its settings are checked here).
+* **Vectors**: an ANN index once an owner's table holds ``index_threshold`` rows — and
+  only when the notes carry real embeddings. A store fed by ``embedder: none`` holds a
+  one-number placeholder per note; indexing it is meaningless and LanceDB refuses it.
+  The index type and partition count follow the data: IVF-RQ (4-bit codes) needs a
+  dimension divisible by 8, other dimensions get IVF-SQ; partitions default to about
+  √rows and never exceed the rows there are.
+
+lancedb is imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from evolvelab.embed import NoEmbedder
+
+if TYPE_CHECKING:
+    from evolvelab.modules.store.lancedb import LanceDBStoreConfig
+    from evolvelab.stages import Embedder
+
+__all__ = ["btree", "build_vector", "find", "has_settings", "vector_config", "MIN_DIM"]
+
+MIN_DIM = 8
+"""Fewer dimensions than this are not embeddings worth an ANN index."""
+_RQ_MULTIPLE = 8
+"""IVF-RQ needs the dimension to be a multiple of this (LanceDB refuses others)."""
+_ROWS_PER_PARTITION = 64
+"""The fewest rows per IVF partition that train a useful centroid."""
+
+
+def find(table: Any, column: str) -> Any | None:
+    """Return the index on ``column`` of ``table``, or ``None``."""
+    for index in table.list_indices():
+        if column in index.columns:
+            return index
+    return None
+
+
+def has_settings(index: Any, wanted: dict[str, Any]) -> bool:
+    """Return whether a full-text ``index`` was built with the ``wanted`` settings."""
+    details = getattr(index, "index_details", None) or {}
+    return all(details.get(name, value) == value for name, value in wanted.items())
+
+
+def btree(table: Any, column: str) -> None:
+    """Create (or replace) a B-tree index on ``column``."""
+    from lancedb.index import BTree
+
+    table.create_index(column, config=BTree(), replace=True)
+
+
+def partitions(rows: int, wanted: int | None) -> int:
+    """Return the IVF partition count for ``rows`` rows: ``wanted`` or ~√rows, kept valid.
+
+    Every partition gets at least ``_ROWS_PER_PARTITION`` rows where there are that many,
+    and there is at least one.
+    """
+    most = max(1, rows // _ROWS_PER_PARTITION)
+    chosen = wanted if wanted is not None else round(math.sqrt(rows))
+    return max(1, min(chosen, most))
+
+
+def vector_config(embedder: Embedder, rows: int, config: LanceDBStoreConfig) -> Any | None:
+    """Return the ANN index config for a table of ``rows`` rows, or ``None`` for none yet.
+
+    ``None`` while the table is below ``index_threshold``, and always when the embedder
+    stores placeholders (``embedder: none``) or vectors too short to quantise.
+    """
+    from lancedb.index import IvfRq, IvfSq
+
+    if rows < config.index_threshold or rows < 2:
+        return None
+    if isinstance(embedder, NoEmbedder) or embedder.dim < MIN_DIM:
+        return None
+    count = partitions(rows, config.num_partitions)
+    if embedder.dim % _RQ_MULTIPLE == 0:
+        return IvfRq(distance_type="cosine", num_bits=4, num_partitions=count)
+    return IvfSq(distance_type="cosine", num_partitions=count)
+
+
+def build_vector(table: Any, index_config: Any) -> None:
+    """Build (or replace) the ANN index on the vector column."""
+    from evolvelab.modules.store.lancedb_schema import VECTOR
+
+    table.create_index(VECTOR, config=index_config, replace=True)
