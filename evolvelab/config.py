@@ -14,11 +14,12 @@ Tunable ranges for the evolver sit next to the field they tune::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 if TYPE_CHECKING:
     from evolvelab.registry import Registry
@@ -28,12 +29,14 @@ __all__ = [
     "EncoderConfig",
     "LLMConfig",
     "ManagerConfig",
+    "NAME_PATTERN",
     "PipelineSpec",
     "RetrieverConfig",
     "StageConfig",
     "StoreConfig",
     "StrictModel",
     "Tunable",
+    "check_name",
     "pipeline_model",
     "pipeline_schema",
     "type_name",
@@ -117,11 +120,35 @@ def type_name(config_model: type[StageConfig]) -> str:
     return str(args[0])
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+"""What a pipeline name may be: it names the pipeline's data folder, so it is one plain
+folder name (letters, digits, ``.``, ``_``, ``-``; a letter or digit first; at most 100
+characters), never a path."""
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it matches :data:`NAME_PATTERN`.
+
+    Raises:
+        ValueError: saying what a name may hold (pydantic turns it into a located problem).
+    """
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(
+            "a name may use letters, digits, '.', '_' and '-' (a letter or digit first, at "
+            "most 100 characters): it names the pipeline's data folder"
+        )
+    return name
+
+
 class PipelineSpec(StrictModel):
     """Base of the pipeline model; :func:`pipeline_model` fills in the stage slots."""
 
     version: Literal[1] = Field(description="Pipeline file format version. Only 1 exists.")
-    name: str = Field(min_length=1, description="Name of the pipeline, used in reports.")
+    name: Annotated[str, AfterValidator(check_name)] = Field(
+        description="Name of the pipeline, used in reports and as its data folder's name "
+        "(letters, digits, '.', '_', '-').",
+        json_schema_extra={"pattern": NAME_PATTERN},
+    )
     description: str = Field("", description="What this pipeline is for.")
 
 

@@ -1,25 +1,22 @@
 """YAML text to a validated pipeline spec, with a position for every problem.
 
-PyYAML's ``compose()`` gives the node tree; walking it once yields plain data, the line
-and column of every key and value, duplicate keys (which PyYAML would silently collapse),
-and ``{$env: NAME}`` references resolved from the environment. Pydantic's errors are then
-mapped back onto those positions so that every problem reads
+:mod:`evolvelab.located` reads the YAML (plain data, the line and column of every key and
+value, duplicate keys, ``{$env: NAME}`` references; anything but plain YAML refused).
+Pydantic's errors are then mapped back onto those positions so that every problem reads
 ``file:line:col: path: message`` with the allowed values and a did-you-mean.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from evolvelab.config import PipelineSpec, pipeline_model
 from evolvelab.errors import ConfigError, Problem, closest
+from evolvelab.located import Located, parse_yaml, read_yaml_file
 
 if TYPE_CHECKING:
     from evolvelab.registry import Registry
@@ -38,126 +35,6 @@ SLOT_KINDS: dict[str, str] = {
     "llm": "llm",
 }
 """The registry kind behind each top-level slot of a pipeline file."""
-
-
-@dataclass
-class Located:
-    """Parsed YAML: plain data plus the position of every key and value.
-
-    Positions are 1-based ``(line, col)``; ``keys`` holds the position of a mapping key,
-    ``values`` the position of the value under that path.
-    """
-
-    file: str
-    data: Any
-    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    unresolved: set[Path_] = field(default_factory=set)
-    """Paths whose ``$env`` reference could not be resolved (already reported)."""
-    from_env: set[Path_] = field(default_factory=set)
-    """Paths whose value came from the environment: never echoed in error text."""
-
-    def problem(
-        self, path: Path_, message: str, *, at_key: bool = False, **kw: Any
-    ) -> Problem:
-        """Make a problem positioned at ``path`` (its key, or its value, or the nearest parent)."""
-        probe = path
-        while True:
-            table = self.keys if at_key and probe in self.keys else self.values
-            if probe in table:
-                line, col = table[probe]
-                return Problem(self.file, path, message, line=line, col=col, **kw)
-            if not probe:
-                return Problem(self.file, path, message, **kw)
-            probe = probe[:-1]
-
-
-_SCALARS = yaml.SafeLoader("")
-
-
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _walk(node: yaml.Node, path: Path_, out: Located) -> Any:
-    out.values[path] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        keys = [k.value if isinstance(k, yaml.ScalarNode) else None for k, _ in node.value]
-        if keys == ["$env"] or (set(keys) == {"$env", "default"} and len(keys) == 2):
-            return _env(node, path, out)
-        result: dict[Any, Any] = {}
-        first: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str | int | float | bool):
-                out.problems.append(
-                    Problem(out.file, path, "mapping keys must be plain scalars", *_mark(key_node))
-                )
-                continue
-            key = str(key)
-            if key in first:
-                out.problems.append(
-                    Problem(
-                        out.file,
-                        (*path, key),
-                        f"key '{key}' appears twice (first at line {first[key]})",
-                        *_mark(key_node),
-                    )
-                )
-                continue
-            first[key] = _mark(key_node)[0]
-            out.keys[(*path, key)] = _mark(key_node)
-            result[key] = _walk(value_node, (*path, key), out)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), out) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node)
-
-
-def _env(node: yaml.MappingNode, path: Path_, out: Located) -> Any:
-    spec = {k.value: v for k, v in node.value}
-    name_node = spec["$env"]
-    name = name_node.value if isinstance(name_node, yaml.ScalarNode) else None
-    if not name:
-        out.problems.append(
-            Problem(out.file, path, "$env needs the name of an environment variable", *_mark(node))
-        )
-        return None
-    if name in os.environ:
-        out.from_env.add(path)
-        return os.environ[name]
-    if "default" in spec:
-        return _walk(spec["default"], path, out)
-    out.unresolved.add(path)
-    out.problems.append(
-        Problem(
-            out.file,
-            path,
-            f"environment variable '{name}' is not set",
-            *_mark(name_node),
-            hints=("set it, or give a default: {$env: NAME, default: VALUE}",),
-        )
-    )
-    return None
-
-
-def parse_yaml(text: str, file: str = "<string>") -> Located:
-    """Parse YAML text into data and positions.
-
-    Raises:
-        ConfigError: on a YAML syntax error (with its position).
-    """
-    out = Located(file=file, data=None)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        message = f"invalid YAML: {err.problem or err.context}"
-        raise ConfigError([Problem(file, (), message, line=line, col=col)]) from err
-    out.data = {} if root is None else _walk(root, (), out)
-    return out
 
 
 def _describe(value: Any) -> str:
@@ -292,7 +169,11 @@ def validate_pipeline(located: Located, registry: Registry) -> PipelineSpec:
     """
     problems = list(located.problems)
     spec = None
-    if not isinstance(located.data, Mapping):
+    if located.empty:
+        problems.append(located.empty_problem(
+            "a pipeline needs at least version, name, encode, store and retrieve"
+        ))  # fmt: skip
+    elif not isinstance(located.data, Mapping):
         problems.append(located.problem((), "a pipeline file must be a mapping of keys"))
     else:
         try:
@@ -326,10 +207,5 @@ def load_pipeline(
     from evolvelab.registry import default_registry
 
     registry = registry or default_registry()
-    path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([Problem(str(source), (), f"cannot read file: {err.strerror}")]) from err
-    located = parse_yaml(text, file=str(source))
+    located = parse_yaml(read_yaml_file(source), file=str(source))
     return validate_pipeline(located, registry), located

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from evolvelab.config import PipelineSpec, StageConfig
+from evolvelab.datadir import prepare as prepare_data_dir
 from evolvelab.embed import NoEmbedder
 from evolvelab.errors import (
     AfterWriteError,
@@ -278,7 +279,7 @@ class Memory:
         """Open stores and load models; idempotent. Returns ``self``."""
         if self._opened:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.data_dir)  # created and marked, so only it may be wiped
         self.embedder.open(None)
         self.llm.open(None)
         self.resources = Resources(

@@ -12,15 +12,13 @@ import bisect
 
 import os
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from evolvelab import __version__
+from evolvelab import __version__, datadir
 from evolvelab.datasets import Dataset
 from evolvelab.errors import EvolveLabError
 from evolvelab.evaluation.replay import Asked, Manage, replay, select_records
@@ -367,15 +365,15 @@ def evaluate_pipeline(
     temporary = None
     if data_dir is not None:
         folder = Path(data_dir)
-        if fresh and folder.exists() and any(folder.iterdir()):
+        if fresh and not datadir.is_empty(folder):
             raise EvolveLabError(
                 f"data dir {folder} is not empty; a fresh evaluation needs an empty or missing "
                 "directory (or evaluate with fresh=False / --no-fresh to reuse it)"
             )
         overrides["data_dir"] = folder
     elif fresh:
-        temporary = tempfile.mkdtemp(prefix="evolvelab-eval-")
-        overrides["data_dir"] = Path(temporary)
+        temporary = datadir.make_temporary("evolvelab-eval-")
+        overrides["data_dir"] = temporary
     try:
         memory = Memory.from_yaml(pipeline, **overrides)
         moved: list[str] = []
@@ -389,4 +387,4 @@ def evaluate_pipeline(
         return report
     finally:
         if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+            datadir.remove(temporary)

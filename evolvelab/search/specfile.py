@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from evolvelab.errors import ConfigError, Problem, closest
-from evolvelab.loader import Located, parse_yaml
+from evolvelab.located import Located, parse_yaml, read_yaml_file
 from evolvelab.search.spec import EvolveSpec, error_message
 
 if TYPE_CHECKING:
@@ -85,14 +85,9 @@ def load_spec(source: str | Path, registry: Registry | None = None) -> EvolveSpe
     """
     from evolvelab.registry import default_registry
 
-    path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([Problem(str(source), (), f"cannot read file: {err.strerror}")]) from err
-    return parse_spec(
-        text, file=str(source), folder=path.parent, registry=registry or default_registry()
-    )
+    text = read_yaml_file(source)
+    registry = registry or default_registry()
+    return parse_spec(text, file=str(source), folder=Path(source).parent, registry=registry)
 
 
 def parse_spec(
@@ -106,13 +101,16 @@ def parse_spec(
     located = parse_yaml(text, file=file)
     problems = list(located.problems)
     spec = None
-    if not isinstance(located.data, Mapping):
+    if located.empty:
+        needs = "an evolve spec needs at least version, name, base and dataset"
+        problems.append(located.empty_problem(needs))
+    elif not isinstance(located.data, Mapping):
         problems.append(located.problem((), "an evolve spec must be a mapping of keys"))
     else:
         try:
             spec = EvolveSpec.model_validate(located.data)
         except ValidationError as err:
-            problems += _problems(err, located)
+            problems += [p for p in _problems(err, located) if p.path not in located.unresolved]
     if problems or spec is None:
         raise ConfigError(problems)
     spec._folder = folder if folder is not None else Path()

@@ -9,10 +9,10 @@ need later (recall, by category, latency, a sample of misses) as JSON-safe user 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from evolvelab import datadir
 from evolvelab.errors import EvolveLabError
 from evolvelab.evaluation import DEFAULT_KS, EvalReport, evaluate
 from evolvelab.search.render import load_candidate
@@ -184,7 +184,7 @@ class Evaluator:
             overrides["embedder"] = embedder
         if self.llm is not None:
             overrides["llm"] = self.llm
-        with tempfile.TemporaryDirectory(prefix="evolvelab-trial-") as folder:
+        with datadir.temporary("evolvelab-trial-") as folder:
             memory = Memory(
                 spec, registry=self.registry, located=located, data_dir=folder, **overrides
             )
