@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -324,10 +324,13 @@ class EventLog:
 
     def entries(self, after: int = 0) -> Iterator[_Entry]:
         """Yield the entries with ``seq > after`` in order, leaving out voided ones."""
-        with self._lock:
+        with self._lock:  # fix the end of what is read; appends go on meanwhile
             if self._file is not None:
                 self._file.flush()  # type: ignore[attr-defined]
-            snapshot = list(self._read())
+            handle = self.path.open("rb")
+            end = os.fstat(handle.fileno()).st_size
+        with handle:
+            snapshot = list(self._read(handle, end))
         voided = {seq for e in snapshot if isinstance(e, VoidEntry) for seq in e.seqs}
         for entry in snapshot:
             if entry.seq > after and entry.seq not in voided and not isinstance(entry, VoidEntry):
@@ -342,16 +345,26 @@ class EventLog:
                 seen.setdefault(key, Scope(user_id=key[0], agent_id=key[1]))
         return list(seen.values())
 
-    def _read(self) -> Iterable[_Entry]:
-        with self.path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.endswith(b"\n"):
-                    return  # a line still being written by another thread
-                if not raw.strip():
-                    continue
-                try:
-                    yield _ENTRY.validate_python(json.loads(raw))
-                except (ValueError, ValidationError) as err:
-                    raise EvolveLabError(
-                        f"{self.path}:{number}: corrupt event log entry: {str(err)[:200]}"
-                    ) from err
+    def _read(self, handle: BinaryIO | None = None, end: int | None = None) -> Iterable[_Entry]:
+        """Parse the entries of ``handle`` (default: the log file) up to byte ``end``.
+
+        An open handle keeps reading the file it was opened on even if a rewrite renames
+        a new log over it, so a reader sees one consistent version.
+        """
+        if handle is None:
+            with self.path.open("rb") as own:
+                yield from self._read(own, end)
+            return
+        offset = 0
+        for number, raw in enumerate(handle, start=1):
+            offset += len(raw)
+            if (end is not None and offset > end) or not raw.endswith(b"\n"):
+                return  # appended after the snapshot, or still being written
+            if not raw.strip():
+                continue
+            try:
+                yield _ENTRY.validate_python(json.loads(raw))
+            except (ValueError, ValidationError) as err:
+                raise EvolveLabError(
+                    f"{self.path}:{number}: corrupt event log entry: {str(err)[:200]}"
+                ) from err

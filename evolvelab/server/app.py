@@ -2,7 +2,8 @@
 
 | method and path | what |
 |---|---|
-| ``POST /v1/events`` | add events or chat messages; the note ids written |
+| ``POST /v1/events`` | add events or chat messages; the note ids written (``incomplete``: a
+  stage after the durable write failed; the add is kept) |
 | ``POST /v1/search`` | hits (id, content, score, channel, source_ids) and a query id |
 | ``GET /v1/notes`` | a page of notes (``user_id``, ``agent_id``, ``session_id``, ``kind``, ``limit``, ``cursor``) |
 | ``GET/PATCH/DELETE /v1/notes/{id}`` | read, correct, delete one note (scope as query parameters) |
@@ -29,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from evolvelab.errors import EvolveLabError, StageError, format_path
+from evolvelab.errors import AfterWriteError, EvolveLabError, StageError, format_path
 from evolvelab.lifecycle import NoteNotFound
 from evolvelab.server.api import (
     EventsIn,
@@ -196,11 +197,18 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
             from evolvelab.lifecycle import messages_to_events
 
             events = messages_to_events(body.messages or [], scope)
-        result = await service.add(_tenant(request), scope, events)
+        incomplete = None
+        try:
+            result = await service.add(_tenant(request), scope, events)
+        except AfterWriteError as err:  # durable: acknowledged, with what did not run
+            LOG.error("after the write: %s", err)
+            result = err.written
+            incomplete = {"stage": err.stage, "type": err.type_name, "not_run": list(err.not_run)}
         return {
             "ids": [note.id for note in result],
             "events": len(events),
             "dropped": [d.model_dump() for d in result.dropped],
+            "incomplete": incomplete,
         }
 
     @app.post("/v1/search", tags=["memory"])

@@ -10,8 +10,10 @@ import ipaddress
 import logging
 import socket
 import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,10 +25,16 @@ __all__ = ["register"]
 _LOOPBACK = ("localhost",)
 
 
-def _fail_cleanly(func):  # type: ignore[no-untyped-def]
-    from evolvelab.cli import _fail_cleanly as wrap
+def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Render the project's errors as the main command line does (looked up when called)."""
 
-    return wrap(func)
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from evolvelab.cli import _fail_cleanly as render
+
+        return render(func)(*args, **kwargs)
+
+    return wrapper
 
 
 def _is_loopback(host: str) -> bool:
@@ -79,13 +87,15 @@ def _logging(level: str) -> None:
               help="Events (or messages) per request at most.")  # fmt: skip
 @click.option("--max-body-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1024),
               help="Largest request body.")  # fmt: skip
+@click.option("--serial-reads", is_flag=True,
+              help="Run searches one at a time (automatic for retrieve stages that cache or write).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 @_fail_cleanly
 def serve(
     pipeline: Path, host: str, port: int, data_dir: Path | None, keys_file: Path | None,
     cors_origin: tuple[str, ...], no_mcp: bool, max_wait_ms: float, max_events: int,
-    max_body_bytes: int, log_level: str,
+    max_body_bytes: int, serial_reads: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serve PIPELINE to agents over REST (and MCP at /mcp) until SIGTERM or Ctrl-C."""
     if keys_file is None and not _is_loopback(host):
@@ -103,7 +113,8 @@ def serve(
     keys = KeyRing.load(keys_file) if keys_file is not None else None
     limits = Limits(max_events=max_events, max_body_bytes=max_body_bytes)
     memory = _open(pipeline, data_dir)
-    service = MemoryService(memory, max_wait=max_wait_ms / 1000)
+    service = MemoryService(memory, max_wait=max_wait_ms / 1000,
+                            concurrent_reads=False if serial_reads else None)  # fmt: skip
     app = create_app(service, keys=keys, limits=limits, cors_origins=list(cors_origin),
                      mcp=not no_mcp, host=host)  # fmt: skip
     _logging(log_level)
@@ -118,7 +129,9 @@ def serve(
     bound = sock.getsockname()[1]
     auth = (f"API keys from {keys_file} ({len(set(keys.tenants.values()))} tenants)" if keys
             else "no --keys: no authentication, bound to 127.0.0.1 only")  # fmt: skip
-    click.echo(f"evolvelab serve: pipeline {memory.name!r}, data in {memory.data_dir}; {auth}")
+    reads = "concurrent" if service.concurrent_reads else "one at a time"
+    click.echo(f"evolvelab serve: pipeline {memory.name!r}, data in {memory.data_dir}; {auth}; "
+               f"searches run {reads}")  # fmt: skip
     click.echo(f"listening on http://{host}:{bound} (REST /v1, MCP {'off' if no_mcp else '/mcp'}, "
                "docs /docs)")  # fmt: skip
     sys.stdout.flush()
@@ -205,9 +218,9 @@ def keys_revoke(key_id: str, path: Path) -> None:
 @_fail_cleanly
 def rebuild(pipeline: Path, source: Path, data_dir: Path | None, fresh: bool) -> None:
     """Derive PIPELINE's stores from the event log of another data folder."""
-    import shutil
     import time
 
+    from evolvelab.datadir import wipe
     from evolvelab.pipeline import Memory
     from evolvelab.rebuild import log_dir
     from evolvelab.rebuild import rebuild as rebuild_from
@@ -219,7 +232,7 @@ def rebuild(pipeline: Path, source: Path, data_dir: Path | None, fresh: bool) ->
     if fresh and memory.data_dir.exists():
         if memory.data_dir.resolve() == source.resolve():
             raise click.UsageError("--fresh would delete the folder being read (--from)")
-        shutil.rmtree(memory.data_dir)
+        wipe(memory.data_dir)  # only a data folder EvolveLab created and marked
     start = time.perf_counter()
     try:
         report = rebuild_from(memory, source)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from evolvelab.errors import EvolveLabError
+from evolvelab.errors import AfterWriteError, EvolveLabError
 from evolvelab.lifecycle import NoteNotFound
 from evolvelab.server.gate import bearer_token
 from evolvelab.server.service import MemoryService, Tenant
@@ -84,7 +84,10 @@ def build_mcp(service: MemoryService, *, keys: KeyRing | None = None,
         where = scope(user_id, agent_id, session_id)
         event = Event(id=stable_id("mcp", session_id, speaker, content), content=content,
                       speaker=speaker, session_id=session_id, kind="turn")  # fmt: skip
-        result = await service.add(tenant_of(ctx), where, [event])
+        try:
+            result = await service.add(tenant_of(ctx), where, [event])
+        except AfterWriteError as err:  # stored; a later stage failed
+            return {"ids": [note.id for note in err.written], "warning": str(err)}
         return {"ids": [note.id for note in result]}
 
     @server.tool()

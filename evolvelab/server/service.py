@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,10 +40,20 @@ from evolvelab.types import AddResult, Event, Hit, Note, Outcome, Scope, Where
 if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
-__all__ = ["MemoryService", "Tenant"]
+__all__ = ["MemoryService", "STATEFUL_RETRIEVERS", "Tenant", "stateful_retrievers"]
 
 LOG = logging.getLogger("evolvelab.server")
 _READ_TRIES = 3
+
+
+STATEFUL_RETRIEVERS = frozenset({"guard", "lsh", "semantic_cache"})
+"""Built-in retrieve stages that write or keep caches while searching: searches of a
+pipeline using one run one at a time."""
+
+
+def stateful_retrievers(memory: Memory) -> list[str]:
+    """Return the retrieve stages of ``memory`` that must not search concurrently."""
+    return [r.config.type for r in memory.retrievers if r.config.type in STATEFUL_RETRIEVERS]
 
 
 @dataclass(frozen=True)
@@ -83,9 +94,15 @@ class MemoryService:
         max_wait: group-commit wait, in seconds (see :class:`GroupCommitter`).
     """
 
-    def __init__(self, memory: Memory, *, max_wait: float = 0.002) -> None:
+    def __init__(
+        self, memory: Memory, *, max_wait: float = 0.002, concurrent_reads: bool | None = None
+    ) -> None:
         self.memory = memory
         self.writer = GroupCommitter(memory, max_wait=max_wait)
+        if concurrent_reads is None:
+            concurrent_reads = not stateful_retrievers(memory)
+        self.concurrent_reads = concurrent_reads
+        self._one_reader = threading.Lock()
 
     def start(self) -> None:
         """Start the writer."""
@@ -113,7 +130,10 @@ class MemoryService:
         def run() -> Any:
             for attempt in range(_READ_TRIES):
                 try:
-                    return self.writer.lock.reading(fn)
+                    if self.concurrent_reads:
+                        return self.writer.lock.reading(fn)
+                    with self._one_reader:
+                        return self.writer.lock.reading(fn)
                 except EvolveLabError as err:
                     if "etryable commit conflict" not in str(err) or attempt == _READ_TRIES - 1:
                         raise

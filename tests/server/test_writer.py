@@ -1,0 +1,116 @@
+"""Group commit: concurrent adds share one log fsync and one store write; failures stay
+with the requests they belong to; stopping drains the queue. And the tenant mapping."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evolvelab.errors import EvolveLabError
+from evolvelab.eventlog import AddEntry
+from evolvelab.lifecycle import AddRequest
+from evolvelab.pipeline import Memory
+from evolvelab.server.service import MemoryService, Tenant
+from evolvelab.server.writer import GroupCommitter
+from evolvelab.types import Event, Scope
+
+PIPELINE = """
+version: 1
+name: lex
+embedder: {type: none}
+encode:
+  - {type: turn, speaker: false, link_turns: false}
+store: {type: memory}
+retrieve:
+  - {type: bm25, k: 20}
+"""
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Memory:
+    memory = Memory.from_text(PIPELINE, data_dir=tmp_path / "data")
+    memory.use_event_log()
+    return memory
+
+
+def _request(i: int) -> AddRequest:
+    return AddRequest(Scope(user_id=f"u{i % 3}"), [Event(id=f"e{i}", content=f"event {i}")])
+
+
+def test_adds_queued_behind_a_commit_are_committed_together(memory: Memory) -> None:
+    writer = GroupCommitter(memory).start()
+    writer.call(lambda: time.sleep(0.3))  # the writer is busy: the adds queue up
+    futures = [writer.add(_request(i)) for i in range(10)]
+    results = [f.result(10) for f in futures]
+    writer.stop()
+    assert [r[0].content for r in results] == [f"event {i}" for i in range(10)]
+    assert writer.stats.group_sizes == {10: 1} and writer.stats.commits == 1
+    adds = [e for e in memory.log.entries() if isinstance(e, AddEntry)]
+    assert len(adds) == 10 and memory.log.applied == adds[-1].seq
+
+
+def test_a_failed_store_write_fails_its_group_and_voids_its_log_entries(memory: Memory, monkeypatch) -> None:
+    writer = GroupCommitter(memory).start()
+    writer.call(lambda: time.sleep(0.2))
+    real = memory._call_write
+    monkeypatch.setattr(memory, "_call_write", lambda notes: (_ for _ in ()).throw(EvolveLabError("disk full")))
+    failing = [writer.add(_request(i)) for i in range(3)]
+    for future in failing:
+        with pytest.raises(EvolveLabError, match="disk full"):
+            future.result(10)
+    monkeypatch.setattr(memory, "_call_write", real)
+    assert writer.add(_request(7)).result(10)[0].content == "event 7"
+    writer.stop()
+    logged = [e.events[0].id for e in memory.log.entries() if isinstance(e, AddEntry)]
+    assert logged == ["e7"]  # the failed group's entries are void: rebuild skips them
+
+
+def test_stop_drains_queued_writes_then_refuses_new_ones(memory: Memory) -> None:
+    writer = GroupCommitter(memory).start()
+    writer.call(lambda: time.sleep(0.2))
+    futures = [writer.add(_request(i)) for i in range(5)]
+    writer.stop()
+    assert all(f.done() and not f.exception() for f in futures)
+    with pytest.raises(EvolveLabError, match="shutting down"):
+        writer.add(_request(9))
+
+
+def test_reads_wait_while_the_writer_commits(memory: Memory) -> None:
+    writer = GroupCommitter(memory).start()
+    started = threading.Event()
+    order: list[str] = []
+
+    def slow_write() -> None:
+        started.set()
+        time.sleep(0.2)
+        order.append("write")
+
+    writer.call(slow_write)
+    started.wait(5)
+    writer.lock.reading(lambda: order.append("read"))
+    writer.stop()
+    assert order == ["write", "read"]
+
+
+def test_stateful_retrievers_make_searches_run_one_at_a_time(memory: Memory, tmp_path: Path) -> None:
+    assert MemoryService(memory).concurrent_reads
+    assert not MemoryService(memory, concurrent_reads=False).concurrent_reads
+    cached = PIPELINE.replace("{type: none}", "{type: hashing}").replace(
+        "- {type: bm25, k: 20}", "- {type: lsh, k: 10}")
+    assert not MemoryService(Memory.from_text(cached, data_dir=tmp_path / "lsh")).concurrent_reads
+
+
+def test_the_tenant_is_folded_into_every_scope_and_taken_off_answers() -> None:
+    acme = Tenant("acme")
+    inside = acme.inside(Scope(user_id="ana", agent_id="bot", session_id="s1"))
+    assert inside == Scope(user_id="acme/ana", agent_id="bot", session_id="s1")
+    assert acme.inside(Scope()).user_id == "acme/"
+    assert acme.outside(inside) == Scope(user_id="ana", agent_id="bot", session_id="s1")
+    assert acme.outside(Scope(user_id="acme/")).user_id is None
+    pattern = acme.owners(None, "bot")
+    assert pattern.matches(Scope(user_id="acme/ana", agent_id="bot"))
+    assert not pattern.matches(Scope(user_id="globex/ana", agent_id="bot"))
+    assert Tenant(None).inside(Scope(user_id="ana")) == Scope(user_id="ana")
