@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evolvelab import datadir
 from evolvelab.errors import EvolveLabError
 from evolvelab.eventlog import (
     AddEntry,
@@ -149,8 +150,9 @@ def rebuild(memory: Memory, source_dir: str | Path) -> ReplayReport:
     target = Path(memory.data_dir)
     if target.resolve() == Path(source_dir).resolve():
         raise EvolveLabError("rebuild needs another data folder than the one it reads from")
-    if target.exists() and any(target.iterdir()):
+    if not datadir.is_empty(target):
         raise EvolveLabError(f"{target}: not empty; rebuild into a new data folder (or --fresh)")
+    datadir.prepare(target)  # marked while still empty, so --fresh may wipe it later
     log_dir(target).mkdir(parents=True)
     shutil.copyfile(source / "log.jsonl", log_dir(target) / "log.jsonl")
     report = use_event_log(memory)

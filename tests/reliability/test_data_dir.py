@@ -179,3 +179,21 @@ def test_evaluation_and_trial_folders_are_marked_and_removed(tmp_path: Path) -> 
     (given / datadir.MARKER).write_text("EvolveLab data folder: left by an earlier run\n")
     evaluate_pipeline(pipeline(tmp_path), read_stream(stream(tmp_path)), data_dir=given, ks=(5,))
     assert datadir.is_marked(given)  # only the marker in it: still counts as empty
+
+
+def test_rebuild_fresh_wipes_only_a_marked_folder_and_marks_what_it_builds(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    memory = Memory.from_yaml(pipeline(tmp_path), data_dir=source)
+    memory.use_event_log()
+    memory.add([{"id": "e1", "content": "grey cat called Miso"}], scope={"user_id": "ana"})
+    memory.close()
+    victim = treasure(tmp_path / "documents")
+    args = ["rebuild", str(pipeline(tmp_path)), "--from", str(source), "--data-dir"]
+    refused = CliRunner().invoke(cli, [*args, str(victim.parent), "--fresh"])
+    assert refused.exit_code == 2 and "EvolveLab did not create it" in refused.output
+    assert victim.exists()
+    target = tmp_path / "rebuilt"
+    assert CliRunner().invoke(cli, [*args, str(target)]).exit_code == 0
+    assert datadir.is_marked(target)
+    again = CliRunner().invoke(cli, [*args, str(target), "--fresh"])
+    assert again.exit_code == 0, again.output
