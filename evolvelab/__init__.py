@@ -48,7 +48,19 @@ from evolvelab.stages import (
     TextSearch,
     VectorSearch,
 )
-from evolvelab.types import AddResult, Dropped, Event, Hit, Link, Note, Outcome, Query, Scope, Where
+from evolvelab.types import (
+    AddResult,
+    Dropped,
+    Event,
+    Hit,
+    Link,
+    Note,
+    Outcome,
+    Query,
+    Scope,
+    Where,
+    stable_id,
+)
 
 __all__ = [
     "LLM",
@@ -97,6 +109,7 @@ __all__ = [
     "Where",
     "__version__",
     "hookimpl",
+    "stable_id",
 ]
 
 

@@ -156,19 +156,8 @@ def commit_adds(
         if not request.events:
             results[index] = AddResult()
             continue
-        for event in request.events:
-            memory.clock.advance(event.timestamp, request.scope)
-        notes: list[Note] = []
-        dropped: list[Dropped] = []
         try:
-            for encoder in memory.encoders:
-                encoder.take_dropped()
-                notes.extend(memory._call(encoder, "encode", request.events, request.scope))
-                stage = memory._label(encoder)
-                dropped.extend(
-                    Dropped(stage=stage, reason=reason, count=count)
-                    for reason, count in encoder.take_dropped().items()
-                )
+            notes, dropped = memory._encode(request.events, request.scope)
         except EvolveLabError as err:
             results[index] = err
             continue

@@ -33,6 +33,7 @@ from evolvelab.errors import (
 )
 from evolvelab.loader import Located, load_pipeline, parse_yaml, validate_pipeline
 from evolvelab.registry import Registry, default_registry
+from evolvelab.scoping import ScopeConflict, scope_notes
 from evolvelab.stages import (
     CAPABILITIES,
     LLM,
@@ -297,7 +298,9 @@ class Memory:
                               *self.retrievers, *self.managers]:
                 self._call(component, "open", self.resources)
                 opened.append(component)
+            self.resources.recover()  # repair a crash between note-store and graph writes
         except BaseException:
+            self.resources.close_intents()
             for component in reversed(opened):
                 component.close()
             raise
@@ -311,6 +314,7 @@ class Memory:
         self._opened = False
         for component in [*self.managers, *self.retrievers, *self.encoders]:
             component.close()
+        self.resources.close_intents()
         for store in (self.graph, self.store):
             if store is not None:
                 store.close()
@@ -388,18 +392,7 @@ class Memory:
             if isinstance(result, EvolveLabError):
                 raise result
             return result
-        for event in batch:
-            self.clock.advance(event.timestamp, scope)
-        notes: list[Note] = []
-        dropped: list[Dropped] = []
-        for encoder in self.encoders:
-            encoder.take_dropped()  # left over from an add that failed part-way
-            notes.extend(self._call(encoder, "encode", batch, scope))
-            stage = self._label(encoder)
-            dropped.extend(
-                Dropped(stage=stage, reason=reason, count=count)
-                for reason, count in encoder.take_dropped().items()
-            )
+        notes, dropped = self._encode(batch, scope)
         stored = self._stored_versions(notes)
         notes = self._keep_memory_state(notes, stored)
         try:
@@ -425,6 +418,37 @@ class Memory:
                     written, path, manager.config.type, err, not_run=not_run
                 ) from err
         return written
+
+    def _encode(self, events: list[Event], scope: Scope) -> tuple[list[Note], list[Dropped]]:
+        """Run the encoders over one add's events: its notes, scoped, and what was dropped.
+
+        Every write path encodes through here (``add`` and the group commit of
+        :func:`evolvelab.lifecycle.commit_adds`), so every note gets the scope of its
+        events the same way (:func:`evolvelab.scoping.scope_notes`).
+
+        Raises:
+            StageError: an encoder failed, or returned a note whose scope contradicts
+                its events (nothing is written either way).
+        """
+        for event in events:
+            self.clock.advance(event.timestamp, scope)
+        notes: list[Note] = []
+        dropped: list[Dropped] = []
+        for encoder in self.encoders:
+            encoder.take_dropped()  # left over from an add that failed part-way
+            encoded = self._call(encoder, "encode", events, scope)
+            try:
+                notes.extend(scope_notes(encoded, events, scope))
+            except ScopeConflict as err:
+                path = format_path(self._paths[id(encoder)][0])
+                raise StageError(path, encoder.config.type, f"{err} (leave Note.scope unset: "
+                                 "the pipeline gives each note the scope of its events)") from err
+            stage = self._label(encoder)
+            dropped.extend(
+                Dropped(stage=stage, reason=reason, count=count)
+                for reason, count in encoder.take_dropped().items()
+            )
+        return notes, dropped
 
     def _label(self, component: Component) -> str:
         """Name a stage as ``encode[0] (fact)``."""
