@@ -69,6 +69,9 @@ class QueryEntry(_Entry):
     text: str
     k: int = 10
     hit_ids: list[str] = Field(default_factory=list)
+    hit_sources: list[list[str]] = Field(
+        default_factory=list, description="Source event ids of each hit, aligned with hit_ids."
+    )
 
 
 class OutcomeEntry(_Entry):

@@ -171,6 +171,11 @@ def export_records(
     was last sent, with its last content: what the stores hold. Erased content is not in
     the log, so it is not exported.
 
+    A query gets ``evidence`` when an outcome reported success for it: the source events
+    of the hits the outcome says were used. That is what lets ``evolvelab evolve`` score
+    pipelines on a served memory's own history (queries without such an outcome are
+    exported without evidence: not annotated).
+
     Args:
         log: the event log.
         owners: only these owners (default: all).
@@ -183,10 +188,14 @@ def export_records(
         and (owners is None or owners.matches(e.scope))
     ]  # fmt: skip
     last: dict[tuple[str | None, str | None, str], tuple[int, int]] = {}
+    used: dict[tuple[str | None, str | None, str], set[str]] = {}
     for position, entry in enumerate(entries):
         if isinstance(entry, AddEntry):
             for index, event in enumerate(entry.events):
                 last[(entry.scope.user_id, entry.scope.agent_id, event.id)] = (position, index)
+        elif isinstance(entry, OutcomeEntry) and entry.success and entry.query_id:
+            key = (entry.scope.user_id, entry.scope.agent_id, entry.query_id)
+            used.setdefault(key, set()).update(entry.used_ids)
     for position, entry in enumerate(entries):
         scope = rename(entry.scope)
         if isinstance(entry, AddEntry):
@@ -198,13 +207,30 @@ def export_records(
                     event = event.model_copy(update={"session_id": entry.scope.session_id})
                 yield EventRecord.from_event(event, scope)
         elif isinstance(entry, QueryEntry):
+            owner = (entry.scope.user_id, entry.scope.agent_id)
             yield QueryRecord(id=entry.id, text=entry.text, at=entry.at,
+                              evidence=_evidence(entry, used.get((*owner, entry.id)), last),
                               user_id=scope.user_id, agent_id=scope.agent_id)  # fmt: skip
         else:
             yield OutcomeRecord(query_id=entry.query_id or f"outcome-{entry.seq}",
                                 success=entry.success, score=entry.score,
                                 used_ids=entry.used_ids, at=entry.at, detail=entry.detail,
                                 user_id=scope.user_id, agent_id=scope.agent_id)  # fmt: skip
+
+
+def _evidence(entry: QueryEntry, used: set[str] | None, events: dict) -> list[str] | None:
+    """Return the source events of the hits a successful outcome used (None: no such outcome)."""
+    if not used:
+        return None
+    owner = (entry.scope.user_id, entry.scope.agent_id)
+    sources = [
+        source
+        for note_id, note_sources in zip(entry.hit_ids, entry.hit_sources, strict=False)
+        if note_id in used
+        for source in note_sources
+        if (*owner, source) in events  # an erased event is no evidence
+    ]
+    return list(dict.fromkeys(sources)) or None
 
 
 def import_records(memory: Memory, records: Iterable[StreamRecord], batch_size: int = 64) -> ReplayReport:
@@ -227,7 +253,7 @@ def import_records(memory: Memory, records: Iterable[StreamRecord], batch_size: 
         for result in commit_adds(memory, requests):
             if isinstance(result, EvolveLabError):
                 raise result
-            report.events += 0
+
     for record in records:
         report.entries += 1
         if isinstance(record, EventRecord):

@@ -157,7 +157,8 @@ class MemoryService:
         query_id = "q_" + secrets.token_hex(8)
         if self.memory.log is not None:
             entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
-                               hit_ids=[h.note.id for h in hits])  # fmt: skip
+                               hit_ids=[h.note.id for h in hits],
+                               hit_sources=[h.note.source_ids for h in hits])  # fmt: skip
             self.memory.log.append([entry], durable=False)
         return query_id, hits
 

@@ -164,19 +164,26 @@ def test_the_access_log_names_tenants_but_never_content_or_keys(two_tenants: Ser
 def test_export_replays_with_run_and_rebuilds_another_pipeline(two_tenants: Served, tmp_path: Path) -> None:
     url, globex = two_tenants.url, two_tenants.headers("globex")
     ids = _add(two_tenants, "globex", "gina", "Gina plays the cello.", "Gina lives near the harbour.")
-    httpx.post(f"{url}/v1/search", headers=globex, json={"scope": {"user_id": "gina"}, "query": "cello"})
+    search = httpx.post(f"{url}/v1/search", headers=globex,
+                        json={"scope": {"user_id": "gina"}, "query": "cello"}).json()
+    httpx.post(f"{url}/v1/outcomes", headers=globex, json={
+        "scope": {"user_id": "gina"}, "query_id": search["query_id"], "success": True, "used_ids": [ids[0]]})
     exported = httpx.get(f"{url}/v1/export", headers=globex)
     assert exported.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in exported.text.splitlines()]
     assert {line["type"] for line in lines} >= {"event", "query"}
     assert all(line.get("user_id", "").find("/") == -1 for line in lines)  # tenant stripped
+    (query,) = [line for line in lines if line["type"] == "query" and line["id"] == search["query_id"]]
+    assert query["evidence"] == search["hits"][0]["source_ids"]  # from the successful outcome
     stream = tmp_path / "export.jsonl"
     stream.write_text(exported.text)
     pipeline = write_pipeline(tmp_path)
     run = subprocess.run([sys.executable, "-m", "evolvelab", "run", str(pipeline), "--stream", str(stream),
                           "--data-dir", str(tmp_path / "replayed")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert f"ingested {sum(1 for l in lines if l['type'] == 'event')} events" in run.stdout
+    said = " ".join(run.stdout.split())  # the console wraps long lines
+    assert f"ingested {sum(1 for l in lines if l['type'] == 'event')} events" in said
+    assert "recall@10 (turn budget) 1.000 over 1 scorable queries" in said
 
     other = write_pipeline(tmp_path, LEXICAL_NO_SPEAKER, "other.yaml")
     rebuilt = subprocess.run([sys.executable, "-m", "evolvelab", "rebuild", str(other), "--from",
