@@ -151,6 +151,16 @@ class Registry:
             name = type_name(config_model)
         except TypeError as err:
             raise PluginError(f"{where}: {err}") from err
+        undescribed = [
+            field for field, info in config_model.model_fields.items()
+            if field != "type" and not (info.description or "").strip()
+        ]  # fmt: skip
+        if undescribed and (plugin.builtin or strict_plugins()):
+            raise PluginError(
+                f"{where}: {config_model.__name__} has field(s) without a description: "
+                f"{', '.join(undescribed)} (write Field(..., description=...): descriptions "
+                "feed the JSON Schema, `evolvelab plugins` and the docs)"
+            )
         existing = self._entries[kind].get(name)
         if existing is not None:
             other = existing.plugin

@@ -7,7 +7,6 @@ group commit the server uses), and refuses a note whose scope contradicts its ev
 
 from __future__ import annotations
 
-import re
 import types
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -21,29 +20,15 @@ from evolvelab.datasets import load_jsonl
 from evolvelab.evaluation import evaluate
 from evolvelab.lifecycle import AddRequest, commit_adds
 from evolvelab.pipeline import Memory
-from evolvelab.plugins import PluginInfo, get_plugin_manager
 from evolvelab.registry import Registry
 from evolvelab.sample import sample_path
 
-PLUGINS_MD = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+from docs_blocks import named_block, registry_with, run_block
 
 
 def docs_module(name: str) -> types.ModuleType:
-    """Execute the python block of docs/plugins.md that starts with ``# <name>.py``."""
-    text = PLUGINS_MD.read_text(encoding="utf-8")
-    [code] = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith(f"# {name}.py\n")]
-    module = types.ModuleType(name)
-    exec(compile(code, f"docs/plugins.md ({name}.py)", "exec", dont_inherit=True), module.__dict__)  # noqa: S102
-    return module
-
-
-def registry_with(*plugins: object) -> Registry:
-    plugin_set = get_plugin_manager(load_entrypoints=False)
-    for i, plugin in enumerate(plugins):
-        name = f"docs-plugin-{i}"
-        plugin_set.pm.register(plugin, name=name)
-        plugin_set.plugins[name] = PluginInfo(name, name, "0", builtin=False)
-    return Registry(plugin_set)
+    """The module docs/plugins.md shows as ``# <name>.py``, executed as written."""
+    return run_block(named_block("docs/plugins.md", f"{name}.py"), name)
 
 
 def sentences_memory(tmp_path: Path, registry: Registry | None = None) -> Memory:
