@@ -48,7 +48,7 @@ class CasePolicyConfig(RetrieverConfig):
     Example:
         ```yaml
         retrieve:
-          - {type: case_policy, k: 10, pool: 30, weight: 0.7, temperature: 0.05}
+          - {type: case_policy, k: 10, pool: 30, weight: 0.5, temperature: 0.01}
         ```
     """
 
@@ -79,8 +79,8 @@ class CasePolicyConfig(RetrieverConfig):
     prior_weight: Annotated[float, Tunable(0.1, 5.0, log=True)] = Field(
         1.0, gt=0.0, description="How many samples the prior is worth (w0)."
     )
-    temperature: Annotated[float, Tunable(0.0, 0.3)] = Field(
-        0.05, ge=0.0, description="Soft selection temperature; 0 is greedy."
+    temperature: Annotated[float, Tunable(0.0, 0.1)] = Field(
+        0.0, ge=0.0, description="Soft selection temperature (explores); 0 is greedy."
     )
     seed: int = Field(0, description="Seed of the soft selection (mixed with the query text).")
     channel: Literal["case_policy"] = Field("case_policy", description="Channel name of the hits.")
