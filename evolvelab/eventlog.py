@@ -169,6 +169,10 @@ LogEntry = Annotated[
 _ENTRY: TypeAdapter[LogEntry] = TypeAdapter(LogEntry)
 
 
+def _update_key(entry: UpdateEntry) -> tuple[str | None, str | None, str]:
+    return entry.scope.user_id, entry.scope.agent_id, entry.note_id
+
+
 class EventLog:
     """An append-only, fsync-on-append JSON-lines log in a directory.
 
@@ -187,6 +191,7 @@ class EventLog:
         self._file: object | None = None
         self._next = 1
         self._applied = 0
+        self._updates: dict[tuple[str | None, str | None, str], list[UpdateEntry]] | None = None
         self.torn_bytes = 0
         """Bytes of a torn last line cut off when the log was opened (0: none)."""
 
@@ -205,10 +210,7 @@ class EventLog:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self.path.touch(exist_ok=True)
                 self._cut_torn_tail()
-                last = 0
-                for entry in self._read():
-                    last = entry.seq
-                self._next = last + 1
+                self._next = self._last_seq() + 1
                 applied = self.directory / APPLIED_FILE
                 self._applied = int(applied.read_text().strip() or 0) if applied.exists() else 0
                 self._file = self.path.open("ab")
@@ -222,6 +224,29 @@ class EventLog:
             if self._file is not None:
                 self._file.close()  # type: ignore[attr-defined]
                 self._file = None
+
+    def _last_seq(self) -> int:
+        """Return the ``seq`` of the last line, reading the file backwards (0: empty)."""
+        with self.path.open("rb") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            tail, position = b"", end
+            while position > 0:
+                step = min(65536, position)
+                position -= step
+                handle.seek(position)
+                tail = handle.read(step) + tail
+                start = tail.rstrip(b"\n").rfind(b"\n")
+                if start >= 0 or position == 0:
+                    line = tail[start + 1 :].strip()
+                    break
+            else:
+                return 0
+        if not line:
+            return 0
+        try:
+            return int(json.loads(line)["seq"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise EvolveLabError(f"{self.path}: corrupt last event log entry: {err}") from err
 
     def _cut_torn_tail(self) -> None:
         data = self.path.read_bytes()
@@ -252,6 +277,8 @@ class EventLog:
                 entry = entry.model_copy(update={"seq": self._next})
                 self._next += 1
                 written.append(entry)
+                if isinstance(entry, UpdateEntry) and self._updates is not None:
+                    self._updates.setdefault(_update_key(entry), []).append(entry)
                 lines.append(entry.model_dump_json(exclude_defaults=False) + "\n")
             handle = self._file
             handle.write("".join(lines).encode("utf-8"))  # type: ignore[attr-defined]
@@ -315,6 +342,7 @@ class EventLog:
                 return 0
             self._file.close()  # type: ignore[attr-defined]
             os.replace(tmp, self.path)
+            self._updates = None  # rebuilt on next use
             dir_fd = os.open(self.directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -338,6 +366,20 @@ class EventLog:
         for entry in snapshot:
             if entry.seq > after and entry.seq not in voided and not isinstance(entry, VoidEntry):
                 yield entry
+
+    def updates(self, scope: Scope, note_id: str) -> list[UpdateEntry]:
+        """Return the corrections of note ``note_id`` of ``scope``'s owner, oldest first.
+
+        Served from an index built on first use and kept up to date by appends.
+        """
+        with self._lock:
+            if self._updates is None:
+                index: dict[tuple[str | None, str | None, str], list[UpdateEntry]] = {}
+                for entry in self.entries():
+                    if isinstance(entry, UpdateEntry):
+                        index.setdefault(_update_key(entry), []).append(entry)
+                self._updates = index
+            return list(self._updates.get((scope.user_id, scope.agent_id, note_id), ()))
 
     def owners(self) -> list[Scope]:
         """Return every (user, agent) owner that has events in the log, in order of first use."""

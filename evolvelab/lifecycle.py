@@ -296,11 +296,7 @@ def note_history(memory: Memory, note_id: str, scope: Scope) -> list[NoteVersion
     note = get_note(memory, note_id, scope)
     versions: list[NoteVersion] = []
     if memory.log is not None:
-        for entry in memory.log.entries():
-            if isinstance(entry, UpdateEntry) and entry.note_id == note_id and _same_owner(
-                entry.scope, scope
-            ):
-                versions.append(entry.previous)
+        versions = [entry.previous for entry in memory.log.updates(scope, note_id)]
     start = versions[-1].valid_to if versions else note.created_at
     versions.append(
         NoteVersion(
@@ -347,12 +343,8 @@ def update_note(
         else:
             merged[key] = value
     if log and memory.log is not None:
-        since = old.created_at
-        for entry in memory.log.entries():
-            if isinstance(entry, UpdateEntry) and entry.note_id == note_id and _same_owner(
-                entry.scope, scope
-            ):
-                since = entry.at
+        earlier = memory.log.updates(old.scope, note_id)
+        since = earlier[-1].at if earlier else old.created_at
         previous = NoteVersion(version=old.version, content=old.content,
                                metadata=old.metadata, valid_from=since, valid_to=now)  # fmt: skip
         entry = UpdateEntry(at=now, scope=old.scope, note_id=note_id, kind=old.kind,

@@ -41,8 +41,19 @@ def test_a_torn_last_line_is_cut_off_on_open(tmp_path: Path) -> None:
 
 def test_a_corrupt_complete_line_is_an_error_naming_the_line(tmp_path: Path) -> None:
     (tmp_path / "log.jsonl").write_text('{"seq": 1, "op": "nope"}\n')
+    log = EventLog(tmp_path).open()  # opening reads only the last sequence number
     with pytest.raises(EvolveLabError, match=r"log.jsonl:1: corrupt event log entry"):
+        list(log.entries())
+    (tmp_path / "log.jsonl").write_text('{"op": "add"}\n')
+    with pytest.raises(EvolveLabError, match="corrupt last event log entry"):
         EventLog(tmp_path).open()
+
+
+def test_the_last_sequence_number_is_found_past_long_lines(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    log.append([_add("x" * 200_000), _add("y" * 100_000, event_id="e2")])
+    log.close()
+    assert EventLog(tmp_path).open().append([_add("z", event_id="e3")])[0].seq == 3
 
 
 def test_voided_entries_are_left_out_when_reading(tmp_path: Path) -> None:
