@@ -13,6 +13,7 @@ offers them, naming the stores that would.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +37,7 @@ from evolvelab.types import Event, Hit, Link, Note, Outcome, Query, Scope, Where
 if TYPE_CHECKING:
     import numpy as np
 
-    from evolvelab.registry import Registry
+    from evolvelab.intents import IntentLog
 
 __all__ = [
     "Clock",
@@ -58,6 +59,8 @@ __all__ = [
     "VectorSearch",
     "FeedbackAware",
     "Issue",
+    "TypeEntry",
+    "TypeLookup",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -129,7 +132,8 @@ class Resources:
     llm: LLM | None = None
     clock: Clock = field(default_factory=Clock)
     data_dir: Path = Path(".evolvelab")
-    registry: Registry | None = None
+    intents: IntentLog | None = None
+    """The crash-repair log of two-store writes (opened by :meth:`recover`)."""
 
     def stores(self) -> list[Store]:
         """Return the note store and, if configured, the graph store."""
@@ -189,8 +193,13 @@ class Resources:
                  for old in self.store.get([n.id for n in group], group[0].scope)]
                 if self.graph is not None else []
             )  # fmt: skip
-        self.store.add(written)
-        if self.graph is not None:
+        if self.graph is None:
+            self.store.add(written)
+            return written
+        with contextlib.ExitStack() as logged:  # a crash in here is repaired on reopen
+            for owner, ids in _ids_by_owner(written):
+                logged.enter_context(self._intent(owner, ids))
+            self.store.add(written)
             try:
                 self.graph.add(written)
             except BaseException:
@@ -206,10 +215,43 @@ class Resources:
 
     def remove(self, ids: Sequence[str], scope: Scope) -> int:
         """Delete notes from the note store and the graph store; return how many the note store had."""
-        deleted = self.store.delete(ids, scope)
-        if self.graph is not None:
+        if self.graph is None:
+            return self.store.delete(ids, scope)
+        owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+        with self._intent(owner, list(ids)):
+            deleted = self.store.delete(ids, scope)
             self.graph.delete(ids, scope)
         return deleted
+
+    def recover(self) -> int:
+        """Open the intent log and repair what a crashed process left half-written.
+
+        Called by the pipeline once its stores are open. With a graph store, every
+        two-store write first records its ids in the log, so a crash between the note
+        store and the graph is repaired here (see :mod:`evolvelab.intents`); without one
+        there is nothing two writes could leave apart.
+
+        Returns:
+            How many half-finished writes were repaired.
+        """
+        if self.graph is None:
+            return 0
+        from evolvelab.intents import IntentLog
+
+        if self.intents is None:
+            self.intents = IntentLog(Path(self.data_dir) / "intents")
+        self.intents.open()
+        return self.intents.replay(self.store, self.graph)
+
+    def close_intents(self) -> None:
+        """Close the intent log (its file goes away when every write finished)."""
+        if self.intents is not None:
+            self.intents.close()
+
+    def _intent(self, owner: Scope, ids: list[str]) -> contextlib.AbstractContextManager[None]:
+        if self.intents is None:
+            return contextlib.nullcontext()
+        return self.intents.intent(owner, ids)
 
     def find(self, capability: type[Any]) -> Any:
         """Return the first store offering ``capability`` (note store first).
@@ -223,14 +265,69 @@ class Resources:
         raise EvolveLabError(f"no store in this pipeline offers {capability.__name__}")
 
 
+def _ids_by_owner(notes: Sequence[Note]) -> list[tuple[Scope, list[str]]]:
+    """Group note ids by owner (user and agent; ids are unique within an owner)."""
+    out: dict[tuple[str | None, str | None], list[str]] = {}
+    for note in notes:
+        out.setdefault((note.scope.user_id, note.scope.agent_id), []).append(note.id)
+    return [(Scope(user_id=user, agent_id=agent), ids) for (user, agent), ids in out.items()]
+
+
 @dataclass(frozen=True)
 class Issue:
-    """A problem found by a component's ``check``: where in its config, and what."""
+    """A problem found by a component's ``check``: where in its config, and what.
+
+    The pipeline reports it at the file position of ``field`` (relative to the stage).
+
+    Example:
+        >>> Issue(("channels", 1), "unknown channel 'bm52'", allowed=("bm25", "vector"),
+        ...       suggestion="bm25")
+    """
 
     field: tuple[str | int, ...]
     message: str
     allowed: tuple[str, ...] = ()
     suggestion: str | None = None
+
+
+class TypeEntry(Protocol):
+    """One registered type, as :class:`TypeLookup` returns it."""
+
+    @property
+    def name(self) -> str:
+        """The type name (``type:`` in YAML)."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def cls(self) -> type[Component]:
+        """The stage class."""
+        ...  # pragma: no cover - a protocol
+
+
+class TypeLookup(Protocol):
+    """The registered types a stage may look up in ``build``, ``check`` and ``capabilities_needed``.
+
+    The pipeline passes the registry it is built from (built-ins plus installed plugins,
+    or the registry a test made), so a stage that builds other stages (``hybrid`` builds
+    its channels) gets them from the same place, never from a registry of its own.
+    ``kind`` is ``encoder``, ``store``, ``retriever``, ``manager``, ``embedder`` or ``llm``.
+
+    Example:
+        >>> [e.name for e in registry.entries("retriever") if e.cls.source]
+        ['bm25', 'recency', 'vector', ...]
+    """
+
+    def names(self, kind: str) -> list[str]:
+        """Return the registered type names of one kind, sorted."""
+        ...  # pragma: no cover - a protocol
+
+    def entries(self, kind: str) -> list[Any]:
+        """Return the :class:`TypeEntry` items of one kind, sorted by name."""
+        ...  # pragma: no cover - a protocol
+
+    def get(self, kind: str, name: str) -> Any:
+        """Return the :class:`TypeEntry` of ``(kind, name)``; raise ``PluginError`` if unknown."""
+        ...  # pragma: no cover - a protocol
 
 
 class Component(abc.ABC):
@@ -249,12 +346,22 @@ class Component(abc.ABC):
         self._resources: Resources | None = None
 
     @classmethod
-    def capabilities_needed(cls, config: StageConfig, registry: Registry) -> tuple[type[Any], ...]:
+    def build(cls, config: StageConfig, registry: TypeLookup) -> Component:
+        """Return the component for ``config``; the pipeline builds every stage this way.
+
+        The default is ``cls(config)``. A stage made of other stages overrides it and
+        builds them from ``registry`` (``hybrid`` builds its channel retrievers), so they
+        exist, and fail, when the pipeline is built, not when it is opened. No I/O here.
+        """
+        return cls(config)
+
+    @classmethod
+    def capabilities_needed(cls, config: StageConfig, registry: TypeLookup) -> tuple[type[Any], ...]:
         """Return the store capabilities this stage needs with ``config`` (default: ``requires``)."""
         return cls.requires
 
     @classmethod
-    def check(cls, config: StageConfig, registry: Registry) -> list[Issue]:
+    def check(cls, config: StageConfig, registry: TypeLookup) -> list[Issue]:
         """Return cross-field problems the config model cannot express (none by default)."""
         return []
 
@@ -277,6 +384,9 @@ class Embedder(Component):
     """Turn texts into L2-normalised float32 vectors."""
 
     config_model: ClassVar[type[EmbedderConfig]]
+    ranks: ClassVar[bool] = True
+    """Whether its vectors can rank notes: ``False`` for a placeholder (``embedder: none``),
+    which leaves a pipeline without vector search."""
 
     @property
     @abc.abstractmethod
