@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from evolvelab.datasets import Dataset
 from evolvelab.datasets.tasks import TaskBlock, episode_of, task_blocks
 from evolvelab.errors import EvolveLabError
+from evolvelab.evaluation._task_render import render_experience
 from evolvelab.evaluation._task_scores import (
     TaskScore,
     curve,
@@ -386,38 +387,3 @@ def experience_metric(report: EvalReport, metric: str) -> float:
         raise EvolveLabError(f"the report has no {metric} (budgets: {', '.join(table)})")
     return float(table[k])
 
-
-def render_experience(report: EvalReport, console: Console | None = None) -> None:
-    """Print a task-stream report: headline scores, the curve and the order spread."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    exp = report.experience
-    if exp is None or report.helpful_recall is None or report.misleading_rate is None:
-        return
-    ks = list(report.helpful_recall)
-    split = f"all {exp.tasks} tasks of {report.dataset}, stream order"
-    title = f"{report.pipeline}: experiential scores ({split}; feedback {exp.feedback}, context {exp.context})"
-    table = Table(title=title)
-    for column in ("metric", *(f"@{k}" for k in ks)):
-        table.add_column(column, justify="right")
-    table.add_row("helpful recall", *(f"{report.helpful_recall[k]:.3f}" for k in ks))
-    table.add_row("misleading rate", *(f"{report.misleading_rate[k]:.3f}" for k in ks))
-    for name, spreads in exp.robustness.items():
-        table.add_row(f"{name.replace('_', ' ')} ± sd over {len(exp.orders)} orders",
-                      *(f"{spreads[k].mean:.3f} ± {spreads[k].std:.3f}" for k in ks))  # fmt: skip
-    console.print(table)
-    curve_table = Table(title=f"over the stream (stream order, {exp.curve[0].end - exp.curve[0].start + 1 if exp.curve else 0} tasks per row)")
-    k = "5" if "5" in ks else ks[-1]
-    for column in ("tasks", f"helpful recall@{k}", f"misleading rate@{k}", "success"):
-        curve_table.add_column(column, justify="right")
-    for point in exp.curve:
-        success = "-" if point.success_rate is None else f"{point.success_rate:.2f}"
-        curve_table.add_row(f"{point.start}-{point.end}", f"{point.helpful_recall[k]:.3f}",
-                            f"{point.misleading_rate[k]:.3f}", success)  # fmt: skip
-    console.print(curve_table)
-    if exp.success_rate is not None:
-        console.print(f"task success ({exp.feedback} outcomes, stream order): {exp.success_rate:.3f}; "
-                      f"scored tasks: {exp.helpful_tasks} for helpful recall, {exp.misleading_tasks} "
-                      "for misleading rate")  # fmt: skip
