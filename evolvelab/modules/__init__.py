@@ -14,10 +14,19 @@ def register_encoders():  # noqa: ANN201 - hook signatures are documented in hoo
     from evolvelab.modules.encode.experience import ExperienceEncoder
     from evolvelab.modules.encode.fact import FactEncoder
     from evolvelab.modules.encode.gmemory_task import GMemoryTaskEncoder
+    from evolvelab.modules.encode.hindsight_retain import HindsightRetainEncoder
     from evolvelab.modules.encode.note import NoteEncoder
     from evolvelab.modules.encode.turn import TurnEncoder
 
-    return [TurnEncoder, NoteEncoder, FactEncoder, GMemoryTaskEncoder, ExperienceEncoder, ArcMemoEncoder]
+    return [
+        TurnEncoder,
+        NoteEncoder,
+        FactEncoder,
+        GMemoryTaskEncoder,
+        ExperienceEncoder,
+        ArcMemoEncoder,
+        HindsightRetainEncoder,
+    ]
 
 
 @hookimpl
@@ -38,12 +47,15 @@ def register_retrievers():  # noqa: ANN201
     from evolvelab.modules.retrieve.gmemory import GMemoryRetriever
     from evolvelab.modules.retrieve.guard import GuardRetriever
     from evolvelab.modules.retrieve.hcam import HCAMRetriever
+    from evolvelab.modules.retrieve.hindsight_recall import HindsightRecallRetriever
+    from evolvelab.modules.retrieve.hindsight_reflect import HindsightReflectRetriever
     from evolvelab.modules.retrieve.hybrid import HybridRetriever
     from evolvelab.modules.retrieve.link_expand import LinkExpandRetriever
     from evolvelab.modules.retrieve.lsh import LSHRetriever
     from evolvelab.modules.retrieve.neighbours import NeighboursRetriever
     from evolvelab.modules.retrieve.recency import RecencyRetriever
     from evolvelab.modules.retrieve.speaker import SpeakerRetriever
+    from evolvelab.modules.retrieve.temporal import TemporalRetriever
     from evolvelab.modules.retrieve.vector import VectorRetriever
 
     return [
@@ -60,6 +72,9 @@ def register_retrievers():  # noqa: ANN201
         CasePolicyRetriever,
         ArcMemoRetriever,
         HCAMRetriever,
+        TemporalRetriever,
+        HindsightRecallRetriever,
+        HindsightReflectRetriever,
     ]
 
 
@@ -68,10 +83,12 @@ def register_managers():  # noqa: ANN201
     from evolvelab.modules.manage.case_q import CaseQManager
     from evolvelab.modules.manage.decay import DecayManager
     from evolvelab.modules.manage.dedupe import DedupeManager
+    from evolvelab.modules.manage.entity_observe import EntityObserveManager
     from evolvelab.modules.manage.hcam_chunk import HCAMChunkManager
     from evolvelab.modules.manage.insight_refine import InsightRefineManager
     from evolvelab.modules.manage.insight_score import InsightScoreManager
     from evolvelab.modules.manage.mem0_update import Mem0UpdateManager
+    from evolvelab.modules.manage.opinion_update import OpinionUpdateManager
     from evolvelab.modules.manage.thought_manage import ThoughtManager
     from evolvelab.modules.manage.utility_prune import UtilityPruneManager
     from evolvelab.modules.manage.zettelkasten_link import ZettelkastenLinkManager
@@ -87,6 +104,8 @@ def register_managers():  # noqa: ANN201
         UtilityPruneManager,
         CaseQManager,
         HCAMChunkManager,
+        OpinionUpdateManager,
+        EntityObserveManager,
     ]
 
 
