@@ -18,6 +18,7 @@ the query text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -173,6 +174,22 @@ def _note_from(values: Sequence[Any], links: list[Link]) -> Note:
     return Note(scope=scope, links=links, **fields)
 
 
+def _open_error(path: Path, err: BaseException) -> str:
+    """Explain why the database at ``path`` cannot be opened, and what to do about it."""
+    text = str(err)
+    if "Could not set lock" not in text:
+        return f"kuzu store: cannot open {path}: {text}"
+    holder = re.search(r"held by PID (\d+)", text)
+    who = f"process {holder.group(1)}" if holder else "another process"
+    return (
+        f"kuzu store: the graph database {path} is open in {who}. The graph database "
+        "allows one process per folder, and its lock also keeps out processes that only "
+        "search. Close the other process (or its Memory), or give this pipeline a graph "
+        "folder of its own (`graph: {path: ...}` or another data folder). "
+        "docs/stores.md lists what each store allows."
+    )
+
+
 def _import_backend() -> Any:
     """Return the ``ladybug`` module, or ``kuzu`` when only that is installed."""
     try:
@@ -242,7 +259,7 @@ class KuzuStore(Store):
                 self._conn.execute(statement)
         except (OSError, RuntimeError) as err:
             self.close()
-            raise EvolveLabError(f"kuzu store: cannot open {self.path}: {err}") from err
+            raise EvolveLabError(_open_error(self.path, err)) from err
         self._check_schema_version()
         # Note fields added since the database was made become new (NULL) columns.
         present = {row[1] for row in self._rows("CALL table_info('Note') RETURN *")}

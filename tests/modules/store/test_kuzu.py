@@ -318,3 +318,32 @@ def test_a_database_missing_a_newer_note_field_gains_the_column(tmp_path: Path) 
         assert [n.strength for n in store.get(["new"], ALICE)] == [2.5]
     finally:
         store.close()
+
+
+def test_a_folder_held_by_another_process_says_what_to_do(tmp_path: Path) -> None:
+    holder = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from evolvelab.modules.store.kuzu import KuzuStore, KuzuStoreConfig
+        from evolvelab.testing.contracts import store_resources
+        store = KuzuStore(KuzuStoreConfig(path={str(tmp_path / "graph")!r}))
+        store.open(store_resources(store, Path({str(tmp_path)!r})))
+        print("open", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).parents[3],
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "open"
+        with pytest.raises(EvolveLabError) as caught:
+            open_store(tmp_path)
+    finally:
+        child.kill()
+        child.wait()
+    message = str(caught.value)
+    assert f"open in process {child.pid}" in message
+    assert "one process per folder" in message and "docs/stores.md" in message
