@@ -274,8 +274,8 @@ def _parse_ks(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return ks
 
 
-DATASET_KINDS = ("locomo", "goodai", "jsonl", "tasks", "halumem")
-CONVERTIBLE = ("locomo", "goodai", "halumem")
+DATASET_KINDS = ("locomo", "goodai", "jsonl", "tasks", "halumem", "longmemeval", "memoryagentbench")
+CONVERTIBLE = ("locomo", "goodai", "halumem", "longmemeval", "memoryagentbench")
 
 
 @cli.command()
@@ -286,7 +286,7 @@ CONVERTIBLE = ("locomo", "goodai", "halumem")
 @click.option("--seed", default=0, show_default=True, help="Interleaving seed (goodai).")
 @_fail_cleanly
 def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
-    """Convert a benchmark (LoCoMo JSON, GoodAI definitions folder, HaluMem JSONL) to a stream."""
+    """Convert a benchmark (LoCoMo, GoodAI, HaluMem, LongMemEval, MemoryAgentBench) to a stream."""
     from evolvelab.datasets import load_dataset
     from evolvelab.stream import write_stream
 
@@ -374,6 +374,18 @@ def eval_command(
         progress=not quiet, console=Console(stderr=True),
     )  # fmt: skip
     _write_reports(report, out, details, md_out, html_out, quiet)
+    if kind == "longmemeval" and not quiet:
+        _print_session_recall(report, data, ks)
+
+
+def _print_session_recall(report: Any, data: Any, ks: tuple[int, ...]) -> None:
+    """Print LongMemEval's session recall@k (sessions ranked by their first retrieved turn)."""
+    from evolvelab.datasets.longmemeval import session_recall
+
+    scores = session_recall(report.results or [], data.answer_sessions, ks)
+    for group, row in scores.items():
+        cells = ", ".join(f"R@{k} {row[str(k)]:.3f}" for k in sorted(set(ks)))
+        click.echo(f"session recall ({data.name}, {group}, {int(row['n'])} questions): {cells}")
 
 
 DEFAULT_EVAL_KS = (1, 5, 10, 20)

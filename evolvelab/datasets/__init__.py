@@ -141,12 +141,26 @@ def _halumem(path: str | Path, **options: object) -> Dataset:
     return load_halumem(path)
 
 
+def _longmemeval(path: str | Path, **options: object) -> Dataset:
+    from evolvelab.datasets.longmemeval import load_longmemeval
+
+    return load_longmemeval(path)
+
+
+def _memoryagentbench(path: str | Path, **options: object) -> Dataset:
+    from evolvelab.datasets.memoryagentbench import load_memoryagentbench
+
+    return load_memoryagentbench(path)
+
+
 DATASETS: Mapping[str, Callable[..., Dataset]] = {
     "locomo": _locomo,
     "goodai": _goodai,
     "jsonl": _jsonl,
     "tasks": _tasks,
     "halumem": _halumem,
+    "longmemeval": _longmemeval,
+    "memoryagentbench": _memoryagentbench,
 }
 """The dataset kinds ``load_dataset`` knows, by name."""
 
@@ -156,8 +170,10 @@ def load_dataset(kind: str, path: str | Path, *, seed: int = 0) -> Dataset:
 
     Args:
         kind: ``locomo`` (LoCoMo JSON), ``goodai`` (a folder of GoodAI LTM definitions),
-            ``jsonl`` (a stream file), ``tasks`` (an experiential task stream file) or
-            ``halumem`` (HaluMem's JSONL, one user per line).
+            ``jsonl`` (a stream file), ``tasks`` (an experiential task stream file),
+            ``halumem`` (HaluMem's JSONL, one user per line), ``longmemeval`` (a
+            LongMemEval JSON file) or ``memoryagentbench`` (MemoryAgentBench rows: JSON,
+            JSONL or Parquet).
         path: the file or folder.
         seed: the interleaving seed (``goodai`` only).
 
