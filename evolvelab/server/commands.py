@@ -251,25 +251,31 @@ def rebuild(pipeline: Path, source: Path, data_dir: Path | None, fresh: bool) ->
 @click.argument("data_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--user", "user_id", help="Only this user.")
 @click.option("--agent", "agent_id", help="Only this agent.")
+@click.option("--tenant", help="Only this tenant of a server with --keys (user ids as it sees them).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here instead of stdout.")
 @_fail_cleanly
-def export(data_dir: Path, user_id: str | None, agent_id: str | None, output: Path | None) -> None:
+def export(data_dir: Path, user_id: str | None, agent_id: str | None, tenant: str | None,
+           output: Path | None) -> None:  # fmt: skip
     """Write DATA_DIR's event log as a JSONL stream (for evolvelab run/eval/evolve)."""
     from evolvelab.eventlog import EventLog, OwnerPattern
     from evolvelab.rebuild import export_records, log_dir
+    from evolvelab.server.service import Tenant
     from evolvelab.stream import StreamHeader, dump_stream
 
     log = EventLog(log_dir(data_dir))  # read only: never opened for writing here
     if not log.path.exists():
         raise click.BadParameter(f"no event log here (expected {log.path})", param_hint="DATA_DIR")
-    owners = None if user_id is None and agent_id is None else OwnerPattern(user_id=user_id, agent_id=agent_id)
+    who = Tenant(tenant)
+    owners = None
+    if user_id is not None or agent_id is not None or tenant is not None:
+        owners = who.owners(user_id, agent_id)
     header = StreamHeader(name=f"export-{Path(data_dir).resolve().name}",
                           description=f"evolvelab export of {data_dir}")  # fmt: skip
     out = output.open("w", encoding="utf-8", newline="\n") if output else sys.stdout
     count = 0
     try:
         out.write(dump_stream([header]))
-        for record in export_records(log, owners):
+        for record in export_records(log, owners, who.outside):
             out.write(dump_stream([record]))
             count += 1
     finally:

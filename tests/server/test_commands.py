@@ -93,3 +93,14 @@ def test_export_and_rebuild_need_a_folder_with_a_log(tmp_path: Path) -> None:
     pipeline.write_text(PIPELINE)
     result = CliRunner().invoke(cli, ["rebuild", str(pipeline), "--from", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "no event log" in result.output
+
+
+def test_export_of_one_tenant_strips_its_prefix_and_leaves_others_out(tmp_path: Path) -> None:
+    memory = Memory.from_text(PIPELINE, data_dir=tmp_path / "data")
+    memory.use_event_log()
+    memory.add([{"id": "a1", "content": "acme's ana"}], scope={"user_id": "acme/ana"})
+    memory.add([{"id": "g1", "content": "globex's ana"}], scope={"user_id": "globex/ana"})
+    memory.close()
+    result = CliRunner().invoke(cli, ["export", str(tmp_path / "data"), "--tenant", "acme"])
+    lines = [json.loads(line) for line in result.stdout.splitlines()][1:]
+    assert [(line["user_id"], line["content"]) for line in lines] == [("ana", "acme's ana")]
