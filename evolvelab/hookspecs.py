@@ -20,6 +20,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from evolvelab.search.objectives import Metric
     from evolvelab.stages import LLM, Embedder, Encoder, Manager, Retriever, Store
 
 hookspec = pluggy.HookspecMarker("evolvelab")
@@ -91,6 +92,23 @@ def register_llms() -> Iterable[type[LLM]]:
         >>> @hookimpl
         ... def register_llms():
         ...     return [LocalLlamaLLM]
+    """
+
+
+@hookspec
+def register_objectives() -> Iterable[Metric]:
+    """Return metrics an evolve spec may optimise (``objectives: [{metric: NAME}]``).
+
+    Each :class:`evolvelab.search.objectives.Metric` says how to read its value off an
+    evaluation report, which way is better and its unit; names must not clash with the
+    built-ins (``recall@K``, ``hit@K``, ``mrr``, ``search_p95``...) or other plugins'.
+
+    Example:
+        >>> @hookimpl
+        ... def register_objectives():
+        ...     return [Metric("answered", read=lambda report, k: report.questions / report.asked,
+        ...                    direction="maximize", unit="share",
+        ...                    description="Share of asked questions that had gold evidence.")]
     """
 
 

@@ -133,7 +133,8 @@ class CachedEmbedder(Embedder):
     """Serve vectors from an :class:`EmbeddingCache`, computing only the missing ones.
 
     ``close()`` (called when a trial's memory closes) keeps the wrapped model loaded for
-    the next trial; :meth:`release` closes it for good.
+    the next trial; :meth:`release` closes it for good. With ``cache=None`` nothing is
+    cached and only the model is kept: what selection uses to time every finalist alike.
 
     Example:
         >>> cache = EmbeddingCache("out/embeddings.sqlite")
@@ -143,7 +144,7 @@ class CachedEmbedder(Embedder):
 
     config_model: ClassVar[type[EmbedderConfig]] = EmbedderConfig
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+    def __init__(self, inner: Embedder, cache: EmbeddingCache | None) -> None:
         super().__init__(inner.config)
         self.inner = inner
         self.cache = cache
@@ -177,6 +178,9 @@ class CachedEmbedder(Embedder):
         """Return the vectors of ``texts``, computing only those not cached."""
         import numpy as np
 
+        if self.cache is None:  # kept open, never cached: every call pays for its texts
+            self.open(None)
+            return self.inner.embed(texts)
         found = self.cache.get(self.model_id, texts)
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         self.cache.hits += sum(1 for t in texts if t in found)

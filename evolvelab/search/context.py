@@ -1,9 +1,9 @@
 """A prepared search: the spec, its base pipelines' space, the dataset and its split.
 
 :func:`prepare` reads the evolve spec and everything it names, checks the train /
-validation split against the data (known users, no overlap), derives the search space and
-decides what the first budget slots hold: each base pipeline, as parameters when the space
-can express it exactly, else as a given pipeline. Every worker process prepares its own
+validation / test split (or the folds) against the data (known users, no overlap),
+derives the search space and decides what the first budget slots hold: each base
+pipeline, as parameters when the space can express it exactly, else as a given pipeline. Every worker process prepares its own
 :class:`Context` from the same arguments.
 """
 
@@ -19,6 +19,7 @@ from evolvelab.search.study import storage_url
 if TYPE_CHECKING:
     from evolvelab.datasets import Dataset
     from evolvelab.registry import Registry
+    from evolvelab.search.objectives import ObjectiveTable
     from evolvelab.search.space import Space
     from evolvelab.search.spec import EvolveSpec
 
@@ -36,6 +37,9 @@ class Context:
     dataset: Dataset
     train: list[str]
     validation: list[str]
+    test: list[str]
+    folds: list[list[str]]
+    table: ObjectiveTable
     out: Path
     storage: str
     study: str
@@ -47,6 +51,19 @@ class Context:
     def objective_names(self) -> list[str]:
         """The objectives' metric names."""
         return [o.metric for o in self.spec.objectives]
+
+    @property
+    def search_splits(self) -> list[list[str]]:
+        """The user groups each trial is scored on: the folds, or the train users."""
+        return self.folds or [self.train]
+
+    @property
+    def search_label(self) -> str:
+        """How reports name the search users: ``train (ana)`` or ``3 folds (ana | ben | cy)``."""
+        if self.folds:
+            groups = " | ".join(", ".join(fold) for fold in self.folds)
+            return f"{len(self.folds)} folds ({groups})"
+        return f"train ({', '.join(self.train)})"
 
 
 def _load_dataset(spec: EvolveSpec) -> Dataset:
@@ -61,13 +78,37 @@ def _load_dataset(spec: EvolveSpec) -> Dataset:
     return load_dataset(data.type, spec.resolve(data.path), seed=data.seed)
 
 
-def _split(spec: EvolveSpec, dataset: Dataset) -> tuple[list[str], list[str]]:
+def _split(
+    spec: EvolveSpec, dataset: Dataset
+) -> tuple[list[str], list[str], list[str], list[list[str]]]:
+    """Return the train, validation and test users, and the folds (k-fold splits)."""
+    data = spec.dataset
     users = list(dict.fromkeys(r.user_id for r in dataset.stream.records if r.user_id))
-    train = spec.dataset.train.pick(users)
-    split = spec.dataset.validation
-    validation = split.pick(users) if split else [u for u in users if u not in train]
+    test = data.test.pick(users) if data.test else []
     problems = []
-    for side, chosen in (("train", train), ("validation", validation)):
+    folds: list[list[str]] = []
+    if data.split is not None:
+        pool = [u for u in users if u not in test]
+        k = data.split.folds
+        if len(pool) < k:
+            problems.append(
+                spec.problem(
+                    ("dataset", "split", "folds"),
+                    f"{k} folds need at least {k} users besides the test users; "
+                    f"the stream has {len(pool)}",
+                )
+            )
+        folds = [pool[i::k] for i in range(k)]
+        train, validation = pool, []
+    else:
+        assert data.train is not None
+        train = data.train.pick(users)
+        validation = (
+            data.validation.pick(users)
+            if data.validation
+            else [u for u in users if u not in train and u not in test]
+        )
+    for side, chosen in (("train", train), ("validation", validation), ("test", test)):
         unknown = [u for u in chosen if u not in users]
         if unknown:
             problems.append(
@@ -75,19 +116,23 @@ def _split(spec: EvolveSpec, dataset: Dataset) -> tuple[list[str], list[str]]:
                     ("dataset", side), f"unknown user(s) {', '.join(unknown)}", allowed=tuple(users)
                 )
             )
-    shared = [u for u in validation if u in train]
-    if shared:
-        problems.append(
-            spec.problem(
-                ("dataset", "validation"),
-                f"validation users must not be train users (leak): {', '.join(shared)}",
+    for side, chosen, earlier, named in (
+        ("validation", validation, train, "train"),
+        ("test", test, train + validation, "train or validation"),
+    ):
+        shared = [u for u in chosen if u in earlier]
+        if shared:
+            problems.append(
+                spec.problem(
+                    ("dataset", side),
+                    f"{side} users must not be {named} users (leak): {', '.join(shared)}",
+                )
             )
-        )
     if not train:
         problems.append(spec.problem(("dataset", "train"), "no train users"))
     if problems:
         raise ConfigError(problems)
-    return train, validation
+    return train, validation, test, folds
 
 
 def prepare(
@@ -119,6 +164,7 @@ def prepare(
     """
     from evolvelab.registry import default_registry
     from evolvelab.search.derive import build_space
+    from evolvelab.search.objectives import objective_table
     from evolvelab.search.specfile import load_spec
 
     registry = registry or default_registry()
@@ -131,7 +177,7 @@ def prepare(
         problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
     )
     dataset = _load_dataset(spec)
-    train, validation = _split(spec, dataset)
+    train, validation, test, folds = _split(spec, dataset)
     out = Path(out)
     fills = []
     for base in space.bases:
@@ -150,6 +196,9 @@ def prepare(
         dataset=dataset,
         train=train,
         validation=validation,
+        test=test,
+        folds=folds,
+        table=objective_table(registry),
         out=out,
         storage=storage_url(storage or spec.storage, out),
         study=study or spec.study_name,

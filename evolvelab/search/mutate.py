@@ -51,6 +51,7 @@ PROPOSAL_FILE = "proposal.yaml"
 
 _SUFFIX = re.compile(r"-llm-[0-9a-f]{6}$")
 _FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
+_FENCED = re.compile(r"```(?:ya?ml)?[ \t]*\n(?P<body>.*?)\n[ \t]*```", re.DOTALL | re.IGNORECASE)
 _ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s,\]}]+", re.MULTILINE)
 _SLOTS = ("store", "graph", "embedder", "encode", "retrieve", "manage")
 _HEAD = ("version", "name", "description")
@@ -118,8 +119,12 @@ def _ask(llm: LLM, messages: list[dict[str, str]], model: type[A]) -> tuple[A | 
 
 
 def _unfence(text: str) -> str:
-    """Return YAML text without the Markdown code fence models like to wrap it in."""
-    match = _FENCE.match(text)
+    """Return YAML text without the Markdown code fence models like to wrap it in.
+
+    Models also put prose around the fence ("Here is the pipeline: ```yaml ... ```
+    It adds ..."); then the first fenced block is the YAML.
+    """
+    match = _FENCE.match(text) or _FENCED.search(text)
     return match.group("body") if match else text
 
 

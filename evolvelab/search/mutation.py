@@ -23,15 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
 from evolvelab.search.render import render_pipeline, validate_candidate
-from evolvelab.search.study import ATTR, released
+from evolvelab.search.record import ATTR, TrialRecord
+from evolvelab.search.study import released
 from evolvelab.search.summary import TrialSummary
-from evolvelab.search.trial import misses_from_attrs
+from evolvelab.search.trial import misses_from
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-    from evolvelab.search.evolve import Context
+    from evolvelab.search.context import Context
     from evolvelab.stages import LLM
 
 __all__ = ["Mutator", "summarise"]
@@ -40,19 +41,31 @@ __all__ = ["Mutator", "summarise"]
 def summarise(ctx: Context, trials: list[FrozenTrial]) -> list[TrialSummary]:
     """Turn finished trials into the summaries the mutation operator reads."""
     names = {p.name: p for p in ctx.space.params()}
+    table = ctx.table
+    labels = [
+        f"{o.metric} ({o.goal}, {table.unit(o.metric)})" for o in ctx.spec.objectives
+    ]
     out = []
     for trial in trials:
-        train = trial.user_attrs.get(ATTR + "train", {})
-        params = {k: names[k].decode(v) if k in names else v for k, v in trial.params.items()}
+        record = TrialRecord.from_trial(trial)
+        metrics = record.train.metrics if record.train else {}
+        recall = {
+            name.removeprefix("recall@"): value
+            for name, value in metrics.items()
+            if name.startswith("recall@")
+        }
+        categories = record.train.by_category if record.train else {}
+        params = {k: names[k].decode(v) if k in names else v for k, v in record.params.items()}
         out.append(
             TrialSummary(
-                number=trial.number,
-                pipeline_yaml=trial.user_attrs.get(ATTR + "yaml", ""),
+                number=record.number,
+                pipeline_yaml=record.yaml,
                 params=params,
-                values=list(trial.values or []),
-                recall=train.get("recall", {}),
-                by_category=train.get("by_category", {}),
-                misses=misses_from_attrs(train, ctx.dataset),
+                values=list(record.values or []),
+                objectives=labels,
+                recall=recall,
+                by_category={c: v.model_dump() for c, v in categories.items()},
+                misses=misses_from(record.train, ctx.dataset),
             )
         )
     return out

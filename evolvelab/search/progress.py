@@ -12,7 +12,7 @@ from evolvelab.search.study import released
 if TYPE_CHECKING:
     import optuna
 
-    from evolvelab.search.evolve import Context
+    from evolvelab.search.context import Context
 
 __all__ = ["ProgressView", "study_counts"]
 

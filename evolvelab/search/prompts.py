@@ -327,9 +327,10 @@ def design_messages(
     parent = best[0]
     head: list[str] = ["# Best pipelines so far (best first)"]
     for i, trial in enumerate(best[:_MAX_TRIALS]):
-        values = ", ".join(f"{v:.4g}" for v in trial.values[:4]) or "none"
+        names = trial.objectives or [f"objective {j + 1}" for j in range(len(trial.values))]
+        values = ", ".join(f"{n} = {v:.4g}" for n, v in zip(names, trial.values[:4], strict=False))
         head += [
-            f"## Trial {trial.number}: objective values [{values}]; {_recall_text(trial.recall)}",
+            f"## Trial {trial.number}: {values or 'no values'}; {_recall_text(trial.recall)}",
             "```yaml",
             _cut_block(trial.pipeline_yaml, _MAX_YAML[i]),
             "```",

@@ -14,8 +14,8 @@ from evolvelab.search.study import released
 if TYPE_CHECKING:
     import optuna
 
-    from evolvelab.search.evolve import Context
-    from evolvelab.search.results import EvolveResult
+    from evolvelab.search.context import Context
+    from evolvelab.search.outcome import EvolveResult
 
 __all__ = ["importances", "print_results", "write_report"]
 
@@ -59,15 +59,46 @@ def _columns(ctx: Context) -> list[str]:
     return names + [m for m in ("recall@10",) if m not in names]
 
 
+def _sides(ctx: Context) -> list[tuple[str, str]]:
+    """The splits the results table shows: (Finalist attribute, column label)."""
+    sides = [("train", "folds (mean)" if ctx.folds else "train")]
+    if ctx.validation:
+        sides.append(("validation", "validation"))
+    if ctx.test:
+        sides.append(("test", "test"))
+    return sides
+
+
 def _finalist_rows(ctx: Context, result: EvolveResult) -> list[list[str]]:
     rows = []
     columns = _columns(ctx)
     for finalist in [*result.base, *result.best]:
         row = [finalist.role, str(finalist.number)]
-        row += [_fmt(finalist.train.get(c)) for c in columns]
-        row += [_fmt((finalist.validation or {}).get(c)) for c in columns]
+        for side, _ in _sides(ctx):
+            row += [_fmt((getattr(finalist, side) or {}).get(c)) for c in columns]
         row.append(finalist.file or "")
         rows.append(row)
+    return rows
+
+
+def _fold_rows(ctx: Context, result: EvolveResult) -> list[list[str]]:
+    """Per fold: its users, the base's and the winner's score, and the cross-validated pick."""
+    metric = ctx.objective_names[0]
+    winner = result.winner
+    base = result.base[0] if result.base else None
+    picks = result.held_out.per_fold if result.held_out else []
+    rows = []
+    for i, users in enumerate(ctx.folds):
+        pick = picks[i] if i < len(picks) else None
+        rows.append(
+            [
+                str(i + 1),
+                ", ".join(users),
+                _fmt(base.folds[i].get(metric) if base and i < len(base.folds) else None),
+                _fmt(winner.folds[i].get(metric) if winner and i < len(winner.folds) else None),
+                f"trial {pick[0]}: {pick[1]:+.4f}" if pick else "–",
+            ]
+        )
     return rows
 
 
@@ -130,19 +161,34 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
         f"{result.complete} complete, {result.failed} failed, {result.running} running, "
         f"{result.waiting} waiting. Sampler {sampler}, seed {ctx.seed}.",
         "",
-        f"Data: {source}. Train users (search): {', '.join(ctx.train)}. Validation users (report "
-        f"only): {', '.join(ctx.validation) or 'none'}. Objectives: {goals}.",
+        f"Data: {source}. Search users: {ctx.search_label}. Validation users (selection): "
+        f"{', '.join(ctx.validation) or 'none'}. Test users (report only, scored once): "
+        f"{', '.join(ctx.test) or 'none'}. Objectives: {goals}.",
+        "",
+        f"**{result.headline}**",
         "",
     ]
     lines += [f"> {note}" for note in result.notes] + ([""] if result.notes else [])
     columns = _columns(ctx)
-    head = (
-        ["", "trial"]
-        + [f"train {c}" for c in columns]
-        + [f"validation {c}" for c in columns]
-        + ["file"]
-    )
+    head = ["", "trial"]
+    for _, label in _sides(ctx):
+        head += [f"{label} {c}" for c in columns]
+    head.append("file")
     lines += ["## Results", "", *_table(head, _finalist_rows(ctx, result)), ""]
+    if ctx.folds:
+        metric = ctx.objective_names[0]
+        lines += [
+            "## Folds",
+            "",
+            "Each fold's held-out score comes from the trial picked on the other folds "
+            "(cross-validation).",
+            "",
+            *_table(
+                ["fold", "users", f"base {metric}", f"winner {metric}", "picked elsewhere: gain"],
+                _fold_rows(ctx, result),
+            ),
+            "",
+        ]
     weights = importances(study) if result.complete >= 4 else None
     lines += _plots(ctx, study, result, weights)
     if weights:
@@ -211,13 +257,14 @@ def print_results(ctx: Context, result: EvolveResult, *, console: Any = None) ->
     )
     table.add_column("")
     table.add_column("trial", justify="right")
-    for side in ("train", "valid."):
+    for _, label in _sides(ctx):
         for column in columns:
-            table.add_column(f"{side} {column}", justify="right")
+            table.add_column(f"{label.replace('validation', 'valid.')} {column}", justify="right")
     table.add_column("file")
     for row in _finalist_rows(ctx, result):
         table.add_row(*row)
     console.print(table)
+    console.print(result.headline)
     for note in result.notes:
         console.print(f"note: {note}")
     written = [

@@ -1,23 +1,24 @@
-"""What a search leaves in ``--out``: trial files, the trials table, the winners, the report.
+"""What a search leaves in ``--out``: trial files, the trials table, the winner, the report.
 
 ::
 
     OUT/
       study.journal          the Optuna study (default storage; optuna-dashboard reads it)
       embeddings.sqlite      the embedding cache shared by workers and resumed runs
-      trials/0007.yaml       every trial's pipeline, with a header (params, train score,
+      trials/0007.yaml       every trial's pipeline, with a header (params, search score,
                              the `evolvelab eval` command that reproduces it)
       trials.csv             one row per trial
-      best.yaml              single objective: the best trial, with how it was found
+      best.yaml              single objective: the selected winner, with how it was found
       pareto/0012.yaml       several objectives: the Pareto set
-      validation.json        validation scores (computed once per pipeline)
+      validation.json        selection and test scores (computed once per pipeline)
       report.md, *.png       the report and its plots
       result.json            the summary below, for scripts
       mutations/001.json     each LLM mutation attempt (when an LLM is configured)
 
-:func:`finish` evaluates the winners and the base pipeline(s) on the validation users
-(never seen during the search), writes all of it and prints the results table. Running
-it again (re-running the same command after the budget is used) only refreshes it.
+:func:`finish` scores the finalists on the validation users, selects the winner
+(:mod:`evolvelab.search.selection`), scores it and the base on the test users (once),
+writes all of it and prints the results with the one line that says what was gained on
+users the choice never saw. Running it again only refreshes it.
 """
 
 from __future__ import annotations
@@ -25,149 +26,62 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from evolvelab.search.outcome import EvolveResult, headline
+from evolvelab.search.record import TrialRecord
 from evolvelab.search.render import render_pipeline
-from evolvelab.search.study import ATTR, open_storage, released
+from evolvelab.search.selection import Finalist, Rule, held_out, pick
+from evolvelab.search.study import open_storage
+from evolvelab.search.trialfile import (
+    mark_released,
+    reproduce_command,
+    trial_header,
+    trial_path,
+    trial_status,
+)
 
 if TYPE_CHECKING:
-    from optuna.trial import FrozenTrial
-
-    from evolvelab.evaluation import EvalReport
-    from evolvelab.search.evolve import Context
+    from evolvelab.search.context import Context
     from evolvelab.stages import LLM
 
-__all__ = ["EvolveResult", "Finalist", "finish", "reproduce_command"]
+__all__ = ["finish"]
 
 
-@dataclass
-class Finalist:
-    """A winning (or base) trial with its train and validation scores."""
-
-    number: int
-    role: str
-    yaml: str
-    train: dict[str, float]
-    validation: dict[str, float] | None = None
-    file: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class EvolveResult:
-    """The outcome of a search, as ``result.json`` holds it."""
-
-    out: str
-    study: str
-    storage: str
-    budget: int
-    complete: int
-    failed: int
-    running: int
-    waiting: int
-    objectives: list[str]
-    train_users: list[str]
-    validation_users: list[str]
-    best: list[Finalist] = field(default_factory=list)
-    base: list[Finalist] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _shown(path: str | Path) -> str:
-    """Return ``path`` normalised: relative to the working directory when it lies below it
-    or beside it (``../data/x.json``), else absolute."""
-    full = Path(os.path.normpath(Path(path).absolute()))
-    here = Path.cwd()
-    if full.is_relative_to(here) or full.is_relative_to(here.parent):
-        return os.path.relpath(full, here)
-    return str(full)
-
-
-def reproduce_command(ctx: Context, path: str, users: list[str]) -> str:
-    """Return the ``evolvelab eval`` command that scores ``path`` as the search did.
-
-    ``path`` is relative to the results folder; both it and the data file are written
-    relative to the working directory the search ran in (absolute when outside it).
-    """
-    data = ctx.spec.dataset
-    if data.type == "sample":
-        from evolvelab.sample import sample_path
-
-        kind, source = "jsonl", str(sample_path())
-    else:
-        kind, source = data.type, _shown(ctx.spec.resolve(data.path or ""))
-    parts = ["evolvelab eval", _shown(ctx.out / path), "--dataset", kind, "--data", source]
-    parts += [f"--user {u}" for u in users]
-    if data.limit:
-        parts.append(f"--limit {data.limit}")
-    if data.order:
-        parts.append(f"--order {data.order}")
-    if data.type == "goodai" and data.seed:
-        parts.append(f"--seed {data.seed}")
-    return " ".join(parts)
-
-
-def metrics(report: EvalReport) -> dict[str, float]:
-    """Return a report's scores under the objective metric names."""
-    out = {f"recall@{k}": float(v) for k, v in report.recall.items()}
-    out["mrr"] = float(report.mrr or 0.0)
-    out["search_p95"] = float(report.search_ms.p95 or 0.0)
-    out["llm_tokens"] = float(report.llm.prompt_tokens + report.llm.completion_tokens)
-    out["ingest_seconds"] = float(report.ingest.seconds)
-    return out
-
-
-def _train_metrics(trial: FrozenTrial, objectives: list[str]) -> dict[str, float]:
-    train = trial.user_attrs.get(ATTR + "train", {})
-    out = {f"recall@{k}": float(v) for k, v in train.get("recall", {}).items()}
-    for name in ("mrr", "search_p95", "llm_tokens", "ingest_seconds"):
-        if train.get(name) is not None:
-            out[name] = float(train[name])
-    out.update(zip(objectives, trial.values or [], strict=False))
-    return out
-
-
-def _write_trial_file(ctx: Context, trial: FrozenTrial) -> None:
+def _write_trial_file(ctx: Context, record: TrialRecord) -> None:
     """Write a trial's file from the study when this machine has none (another ran it)."""
-    from evolvelab.search.evolve import trial_header, trial_status
-
-    path = ctx.out / "trials" / f"{trial.number:04d}.yaml"
-    text = trial.user_attrs.get(ATTR + "yaml")
-    if not text or path.exists():
+    path = trial_path(ctx, record.number)
+    if not record.yaml or path.exists():
         return
     names = {p.name: p for p in ctx.space.params()}
-    params = {k: names[k].decode(v) if k in names else v for k, v in trial.params.items()}
-    status = trial_status(ctx, trial.values, trial.user_attrs.get(ATTR + "error"))
-    origin = str(trial.user_attrs.get(ATTR + "origin", "sampler"))
+    params = {k: names[k].decode(v) if k in names else v for k, v in record.params.items()}
+    status = trial_status(ctx, record.values, record.error)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        trial_header(ctx, trial.number, origin, params, status) + text, encoding="utf-8"
+        trial_header(ctx, record.number, record.origin, params, status) + record.yaml, "utf-8"
     )
 
 
-def _rows(ctx: Context, trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+def _rows(ctx: Context, records: list[TrialRecord]) -> list[dict[str, Any]]:
     rows = []
-    for trial in trials:
-        attrs = trial.user_attrs
-        train = _train_metrics(trial, ctx.objective_names)
-        error = str(attrs.get(ATTR + "error", "")).splitlines()
+    for record in records:
+        metrics = dict(record.train.metrics) if record.train else {}
+        error = (record.error or "").splitlines()
         rows.append(
             {
-                "number": trial.number,
-                "state": trial.state.name.lower(),
-                "origin": attrs.get(ATTR + "origin", "sampler"),
-                **{name: train.get(name) for name in ctx.objective_names},
-                **{k: v for k, v in train.items() if k not in ctx.objective_names},
-                "seconds": attrs.get(ATTR + "seconds"),
-                "pipeline": attrs.get(ATTR + "pipeline", ""),
+                "number": record.number,
+                "state": record.state,
+                "origin": record.origin,
+                **{name: metrics.pop(name, None) for name in ctx.objective_names},
+                **metrics,
+                "seconds": record.seconds,
+                "pipeline": record.pipeline or "",
                 "error": error[0] if error else "",
-                "params": json.dumps(trial.params, sort_keys=False),
+                "params": json.dumps(record.params, sort_keys=False),
             }
         )
     return rows
@@ -184,26 +98,32 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
-class _Validation:
-    """Validation scores, computed once per (pipeline, users) and kept in ``validation.json``."""
+class _Scorer:
+    """Score pipelines on a split once, keeping the scores in ``validation.json``.
+
+    Scores come from the same objectives table as the search's, under the same names.
+    Costs (for ties) are measured with nothing cached, so every finalist pays for its
+    own embeddings alike.
+    """
 
     def __init__(self, ctx: Context, llm: LLM | None) -> None:
         self.ctx, self.llm = ctx, llm
         self.path = ctx.out / "validation.json"
         self.known: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self._evaluator: Any = None
+        self._evaluators: dict[bool, Any] = {}
 
-    def score(self, text: str) -> dict[str, float] | str:
+    def score(self, text: str, users: list[str], *, cached: bool = True) -> dict[str, float] | str:
+        """Return ``text``'s metrics on ``users``, or the error text."""
         from evolvelab.errors import ConfigError
 
         ctx = self.ctx
         key = hashlib.sha256(
-            json.dumps([text, ctx.validation, ctx.spec.dataset.limit]).encode()
+            json.dumps([text, users, ctx.spec.dataset.limit, cached]).encode()
         ).hexdigest()
         if key not in self.known:
             try:
-                report = self._evaluate(text)
-                self.known[key] = metrics(report)
+                report = self._evaluator(cached).run(text, users, file="<selection>")
+                self.known[key] = ctx.table.scores(report, ctx.objective_names)
             except ConfigError as err:
                 self.known[key] = err.render()
             except Exception as err:
@@ -211,45 +131,103 @@ class _Validation:
             self.path.write_text(json.dumps(self.known, indent=1) + "\n", encoding="utf-8")
         return self.known[key]  # type: ignore[no-any-return]
 
-    def _evaluate(self, text: str) -> EvalReport:
-        from evolvelab.search.cache import EmbeddingCache
-        from evolvelab.search.trial import Evaluator, budgets
+    def measure(self, finalist: Finalist) -> None:
+        """Fill ``finalist.costs``: its cost metrics on the selection users, nothing cached."""
+        ctx = self.ctx
+        users = ctx.validation or ctx.search_splits[0]
+        scores = self.score(finalist.yaml, users, cached=False)
+        if isinstance(scores, dict):
+            finalist.costs = {c: scores[c] for c in ctx.table.costs() if c in scores}
 
-        if self._evaluator is None:
-            spec = self.ctx.spec
-            self._evaluator = Evaluator(
-                self.ctx.dataset,
-                self.ctx.registry,
-                cache=EmbeddingCache(self.ctx.out / "embeddings.sqlite"),
-                ks=budgets(spec.objectives),
-                limit=spec.dataset.limit,
-                order=spec.dataset.order,
+    def _evaluator(self, cached: bool) -> Any:
+        from evolvelab.search.cache import EmbeddingCache
+        from evolvelab.search.trial import Evaluator
+
+        if cached not in self._evaluators:
+            ctx = self.ctx
+            self._evaluators[cached] = Evaluator(
+                ctx.dataset,
+                ctx.registry,
+                cache=EmbeddingCache(ctx.out / "embeddings.sqlite") if cached else None,
+                ks=ctx.table.budgets(ctx.objective_names),
+                limit=ctx.spec.dataset.limit,
+                order=ctx.spec.dataset.order,
                 llm=self.llm,
             )
-        return self._evaluator.run(text, self.ctx.validation, file="<validation>")  # type: ignore[no-any-return]
+        return self._evaluators[cached]
 
     def close(self) -> None:
-        if self._evaluator is not None:
-            self._evaluator.close()
+        for evaluator in self._evaluators.values():
+            evaluator.close()
 
 
-def _finalists(
-    ctx: Context, study: Any, trials: list[FrozenTrial]
-) -> list[tuple[str, FrozenTrial]]:
-    from evolvelab.search.mutation import best_trials
-
-    if len(ctx.spec.objectives) == 1:
-        return [("best", t) for t in best_trials(ctx, study, 1)]
-    pareto = [t for t in study.best_trials if not released(t)]
-    sign = -1.0 if ctx.spec.objectives[0].goal == "maximize" else 1.0
-    return [
-        ("pareto", t) for t in sorted(pareto, key=lambda t: (sign * t.values[0], t.number))[:12]
-    ]
+def _finalist(record: TrialRecord, role: Any) -> Finalist:
+    return Finalist(
+        number=record.number,
+        role=role,
+        yaml=record.yaml,
+        train=dict(record.train.metrics) if record.train else {},
+        folds=[dict(f) for f in record.train.folds] if record.train else [],
+        file=record.pipeline,
+        error=record.error,
+    )
 
 
-def _best_header(ctx: Context, finalist: Finalist, bases: list[Finalist], file: str) -> str:
+def _ranked(ctx: Context, records: list[TrialRecord]) -> list[TrialRecord]:
+    """Complete trials, best first by the first objective on the search users."""
+    objective = ctx.spec.objectives[0]
+    sign = -1.0 if objective.goal == "maximize" else 1.0
+    done = [r for r in records if r.complete]
+    return sorted(done, key=lambda r: (sign * (r.values or [0.0])[0], r.number))
+
+
+def _select(
+    ctx: Context, study: Any, records: list[TrialRecord], scorer: _Scorer, result: EvolveResult
+) -> None:
+    """Fill the result's base and best finalists and the held-out comparison."""
+    bases = [_finalist(r, "base") for r in records if r.origin == "base" and r.complete]
+    if len(ctx.spec.objectives) > 1:
+        numbers = {t.number for t in study.best_trials}
+        pareto = [r for r in _ranked(ctx, records) if r.number in numbers][:12]
+        finalists = bases + [_finalist(r, "pareto") for r in pareto]
+    else:
+        pool = [r for r in _ranked(ctx, records) if r.origin != "base"]
+        top = pool if ctx.folds else pool[: ctx.spec.select.top]
+        finalists = bases + [_finalist(r, "trial") for r in top]
+    if ctx.validation:
+        for finalist in finalists:
+            scores = scorer.score(finalist.yaml, ctx.validation)
+            if isinstance(scores, dict):
+                finalist.validation = scores
+            else:
+                finalist.error = scores
+    objective = ctx.spec.objectives[0]
+    rule = Rule(
+        objective.metric, objective.goal, ctx.spec.select.tolerance, tuple(ctx.table.costs())
+    )
+    result.base = bases
+    if len(ctx.spec.objectives) > 1:
+        result.best = [f for f in finalists if f.role == "pareto"]
+        return
+    folds = list(range(len(ctx.folds))) if ctx.folds else None
+    if folds is None and not ctx.validation:  # nothing held out: the best on train
+        winner = next((f for f in finalists if not f.is_base), bases[0] if bases else None)
+    else:
+        winner = pick(finalists, rule, folds, measure=scorer.measure)
+    if winner is None:
+        return
+    if ctx.test:
+        for finalist in {id(f): f for f in [winner, *bases]}.values():
+            scores = scorer.score(finalist.yaml, ctx.test)
+            finalist.test = scores if isinstance(scores, dict) else None
+    chosen = Finalist(**{**asdict(winner), "role": "best"})
+    result.best = [chosen]
+    result.held_out = held_out(finalists, winner, rule, len(ctx.folds), measure=scorer.measure)
+
+
+def _best_header(ctx: Context, result: EvolveResult, finalist: Finalist, file: str) -> str:
     names = ctx.objective_names
-    base = bases[0] if bases else None
+    base = result.base[0] if result.base else None
 
     def scores(side: str) -> str:
         mine = getattr(finalist, side) or {}
@@ -264,15 +242,25 @@ def _best_header(ctx: Context, finalist: Finalist, bases: list[Finalist], file: 
         )
 
     sampler = ctx.spec.sampler.type or ("tpe" if len(names) == 1 else "nsga2")
+    how = (
+        "best on the Pareto front"
+        if finalist.role == "pareto"
+        else "selected on " + ("the folds" if ctx.folds else "validation")
+    )
     lines = [
         f"Evolved by `evolvelab evolve {ctx.spec_path}`: study '{ctx.study}', {ctx.budget} trials,",
         f"sampler {sampler} seed {ctx.seed}; base: {', '.join(b.label for b in ctx.space.bases)}.",
-        f"Trial {finalist.number} ({'best' if finalist.role == 'best' else 'on the Pareto front'}) "
-        f"selected on train users {', '.join(ctx.train)}.",
-        f"train: {scores('train')}",
-        f"validation ({', '.join(ctx.validation) or 'none'}): {scores('validation')}",
-        "reproduce: " + reproduce_command(ctx, file, ctx.validation or ctx.train),
+        f"Trial {finalist.number} ({how}); searched on {ctx.search_label}.",
+        f"{ctx.search_label}: {scores('train')}",
     ]
+    if ctx.validation:
+        lines.append(f"validation ({', '.join(ctx.validation)}): {scores('validation')}")
+    if ctx.test:
+        lines.append(f"test ({', '.join(ctx.test)}): {scores('test')}")
+    if finalist.role == "best":
+        lines.append(result.headline)
+    users = ctx.test or ctx.validation or ctx.train
+    lines.append("reproduce: " + reproduce_command(ctx, file, users))
     return "\n".join(lines)
 
 
@@ -293,7 +281,7 @@ def _named(ctx: Context, text: str, number: int) -> dict[str, Any]:
 def finish(
     ctx: Context, *, llm: LLM | None = None, progress: bool = True, console: Any = None
 ) -> EvolveResult:
-    """Evaluate winners and base on the validation users; write every result file.
+    """Select the winner, score it on held-out users, write every result file.
 
     Args:
         ctx: the prepared search.
@@ -309,16 +297,15 @@ def finish(
     from evolvelab.search.progress import study_counts
     from evolvelab.search.report import print_results, write_report
 
-    from evolvelab.search.evolve import mark_released
-
     study = optuna.load_study(study_name=ctx.study, storage=open_storage(ctx.storage))
-    for trial in study.get_trials(deepcopy=False):
-        if released(trial):
-            mark_released(ctx, trial.number, str(trial.user_attrs[ATTR + "released"]))
-    trials = [t for t in study.get_trials(deepcopy=False) if not released(t)]
-    for trial in trials:
-        _write_trial_file(ctx, trial)
-    rows = _rows(ctx, trials)
+    records = [TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False)]
+    for record in records:
+        if record.released is not None:
+            mark_released(ctx, record.number, record.released)
+    records = [r for r in records if r.released is None]
+    for record in records:
+        _write_trial_file(ctx, record)
+    rows = _rows(ctx, records)
     _write_csv(ctx.out / "trials.csv", rows)
     counts = study_counts(study)
     result = EvolveResult(
@@ -333,40 +320,26 @@ def finish(
         objectives=ctx.objective_names,
         train_users=ctx.train,
         validation_users=ctx.validation,
+        test_users=ctx.test,
+        folds=ctx.folds,
         rows=rows,
     )
-    validation = _Validation(ctx, llm)
+    scorer = _Scorer(ctx, llm)
     try:
-        picked = _finalists(ctx, study, trials)
-        bases = [t for t in trials if t.user_attrs.get(ATTR + "origin") == "base"]
-        for role, group in (("base", [("base", t) for t in bases]), ("best", picked)):
-            for kind, trial in group:
-                text = trial.user_attrs.get(ATTR + "yaml", "")
-                error = trial.user_attrs.get(ATTR + "error")
-                scores = validation.score(text) if text and ctx.validation and not error else None
-                finalist = Finalist(
-                    trial.number,
-                    kind,
-                    text,
-                    _train_metrics(trial, ctx.objective_names),
-                    scores if isinstance(scores, dict) else None,
-                    trial.user_attrs.get(ATTR + "pipeline"),
-                    error or (scores if isinstance(scores, str) else None),
-                )
-                (result.base if role == "base" else result.best).append(finalist)
+        _select(ctx, study, records, scorer, result)
     finally:
-        validation.close()
+        scorer.close()
+    result.headline = headline(ctx, result)
     for finalist in result.best:
-        if finalist.role == "best":
-            finalist.file = "best.yaml"
-        else:
-            finalist.file = f"pareto/{finalist.number:04d}.yaml"
+        finalist.file = (
+            "best.yaml" if finalist.role == "best" else f"pareto/{finalist.number:04d}.yaml"
+        )
         path = ctx.out / finalist.file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             render_pipeline(
                 _named(ctx, finalist.yaml, finalist.number),
-                _best_header(ctx, finalist, result.base, finalist.file),
+                _best_header(ctx, result, finalist, finalist.file),
             ),
             encoding="utf-8",
         )
@@ -375,8 +348,8 @@ def finish(
             f"{counts['running']} trial(s) running and {counts['waiting']} waiting: "
             "re-run the same command to continue; these results are partial"
         )
-    if not ctx.validation:
-        result.notes.append("no validation users: the winners are reported on train users only")
+    if not (ctx.validation or ctx.folds or ctx.test):
+        result.notes.append("no held-out users: the winner is reported on train users only")
     write_report(ctx, study, result)
     (ctx.out / "result.json").write_text(
         json.dumps(asdict(result), indent=2, default=str) + "\n", encoding="utf-8"

@@ -18,7 +18,6 @@ problems, ``file:line:col: path: message``, all at once::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -31,6 +30,7 @@ from pydantic import (
     PrivateAttr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -41,31 +41,27 @@ from evolvelab.loader import Located
 if TYPE_CHECKING:
     from evolvelab.config import LLMConfig
     from evolvelab.registry import Registry
+    from evolvelab.search.objectives import ObjectiveTable
 
 __all__ = [
-    "METRICS",
     "DatasetSpec",
     "EvolveSpec",
+    "Folds",
     "MutationSpec",
     "Objective",
     "SamplerSpec",
+    "SelectSpec",
     "SpaceEntry",
     "Split",
     "error_message",
-    "metric_direction",
 ]
 
-METRICS = ("recall@K", "hit@K", "mrr", "search_p50", "search_p95", "llm_tokens", "ingest_seconds")
-"""Objective metrics: ``K`` is any turn budget (``recall@10``)."""
+def _table(info: ValidationInfo) -> ObjectiveTable:
+    """Return the objectives table to check names against (the validation context's)."""
+    from evolvelab.search.objectives import objective_table
 
-_METRIC = re.compile(
-    r"^(?:(?:recall|hit)@[1-9]\d*|mrr|search_p50|search_p95|llm_tokens|ingest_seconds)$"
-)
-
-
-def metric_direction(metric: str) -> Literal["maximize", "minimize"]:
-    """Return the natural direction of ``metric``: scores up, costs down."""
-    return "maximize" if metric.startswith(("recall@", "hit@")) or metric == "mrr" else "minimize"
+    registry = (info.context or {}).get("registry")
+    return objective_table(registry)
 
 
 class _Model(BaseModel):
@@ -104,8 +100,27 @@ class Split(_Model):
         return users[-self.last :]
 
 
+class Folds(_Model):
+    """k-fold over users: every trial is scored on each fold, and must hold on all of them.
+
+    Example:
+        ```yaml
+        split: {folds: 3}        # the users (less any test users) dealt into 3 folds
+        ```
+    """
+
+    folds: int = Field(ge=2, le=20, description="How many folds the users are dealt into.")
+
+
 class DatasetSpec(_Model):
-    """The task stream trials are scored on, and its train / validation split.
+    """The task stream trials are scored on, and how its users are split.
+
+    Three roles, each user in at most one: ``train`` users score every trial (the
+    search), ``validation`` users pick the winner among the best trials (selection),
+    and optional ``test`` users are touched once, at the end, for the report only. For
+    small streams, ``split: {folds: k}`` replaces train and validation: the users are
+    dealt into k folds, every trial is scored on each, and the winner must beat the base
+    on every fold; its held-out gain is estimated by cross-validation.
 
     Example:
         ```yaml
@@ -122,9 +137,16 @@ class DatasetSpec(_Model):
     )
     path: str | None = Field(None, description="File or folder, relative to the spec file.")
     seed: int = Field(0, description="Interleaving seed (goodai only).")
-    train: Split = Field(description="Users the search scores trials on.")
+    train: Split | None = Field(None, description="Users the search scores trials on.")
     validation: Split | None = Field(
-        None, description="Users the winners are reported on (default: every other user)."
+        None,
+        description="Users the winner is selected on (default: every user not in train or test).",
+    )
+    test: Split | None = Field(
+        None, description="Users scored once at the end, for the report only (default: none)."
+    )
+    split: Folds | None = Field(
+        None, description="k-fold over the users instead of train and validation."
     )
     limit: int | None = Field(
         None, ge=1, description="Ask only the first N questions of each evaluation (speed)."
@@ -139,17 +161,51 @@ class DatasetSpec(_Model):
             raise ValueError(f"dataset type {self.type!r} needs a path")
         if self.type == "sample" and self.path:
             raise ValueError("dataset type 'sample' is bundled: leave out path")
-        if self.validation is not None and self.train.users and self.validation.users:
-            shared = sorted(set(self.train.users) & set(self.validation.users))
-            if shared:
-                raise ValueError(
-                    f"validation users must not be train users (leak): {', '.join(shared)}"
-                )
+        if self.split is not None and (self.train or self.validation):
+            raise ValueError("split: {folds: k} replaces train and validation: leave them out")
+        if self.split is None and self.train is None:
+            raise ValueError("give train users (train: {users: [...]}) or split: {folds: k}")
+        named = [(side, set(getattr(self, side).users or ()))
+                 for side in ("train", "validation", "test") if getattr(self, side)]  # fmt: skip
+        for i, (side, users) in enumerate(named):
+            for other, theirs in named[i + 1 :]:
+                shared = sorted(users & theirs)
+                if shared:
+                    raise ValueError(
+                        f"{other} users must not be {side} users (leak): {', '.join(shared)}"
+                    )
         return self
 
 
+class SelectSpec(_Model):
+    """How the winner is chosen among the trials (single objective).
+
+    The ``top`` best trials on the search users and the base pipeline(s) are the
+    finalists; the one best on the validation users (with folds: best mean among those
+    at least as good as the base on every fold) wins. Scores within ``tolerance`` of
+    each other are a tie, broken toward the cheaper pipeline (ingest time, search time,
+    LLM tokens, measured on the same users), so a slower pipeline with no held-out gain
+    loses to the base.
+
+    Example:
+        ```yaml
+        select: {top: 5, tolerance: 0.005}
+        ```
+    """
+
+    top: int = Field(5, ge=1, le=50, description="Best trials on the search users to finalise.")
+    tolerance: float = Field(
+        0.0, ge=0.0, description="Score differences up to this much count as ties."
+    )
+
+
 class Objective(_Model):
-    """One thing to optimise, measured on the train users.
+    """One thing to optimise, measured on the search users.
+
+    ``metric`` is a name of the objectives table (:mod:`evolvelab.search.objectives`):
+    the built-ins ``recall@K``, ``hit@K``, ``mrr``, ``search_p50``, ``search_p95``,
+    ``llm_tokens``, ``ingest_seconds``, and any a plugin registers. Without a
+    ``direction``, scores are maximised and costs minimised.
 
     Example:
         ```yaml
@@ -160,23 +216,35 @@ class Objective(_Model):
     """
 
     metric: str = Field(
-        description="recall@K, hit@K, mrr, search_p50, search_p95, llm_tokens or ingest_seconds."
+        description="recall@K, hit@K, mrr, search_p50, search_p95, llm_tokens, "
+        "ingest_seconds, or a plugin's metric."
     )
-    direction: Literal["maximize", "minimize"] | None = Field(
-        None, description="Default: maximize scores, minimize costs."
+    direction: Literal["maximize", "minimize"] = Field(
+        description="Default: the metric's natural direction (maximize scores, minimize costs)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _natural_direction(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, Mapping) or data.get("direction") is not None:
+            return data
+        metric, table = data.get("metric"), _table(info)
+        if isinstance(metric, str) and table.problem(metric) is None:
+            return {**data, "direction": table.direction(metric)}
+        return {**data, "direction": "maximize"}  # the metric's own error is reported
 
     @field_validator("metric")
     @classmethod
-    def _known(cls, metric: str) -> str:
-        if not _METRIC.match(metric):
-            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+    def _known(cls, metric: str, info: ValidationInfo) -> str:
+        problem = _table(info).problem(metric)
+        if problem is not None:
+            raise ValueError(problem)
         return metric
 
     @property
     def goal(self) -> Literal["maximize", "minimize"]:
-        """The direction, explicit or natural."""
-        return self.direction or metric_direction(self.metric)
+        """The direction (explicit or the metric's natural one)."""
+        return self.direction
 
 
 class SamplerSpec(_Model):
@@ -276,6 +344,9 @@ class EvolveSpec(_Model):
         description="What to optimise, in order (the first one ranks single-objective runs).",
     )
     sampler: SamplerSpec = Field(default_factory=SamplerSpec, description="The sampler.")
+    select: SelectSpec = Field(
+        default_factory=SelectSpec, description="How the winner is chosen among the trials."
+    )
     trials: int = Field(50, ge=1, description="Trial budget of the study (all workers together).")
     timeout_s: float | None = Field(
         None, gt=0, description="Stop starting trials after this many seconds (per process)."
@@ -369,9 +440,7 @@ class EvolveSpec(_Model):
 
 
 def _llm_field(registry: Registry) -> Any:
-    from evolvelab.config import pipeline_model
-
-    return pipeline_model(registry).model_fields["llm"]
+    return registry.pipeline_model().model_fields["llm"]
 
 
 def error_message(error: Mapping[str, Any]) -> str:

@@ -108,7 +108,7 @@ def parse_spec(
         problems.append(located.problem((), "an evolve spec must be a mapping of keys"))
     else:
         try:
-            spec = EvolveSpec.model_validate(located.data)
+            spec = EvolveSpec.model_validate(located.data, context={"registry": registry})
         except ValidationError as err:
             problems += [p for p in _problems(err, located) if p.path not in located.unresolved]
     if problems or spec is None:

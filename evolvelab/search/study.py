@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
+from evolvelab.search.record import ATTR, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from evolvelab.search.spec import EvolveSpec
 
 __all__ = [
-    "ATTR",
     "Sampling",
     "claim",
     "open_storage",
@@ -47,8 +47,6 @@ __all__ = [
     "trial_seed",
 ]
 
-ATTR = "evolvelab."
-"""Prefix of every user attr the evolver sets on trials and studies."""
 _FIXED = "fixed_params"
 
 
@@ -134,7 +132,7 @@ def _enqueue(study: optuna.Study, fill: Mapping[str, Any] | None) -> None:
     params = fill.pop("params", None) or {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study.enqueue_trial(params, user_attrs={ATTR + k: v for k, v in fill.items()})
+        study.enqueue_trial(params, user_attrs=TrialRecord.attrs(**fill))
 
 
 def open_study(
@@ -244,24 +242,22 @@ def claim(
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
+        extra = dict(fill or {})
         if fill is not None:
-            extra = dict(fill)
             storage.set_trial_system_attr(trial_id, _FIXED, extra.pop("params", None) or {})
-            for key, value in extra.items():
-                storage.set_trial_user_attr(trial_id, ATTR + key, value)
-        storage.set_trial_user_attr(trial_id, ATTR + "host", socket.gethostname())
-        storage.set_trial_user_attr(trial_id, ATTR + "pid", os.getpid())
+        attrs = TrialRecord.attrs(**extra, host=socket.gethostname(), pid=os.getpid())
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
         study.sampler = sampling.sampler(frozen.number)  # before the trial asks for anything
         return study, optuna.trial.Trial(study, trial_id)
     return None
 
 
 def _refill(frozen: FrozenTrial) -> dict[str, Any]:
-    fill = {
-        k.removeprefix(ATTR): v
-        for k, v in frozen.user_attrs.items()
-        if k.startswith(ATTR) and k.removeprefix(ATTR) in ("given", "origin", "diagnosis")
-    }
+    """Return what an interrupted trial's slot held, to put it back as it was."""
+    record = TrialRecord.from_trial(frozen)
+    kept = ("given", "origin", "base", "mutation", "diagnosis")
+    fill = record.model_dump(mode="json", include=set(kept), exclude_unset=True)
     if frozen.system_attrs.get(_FIXED):
         fill["params"] = frozen.system_attrs[_FIXED]
     return fill
@@ -279,7 +275,8 @@ def release(
     number = trial.number
     frozen = trial if isinstance(trial, FrozenTrial) else study.get_trials(deepcopy=False)[number]
     trial_id = storage.get_trial_id_from_study_id_trial_number(_study_id(study, storage), number)
-    storage.set_trial_user_attr(trial_id, ATTR + "released", reason)
+    for key, value in TrialRecord.attrs(released=reason).items():
+        storage.set_trial_user_attr(trial_id, key, value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study.tell(number, state=TrialState.FAIL)
@@ -296,8 +293,9 @@ def reclaim_dead(storage: BaseStorage, study: optuna.Study) -> list[int]:
     host = socket.gethostname()
     dead = []
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = frozen.user_attrs.get(ATTR + "pid")
-        if frozen.user_attrs.get(ATTR + "host") != host or not isinstance(pid, int):
+        record = TrialRecord.from_trial(frozen)
+        pid = record.pid
+        if record.host != host or pid is None:
             continue
         try:
             os.kill(pid, 0)

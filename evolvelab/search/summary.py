@@ -42,6 +42,10 @@ class TrialSummary(_Model):
     pipeline_yaml: str = Field(description="The trial's pipeline as YAML text.")
     params: dict[str, Any] = Field(default_factory=dict, description="Search-space parameters.")
     values: list[float] = Field(default_factory=list, description="Objective values, spec order.")
+    objectives: list[str] = Field(
+        default_factory=list,
+        description="What each value is: metric, direction and unit (recall@10 (maximize, share)).",
+    )
     recall: dict[str, float] = Field(
         default_factory=dict, description="Train recall per turn budget, keyed by k as text."
     )

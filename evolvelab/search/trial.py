@@ -2,9 +2,10 @@
 
 The :class:`Evaluator` keeps what trials share (the dataset, one cached embedder per
 embedder config) and gives every candidate a fresh memory in a temporary directory,
-with explicit store paths cleared. :func:`objective_values` reads the spec's objectives
-off the report; :func:`train_attrs` keeps what the results and the mutation operator
-need later (recall, by category, latency, a sample of misses) as JSON-safe user attrs.
+with explicit store paths cleared. :func:`scores` turns a report into the trial record's
+:class:`~evolvelab.search.record.Scores` (every metric of the objectives table, recall by
+category, a sample of misses for the mutation operator); :func:`merge_folds` combines
+the scores of k folds; :func:`misses_from` rebuilds the missed questions' text.
 """
 
 from __future__ import annotations
@@ -13,107 +14,112 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evolvelab import datadir
-from evolvelab.errors import EvolveLabError
-from evolvelab.evaluation import DEFAULT_KS, EvalReport, evaluate
+from evolvelab.evaluation import evaluate
+from evolvelab.search.objectives import DEFAULT_BUDGETS
+from evolvelab.search.record import CategoryScores, MissRef, Scores
 from evolvelab.search.render import load_candidate
 from evolvelab.search.summary import Miss
 
 if TYPE_CHECKING:
     from evolvelab.datasets import Dataset
+    from evolvelab.evaluation import EvalReport
     from evolvelab.registry import Registry
     from evolvelab.search.cache import CachedEmbedder, EmbeddingCache
-    from evolvelab.search.spec import Objective
+    from evolvelab.search.objectives import ObjectiveTable
     from evolvelab.stages import LLM, Embedder
 
-__all__ = ["Evaluator", "metric_value", "misses_from_attrs", "objective_values", "train_attrs"]
+__all__ = ["Evaluator", "merge_folds", "misses_from", "scores"]
 
 
-def metric_value(report: EvalReport, metric: str) -> float:
-    """Return ``metric`` (``recall@10``, ``mrr``, ``search_p95``...) from ``report``.
-
-    Raises:
-        EvolveLabError: if the report lacks it (a turn budget that was not evaluated).
-    """
-    if metric.startswith(("recall@", "hit@")):
-        table = report.recall if metric.startswith("recall@") else report.hit
-        k = metric.split("@", 1)[1]
-        if k not in table:
-            raise EvolveLabError(f"the report has no {metric} (budgets: {', '.join(table)})")
-        return float(table[k])
-    if metric == "mrr":
-        return float(report.mrr or 0.0)
-    if metric in ("search_p50", "search_p95"):
-        value = getattr(report.search_ms, metric.removeprefix("search_"))
-        return float(value or 0.0)
-    if metric == "llm_tokens":
-        return float(report.llm.prompt_tokens + report.llm.completion_tokens)
-    if metric == "ingest_seconds":
-        return float(report.ingest.seconds)
-    raise EvolveLabError(f"unknown metric {metric!r}")
-
-
-def objective_values(report: EvalReport, objectives: Sequence[Objective]) -> list[float]:
-    """Return one value per objective, in spec order."""
-    return [metric_value(report, o.metric) for o in objectives]
-
-
-def budgets(objectives: Sequence[Objective]) -> list[int]:
-    """Return the turn budgets to evaluate: the defaults plus any an objective names."""
-    extra = {int(o.metric.split("@", 1)[1]) for o in objectives if "@" in o.metric}
-    return sorted(set(DEFAULT_KS) | extra)
-
-
-def _pick_misses(report: EvalReport, k: int, count: int) -> list[dict[str, Any]]:
+def _pick_misses(report: EvalReport, k: int, count: int) -> list[MissRef]:
     """Pick up to ``count`` questions with gold evidence outside the budget, across categories."""
     by_category: dict[str, list[Any]] = {}
     for result in report.results or []:
         if result.recall is not None and result.recall.get(str(k), 1.0) < 1.0:
             by_category.setdefault(result.category or "", []).append(result)
-    picked: list[dict[str, Any]] = []
+    picked: list[MissRef] = []
     while len(picked) < count and any(by_category.values()):
         for results in by_category.values():
             if results and len(picked) < count:
                 result = results.pop(0)
-                picked.append({"id": result.id, "retrieved": result.ranked[:k]})
+                picked.append(MissRef(id=result.id, retrieved=result.ranked[:k]))
     return picked
 
 
-def train_attrs(report: EvalReport, *, k: int = 10, misses: int = 0) -> dict[str, Any]:
-    """Return the JSON-safe summary of a train evaluation kept on the trial."""
-    return {
-        "questions": report.questions,
-        "recall": dict(report.recall),
-        "mrr": report.mrr,
-        "search_p95": report.search_ms.p95,
-        "llm_tokens": report.llm.prompt_tokens + report.llm.completion_tokens,
-        "ingest_seconds": report.ingest.seconds,
-        "by_category": {
-            code: {"name": c.name, "questions": c.questions, "recall": dict(c.recall)}
+def scores(
+    report: EvalReport,
+    table: ObjectiveTable,
+    names: Sequence[str],
+    *,
+    users: Sequence[str],
+    k: int = 10,
+    misses: int = 0,
+) -> Scores:
+    """Return what a trial keeps of one evaluation: ``names`` first, then every metric.
+
+    Raises:
+        EvolveLabError: if the report lacks one of ``names`` (a budget not evaluated).
+    """
+    return Scores(
+        users=list(users),
+        questions=report.questions,
+        metrics=table.scores(report, names),
+        by_category={
+            code: CategoryScores(name=c.name, questions=c.questions, recall=dict(c.recall))
             for code, c in report.by_category.items()
         },
-        "misses": _pick_misses(report, k, misses),
-    }
+        misses=_pick_misses(report, k, misses),
+    )
 
 
-def misses_from_attrs(attrs: dict[str, Any], dataset: Dataset) -> list[Miss]:
-    """Rebuild :class:`Miss` records (question, gold and retrieved text) from trial attrs."""
+def merge_folds(folds: Sequence[Scores], misses: int = 0) -> Scores:
+    """Combine the scores of each fold: metrics are the mean over folds (each fold counts
+    the same, however many questions it has); categories pool their questions."""
+    names = [n for n in folds[0].metrics if all(n in f.metrics for f in folds)]
+    categories: dict[str, CategoryScores] = {}
+    for fold in folds:
+        for code, cat in fold.by_category.items():
+            have = categories.get(code)
+            if have is None:
+                categories[code] = cat.model_copy(deep=True)
+                continue
+            total = have.questions + cat.questions
+            recall = {
+                k: (have.recall.get(k, 0.0) * have.questions + v * cat.questions) / max(total, 1)
+                for k, v in cat.recall.items()
+            }
+            categories[code] = CategoryScores(name=have.name, questions=total, recall=recall)
+    picked = [m for group in zip(*(f.misses for f in folds), strict=False) for m in group]
+    return Scores(
+        users=[u for f in folds for u in f.users],
+        questions=sum(f.questions for f in folds),
+        metrics={n: sum(f.metrics[n] for f in folds) / len(folds) for n in names},
+        by_category=categories,
+        misses=picked[:misses],
+        folds=[dict(f.metrics) for f in folds],
+    )
+
+
+def misses_from(train: Scores | None, dataset: Dataset) -> list[Miss]:
+    """Rebuild :class:`Miss` records (question, gold and retrieved text) from a trial's scores."""
+    if train is None:
+        return []
     events = {e.id: e.content for e in dataset.stream.events}
     queries = {q.id: q for q in dataset.stream.queries}
     out = []
-    for item in attrs.get("misses", []):
-        query = queries.get(item["id"])
+    for item in train.misses:
+        query = queries.get(item.id)
         if query is None:
             continue
         gold = [g for g in query.evidence or [] if g in events]
-        retrieved = list(item.get("retrieved", []))
         out.append(
             Miss(
                 question=query.text,
                 category=dataset.category_name(query.category),
                 gold=gold,
                 gold_text=[events[g] for g in gold],
-                retrieved=retrieved,
-                retrieved_text=[events.get(r, "") for r in retrieved],
+                retrieved=list(item.retrieved),
+                retrieved_text=[events.get(r, "") for r in item.retrieved],
             )
         )
     return out
@@ -125,7 +131,8 @@ class Evaluator:
     Args:
         dataset: the loaded dataset.
         registry: the stage types.
-        cache: the shared embedding cache (``None``: embed every trial afresh).
+        cache: the shared embedding cache (``None``: every run embeds its texts afresh,
+            with the model kept loaded, so runs' costs compare fairly).
         ks: turn budgets to report.
         limit: ask only the first N questions.
         order: ``end`` or ``stream`` (default: the dataset's).
@@ -138,7 +145,7 @@ class Evaluator:
         registry: Registry,
         *,
         cache: EmbeddingCache | None,
-        ks: Sequence[int] = DEFAULT_KS,
+        ks: Sequence[int] = DEFAULT_BUDGETS,
         limit: int | None = None,
         order: str | None = None,
         llm: LLM | None = None,
@@ -148,14 +155,17 @@ class Evaluator:
         self._embedders: dict[str, CachedEmbedder] = {}
 
     def _embedder(self, config: Any) -> Embedder | None:
-        if self.cache is None or config.type == "none":
+        if config.type == "none":
             return None
         from evolvelab.search.cache import CachedEmbedder
 
         key = config.model_dump_json()
         if key not in self._embedders:
             inner = self.registry.get("embedder", config.type).cls(config)
-            self._embedders[key] = CachedEmbedder(inner, self.cache)  # type: ignore[arg-type]
+            kept = CachedEmbedder(inner, self.cache)  # type: ignore[arg-type]
+            kept.open(None)
+            kept.inner.embed(["warm up"])  # load the model now, outside any timed stage
+            self._embedders[key] = kept
         return self._embedders[key]
 
     def run(self, text: str, users: Sequence[str], *, file: str = "<candidate>") -> EvalReport:

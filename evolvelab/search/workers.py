@@ -1,7 +1,7 @@
 """Several worker processes on this machine over one study (``--workers N``).
 
 Each child prepares its own context from the same arguments and runs
-:func:`~evolvelab.search.evolve.work` until the study's slots are used up; the parent only
+:func:`~evolvelab.search.loop.work` until the study's slots are used up; the parent only
 draws the progress of all of them from the shared storage. SIGTERM acts like Ctrl-C in a
 child: its running trial's slot is put back and it exits 143 (Ctrl-C: 130), which the
 parent reports as an interruption.
@@ -27,21 +27,21 @@ INTERRUPTED_EXIT = 130
 """Exit status of a worker stopped by Ctrl-C (SIGTERM: 143)."""
 
 
-def _worker_main(spec_path: str, options: dict[str, Any], worker: int) -> None:
+def _worker_main(spec_path: str, options: dict[str, Any]) -> None:
     """Entry point of a ``--workers`` child process."""
     import sys
 
     import optuna
 
     from evolvelab.search.context import prepare
-    from evolvelab.search.evolve import work
+    from evolvelab.search.loop import work
     from evolvelab.search.interrupt import SIGTERM_EXIT, terminate_as_interrupt
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     stopped = False
     with terminate_as_interrupt() as termination:
         try:
-            work(prepare(spec_path, **options), worker=worker)
+            work(prepare(spec_path, **options))
         except KeyboardInterrupt:
             stopped = True
     if stopped or termination.received:
@@ -74,8 +74,8 @@ def run_workers(
 
     spawn = multiprocessing.get_context("spawn")
     children = [
-        spawn.Process(target=_worker_main, args=(spec_path, options, i), daemon=False)
-        for i in range(workers)
+        spawn.Process(target=_worker_main, args=(spec_path, options), daemon=False)
+        for _ in range(workers)
     ]
     for child in children:
         child.start()

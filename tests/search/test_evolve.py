@@ -12,9 +12,10 @@ import yaml
 from evolvelab.datasets import load_jsonl
 from evolvelab.evaluation import evaluate_pipeline
 from evolvelab.sample import sample_path
-from evolvelab.search import evolve as evolve_module
+from evolvelab.search.trial import Evaluator
 from evolvelab.search.evolve import evolve
-from evolvelab.search.study import ATTR, open_storage
+from evolvelab.search.record import ATTR
+from evolvelab.search.study import open_storage
 from evolvelab.testing import FakeLLM
 
 
@@ -78,7 +79,7 @@ def test_interrupted_search_resumes_without_redoing_trials(
     write_spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[list[str]] = []
-    real = evolve_module.Evaluator.run
+    real = Evaluator.run
 
     def counting(self, text, users, *, file="<candidate>"):
         calls.append(list(users))
@@ -86,7 +87,7 @@ def test_interrupted_search_resumes_without_redoing_trials(
             raise KeyboardInterrupt
         return real(self, text, users, file=file)
 
-    monkeypatch.setattr(evolve_module.Evaluator, "run", counting)
+    monkeypatch.setattr(Evaluator, "run", counting)
     stop = True
     spec, out = write_spec(), tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):

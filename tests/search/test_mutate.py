@@ -67,6 +67,7 @@ def trial(number: int = 7, yaml_text: str = PARENT_YAML, **overrides: Any) -> Tr
         "number": number,
         "pipeline_yaml": yaml_text,
         "values": [0.612],
+        "objectives": ["recall@10 (maximize, share)"],
         "recall": {"5": 0.48, "10": 0.612},
         "by_category": {
             "1": {"name": "multi-hop", "questions": 31, "recall": {"10": 0.42}},
@@ -137,7 +138,7 @@ def test_design_request_shows_yaml_failure_profile_and_catalogue(registry: Regis
     assert model is Proposal
     assert [m["role"] for m in messages] == ["system", "user"]
     text = user_text(llm, 0)
-    assert "## Trial 7: objective values [0.612]; recall@5=0.480, recall@10=0.612" in text
+    assert "## Trial 7: recall@10 (maximize, share) = 0.612; recall@5=0.480, recall@10=0.612" in text
     assert "  - {type: hybrid, channels: [bm25, vector], weights: [1.0, 0.7], k: 10}" in text
     assert "# the hand-written starting point" not in text  # comments are dropped
     assert "- 2 (temporal, 27 questions): recall@10=0.550" in text
@@ -187,7 +188,7 @@ def test_catalogue_lists_every_type_with_ranges_but_no_paths_or_llms(registry: R
     for kind in ("encoder", "store", "retriever", "manager", "embedder"):
         for name in registry.names(kind):
             assert f"\n- {name}: " in text
-    assert "    k: int = 20 [tune: 5..100 log] - How many notes to fetch." in text
+    assert "    k: int = 20 [tune: 5..100 log]" in text  # descriptions go when the catalogue is long
     assert "link_expand" in text and "Needs a store with: graph_links." in text
     assert "\n    path: " not in text
     assert "- openai:" not in text and "- ollama:" not in text

@@ -12,9 +12,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from evolvelab.search import evolve as evolve_module
+from evolvelab.search.trial import Evaluator
 from evolvelab.search.evolve import evolve
-from evolvelab.search.study import ATTR, open_storage, trial_seed
+from evolvelab.search.record import ATTR
+from evolvelab.search.study import open_storage, trial_seed
 
 
 def _trials(out: Path) -> list[optuna.trial.FrozenTrial]:
@@ -27,7 +28,7 @@ def interrupt_third(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
     """Raise KeyboardInterrupt in the third evaluation while ``state['stop']`` is true."""
     state = {"stop": True}
     calls: list[int] = []
-    real = evolve_module.Evaluator.run
+    real = Evaluator.run
 
     def run(self, text, users, *, file="<candidate>"):
         calls.append(1)
@@ -35,7 +36,7 @@ def interrupt_third(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
             raise KeyboardInterrupt
         return real(self, text, users, file=file)
 
-    monkeypatch.setattr(evolve_module.Evaluator, "run", run)
+    monkeypatch.setattr(Evaluator, "run", run)
     return state
 
 

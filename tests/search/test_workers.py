@@ -9,7 +9,8 @@ import optuna
 
 from evolvelab.search.evolve import evolve
 from evolvelab.search.specfile import load_spec
-from evolvelab.search.study import ATTR, Sampling, claim, open_storage, open_study
+from evolvelab.search.record import ATTR
+from evolvelab.search.study import Sampling, claim, open_storage, open_study
 
 
 def test_concurrent_claims_take_each_slot_once(write_spec, tmp_path: Path) -> None:
