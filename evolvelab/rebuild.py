@@ -32,7 +32,8 @@ from evolvelab.eventlog import (
     QueryEntry,
     UpdateEntry,
 )
-from evolvelab.lifecycle import AddRequest, apply_update, commit_adds, forget
+from evolvelab.group_commit import AddRequest, commit_adds
+from evolvelab.lifecycle import apply_update, forget
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, StreamRecord
 from evolvelab.types import Outcome, Scope
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
 from evolvelab.eventlog import NoteVersion, OutcomeEntry, OwnerPattern, QueryEntry
+from evolvelab.group_commit import AddRequest
 from evolvelab.lifecycle import (
-    AddRequest,
     NotePage,
     delete_notes,
     forget,

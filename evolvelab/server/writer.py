@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.lifecycle import AddRequest, commit_adds
+from evolvelab.group_commit import AddRequest, commit_adds
 from evolvelab.types import AddResult
 
 if TYPE_CHECKING:

@@ -1,0 +1,106 @@
+"""Group commit: several ``add`` requests, of any scopes, written as one.
+
+The server's writer (:mod:`evolvelab.server.writer`) gathers concurrent adds and passes
+them here: each request is encoded on its own, then all are appended to the event log
+with **one** ``fsync``, then all notes go to the stores in **one** write, then the
+managers due on each add run. ``Memory.add`` goes through here too when the memory keeps
+an event log, so the logged write path exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from evolvelab.errors import AfterWriteError, EvolveLabError, format_path
+from evolvelab.eventlog import AddEntry, VoidEntry
+from evolvelab.types import AddResult, Dropped, Event, Note, Scope
+
+if TYPE_CHECKING:
+    from evolvelab.pipeline import Memory
+
+__all__ = ["AddRequest", "commit_adds"]
+
+
+@dataclass
+class AddRequest:
+    """One ``add``: events for one scope."""
+
+    scope: Scope
+    events: list[Event]
+
+
+def commit_adds(
+    memory: Memory, requests: Sequence[AddRequest], *, log: bool = True
+) -> list[AddResult | EvolveLabError]:
+    """Write several adds with one log append (one fsync) and one store write.
+
+    The steps of ``Memory.add`` for many requests at once: each request is encoded on its
+    own (an encoder failure fails only that request), then every accepted request is
+    appended to the event log and made durable, then all notes go to the stores in one
+    write, then the managers due on each add run.
+
+    Args:
+        memory: an open memory.
+        requests: the adds, in arrival order (scopes may differ).
+        log: append to the memory's event log (``False`` when replaying the log itself).
+
+    Returns:
+        One item per request: its :class:`~evolvelab.AddResult`, or the error it failed
+        with (an :class:`~evolvelab.errors.AfterWriteError` when its notes are stored but
+        a manager failed afterwards).
+    """
+    memory.open()
+    results: list[AddResult | EvolveLabError | None] = [None] * len(requests)
+    encoded: list[tuple[int, list[Note], list[Dropped]]] = []
+    for index, request in enumerate(requests):
+        if not request.events:
+            results[index] = AddResult()
+            continue
+        try:
+            notes, dropped = memory._encode(request.events, request.scope)
+        except EvolveLabError as err:
+            results[index] = err
+            continue
+        encoded.append((index, notes, dropped))
+    if not encoded:
+        return [r if r is not None else AddResult() for r in results]
+    entries = []
+    if log and memory.log is not None:
+        entries = memory.log.append(
+            [AddEntry(scope=requests[i].scope, events=requests[i].events) for i, _, _ in encoded]
+        )
+    flat = memory._keep_memory_state([note for _, notes, _ in encoded for note in notes])
+    try:
+        written = memory._call_write(flat)
+    except EvolveLabError as err:
+        if entries:
+            memory.log.append([VoidEntry(seqs=[e.seq for e in entries])])  # type: ignore[union-attr]
+        for index, _, _ in encoded:
+            results[index] = err
+        return results  # type: ignore[return-value]
+    if entries:
+        memory.log.mark_applied(entries[-1].seq)  # type: ignore[union-attr]
+    position = 0
+    for index, notes, dropped in encoded:
+        result = AddResult(written[position : position + len(notes)], dropped)
+        position += len(notes)
+        results[index] = _run_due_managers(memory, requests[index].scope, result)
+    return results  # type: ignore[return-value]
+
+
+def _run_due_managers(memory: Memory, scope: Scope, written: AddResult) -> AddResult | EvolveLabError:
+    """Count one add for ``scope`` and run the managers due on it, as ``Memory.add`` does."""
+    memory._count_add(scope)
+    due = memory._due_managers()
+    for position, manager in enumerate(due):
+        try:
+            memory._call(manager, "manage", scope)
+        except EvolveLabError as err:
+            path = format_path(memory._paths[id(manager)][0])
+            not_run = [memory._label(m) for m in due[position + 1 :]]
+            failure = AfterWriteError(written, path, manager.config.type, err, not_run=not_run)
+            failure.__cause__ = err
+            return failure
+    return written
