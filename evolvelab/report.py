@@ -232,6 +232,10 @@ def write_markdown(report: EvalReport, path: str | Path) -> list[Path]:
              "\n".join(f"- **{k}**: {v}" for k, v in _facts(report)) + "\n",
              "## Recall on a turn budget\n", markdown_table(summary_table(report)),
              "## By category\n", markdown_table(category_table(report))]  # fmt: skip
+    from evolvelab.evaluation._task_render import experience_tables
+
+    for title, table in experience_tables(report):
+        parts += [f"## {title}\n", markdown_table(table)]
     plots = _plots(report)
     if plots is None:
         parts.append(f"_No plots: {PLOTS_HINT}_\n")
