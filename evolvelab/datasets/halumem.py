@@ -55,14 +55,19 @@ def _time(value: Any, where: str, path: tuple[str | int, ...], line: int,
     try:
         return datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        problems.append(Problem(where, path, f"not a HaluMem time ('Dec 15, 2025, 06:11:23'): {value!r}", line, 1))
+        message = f"not a HaluMem time ('Dec 15, 2025, 06:11:23'): {value!r}"
+        problems.append(Problem(where, path, message, line, 1))
         return None
 
 
 def _user(data: Any, where: str, line: int, problems: list[Problem],
           notes: list[Problem]) -> list[StreamRecord]:  # fmt: skip
-    if not isinstance(data, dict) or not isinstance(data.get("uuid"), str) or not isinstance(data.get("sessions"), list):
-        problems.append(Problem(where, (), "expected a user object with 'uuid' (string) and 'sessions' (list)", line, 1))
+    def bad(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(where, path, message, line, 1))
+
+    if not (isinstance(data, dict) and isinstance(data.get("uuid"), str)
+            and isinstance(data.get("sessions"), list)):  # fmt: skip
+        bad((), "expected a user object with 'uuid' (string) and 'sessions' (list)")
         return []
     uuid = data["uuid"]
     sessions = data["sessions"]
@@ -82,24 +87,26 @@ def _user(data: Any, where: str, line: int, problems: list[Problem],
     for n, session in enumerate(sessions, start=1):
         at = ("sessions", n - 1)
         if not isinstance(session, dict) or not isinstance(session.get("dialogue"), list):
-            problems.append(Problem(where, at, "a session needs a 'dialogue' list", line, 1))
+            bad(at, "a session needs a 'dialogue' list")
             continue
         for i, turn in enumerate(session["dialogue"], start=1):
             if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
-                problems.append(Problem(where, (*at, "dialogue", i - 1), "a turn needs 'content' (string)", line, 1))
+                bad((*at, "dialogue", i - 1), "a turn needs 'content' (string)")
                 continue
+            when = _time(turn.get("timestamp"), where, (*at, "dialogue", i - 1, "timestamp"), line,
+                         problems)  # fmt: skip
+            number = turn.get("dialogue_turn")
             event = EventRecord(
                 id=f"S{n}:{i}", content=turn["content"], speaker=str(turn.get("role") or "") or None,
-                timestamp=_time(turn.get("timestamp"), where, (*at, "dialogue", i - 1, "timestamp"), line, problems),
-                session_id=f"{uuid}:S{n}", user_id=uuid,
-                metadata={"dialogue_turn": turn["dialogue_turn"]} if isinstance(turn.get("dialogue_turn"), int) else {},
+                timestamp=when, session_id=f"{uuid}:S{n}", user_id=uuid,
+                metadata={"dialogue_turn": number} if isinstance(number, int) else {},
             )  # fmt: skip
             records.append(event)
             turns.setdefault(n, []).append(event.id)
         end = _time(session.get("end_time"), where, (*at, "end_time"), line, problems)
         for j, question in enumerate(session.get("questions") or [], start=1):
             if not isinstance(question, dict) or not isinstance(question.get("question"), str):
-                problems.append(Problem(where, (*at, "questions", j - 1), "a question needs 'question' (string)", line, 1))
+                bad((*at, "questions", j - 1), "a question needs 'question' (string)")
                 continue
             gold: list[str] = []
             for item in question.get("evidence") or []:
@@ -146,7 +153,8 @@ def load_halumem(path: str | Path) -> Dataset:
         records.extend(_user(data, where, number, problems, notes))
     if problems:
         raise StreamError(problems)
-    header = StreamHeader(name="halumem", description=f"HaluMem dialogues and questions from {Path(path).name}")
+    description = f"HaluMem dialogues and questions from {Path(path).name}"
+    header = StreamHeader(name="halumem", description=description)
     stream = parse_stream(dump_stream([header, *records]), where)
     return Dataset(name="halumem", source=where, stream=stream, notes=(*notes, *stream.warnings),
                    order="stream")  # fmt: skip

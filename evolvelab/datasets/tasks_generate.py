@@ -54,6 +54,9 @@ AGENT = "solver"
 SAMPLE_SEED, SAMPLE_TASKS = 11, 60
 START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 _SLOT = re.compile(r"\{(\w+)\}")
+Step = tuple[str, str, str]
+"""A generated step: (event id, kind, text)."""
+Line = StreamHeader | EventRecord | QueryRecord | OutcomeRecord
 _SLOT_VARIANT = {"place": ("place", {"cabinet": "closed", "drawer": "closed"}, "open"),
                  "auth": ("data", {"sales": "oauth", "inventory": "oauth", "invoices": "oauth"},
                           "api key")}  # fmt: skip
@@ -101,7 +104,7 @@ def _plan(family: Family, skills: tuple[str, ...], slots: dict[str, str],
     return plan
 
 
-def _episode(number: int, rng: random.Random, fail_rate: float) -> tuple[Episode, list[tuple[str, str, str]]]:
+def _episode(number: int, rng: random.Random, fail_rate: float) -> tuple[Episode, list[Step]]:
     family = FAMILIES[rng.choice(sorted(FAMILIES))]
     goal = rng.choice(family.goals)
     slots = {name: rng.choice(values) for name, values in family.slots.items()}
@@ -113,7 +116,7 @@ def _episode(number: int, rng: random.Random, fail_rate: float) -> tuple[Episode
     task_id = f"T{number:04d}"
     episode = Episode(task_id, family.name, _fill(goal.text, slots), slots, plan,
                       success=not fails, failed_at=None, reason="")  # fmt: skip
-    steps: list[tuple[str, str, str]] = []
+    steps: list[Step] = []
     for index, variant in enumerate(plan):
         wrong = index == failing
         for kind, text in variant.pitfall if wrong else variant.steps:
@@ -150,7 +153,7 @@ def _annotate(task: Episode, others: list[Episode], routine: frozenset[str]) -> 
 
 
 def build_tasks(tasks: int = SAMPLE_TASKS, seed: int = SAMPLE_SEED, *, fail_rate: float = 0.3,
-                name: str | None = None) -> list[StreamHeader | EventRecord | QueryRecord | OutcomeRecord]:  # fmt: skip
+                name: str | None = None) -> list[Line]:  # fmt: skip
     """Build a task stream's records: a header, then per task its query, events and outcome.
 
     Args:
@@ -176,7 +179,7 @@ def build_tasks(tasks: int = SAMPLE_TASKS, seed: int = SAMPLE_SEED, *, fail_rate
         f"seed {seed}): {tasks} episodes of household, tool-use and puzzle tasks, {failed} "
         "failed; queries annotate helpful (evidence) and misleading steps of other episodes.",
     )
-    records: list[StreamHeader | EventRecord | QueryRecord | OutcomeRecord] = [header]
+    records: list[Line] = [header]
     for number, (episode, steps) in enumerate(built):
         when = START + timedelta(hours=number)
         others = [e for e in episodes if e.id != episode.id]

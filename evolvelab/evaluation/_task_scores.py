@@ -35,7 +35,9 @@ def episode_budget(hits: Sequence[Hit], episodes: dict[str, str], k: int) -> lis
     return out[:k]
 
 
-def simulated_outcome(supplied: Sequence[str], helpful: set[str], misleading: set[str]) -> tuple[bool, float]:
+def simulated_outcome(
+    supplied: Sequence[str], helpful: set[str], misleading: set[str]
+) -> tuple[bool, float]:
     """Return ``(success, score)`` of an agent given the episodes in ``supplied``.
 
     It succeeds when more supplied episodes help than mislead. The score grades the

@@ -90,7 +90,9 @@ class TaskSettings:
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.window < 1:
-            raise EvolveLabError(f"context and window must be at least 1, got {self.context}, {self.window}")
+            raise EvolveLabError(
+                f"context and window must be at least 1, got {self.context}, {self.window}"
+            )
         if self.feedback not in ("simulated", "recorded"):
             raise EvolveLabError(f"unknown feedback {self.feedback!r}; allowed: simulated, recorded")
 
@@ -202,7 +204,9 @@ class _Run:
         self.outcomes += 1
 
 
-def _select(data: Dataset, scopes: Iterable[str] | None, limit: int | None) -> tuple[list[StreamRecord], list[TaskBlock]]:
+def _select(
+    data: Dataset, scopes: Iterable[str] | None, limit: int | None
+) -> tuple[list[StreamRecord], list[TaskBlock]]:
     if limit is not None and limit < 1:
         raise EvolveLabError(f"limit must be at least 1, got {limit}")
     prefix, blocks = task_blocks(data.stream)
@@ -260,7 +264,9 @@ def evaluate_tasks(
             warnings.append(f"scope user_id={user_id!r} agent_id={agent_id!r} already held {held} "
                             "notes before the replay; scores mix with an earlier run")  # fmt: skip
     before = getattr(memory.llm, "usage", None)
-    calls0 = (before.calls, before.prompt_tokens, before.completion_tokens, before.seconds) if before else None
+    calls0 = None
+    if before is not None:
+        calls0 = (before.calls, before.prompt_tokens, before.completion_tokens, before.seconds)
     run = _Run(memory, data, chosen, settings, batch_size)
     run.add(prefix)
     bar = _bar(progress, console, len(blocks))

@@ -86,7 +86,9 @@ class Concepts(BaseModel):
     concepts: list[ConceptDraft] = Field(default_factory=list)
 
 
-def abstraction_messages(task: str, steps: list[str], outcome: str, known: list[str]) -> list[dict[str, str]]:
+def abstraction_messages(
+    task: str, steps: list[str], outcome: str, known: list[str]
+) -> list[dict[str, str]]:
     """Return the abstraction prompt for one finished episode."""
     trace = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
     names = "\n".join(f"- {name}" for name in known) or "(none yet)"
@@ -178,9 +180,9 @@ class ArcMemoEncoder(Encoder):
             if draft.name.strip() not in self._names:
                 self._names.append(draft.name.strip())
             picked = [steps[i - 1].id for i in draft.steps if 1 <= i <= len(steps)] or [s.id for s in steps]
-            out.append((draft.name.strip().lower(), {"name": draft.name.strip(), "episode": key, "task": task,
-                        "failed": False, "situation": draft.situation, "takeaway": draft.takeaway,
-                        "sources": picked}))  # fmt: skip
+            update = {"name": draft.name.strip(), "episode": key, "task": task, "failed": False,
+                      "situation": draft.situation, "takeaway": draft.takeaway, "sources": picked}
+            out.append((draft.name.strip().lower(), update))
         return out
 
     # concept notes ----------------------------------------------------------------------------

@@ -65,7 +65,9 @@ class CaseQConfig(ManagerConfig):
         0.1, gt=0.0, description="Kernel bandwidth of the Q estimates behind difference credit "
         "(use the retriever's)."
     )
-    prior_weight: float = Field(1.0, gt=0.0, description="Prior weight of those estimates (the retriever's).")
+    prior_weight: float = Field(
+        1.0, gt=0.0, description="Prior weight of those estimates (the retriever's)."
+    )
 
 
 def reward_of(outcome: Outcome, mode: Literal["success", "score"]) -> float:

@@ -52,5 +52,9 @@ class ArcMemoRetriever(Retriever):
         vector = self.resources.embedder.embed([query.text])[0]
         where = query.where.model_copy(update={"kind": [self.config.kind]})
         hits = store.search_vectors(vector, self.config.k, query.scope, where)
-        kept = [h.model_copy(update={"channel": "arcmemo"}) for h in hits if h.score >= self.config.min_score]
+        kept = [
+            h.model_copy(update={"channel": "arcmemo"})
+            for h in hits
+            if h.score >= self.config.min_score
+        ]
         return self.extend(previous, kept)
