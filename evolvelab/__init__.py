@@ -37,6 +37,7 @@ from evolvelab.stages import (
     Encoder,
     FeedbackAware,
     GraphLinks,
+    Issue,
     LLMUsage,
     ManageReport,
     Manager,
@@ -46,6 +47,7 @@ from evolvelab.stages import (
     Scannable,
     Store,
     TextSearch,
+    TypeLookup,
     VectorSearch,
 )
 from evolvelab.types import (
@@ -78,6 +80,7 @@ __all__ = [
     "FeedbackAware",
     "GraphLinks",
     "Hit",
+    "Issue",
     "LLMConfig",
     "LLMUsage",
     "Link",
@@ -105,6 +108,7 @@ __all__ = [
     "StrictModel",
     "TextSearch",
     "Tunable",
+    "TypeLookup",
     "VectorSearch",
     "Where",
     "__version__",

@@ -111,7 +111,6 @@ def validate(files: tuple[Path, ...]) -> None:
 @_fail_cleanly
 def schema(output: Path, builtins_only: bool, markdown: Path | None) -> None:
     """Write the JSON Schema of pipeline files (for editors and CI)."""
-    from evolvelab.config import pipeline_schema
     from evolvelab.registry import builtin_registry, default_registry
 
     registry = builtin_registry() if builtins_only else default_registry()
@@ -120,7 +119,7 @@ def schema(output: Path, builtins_only: bool, markdown: Path | None) -> None:
 
         markdown.write_text(types_markdown(registry), encoding="utf-8")
         click.echo(f"wrote {markdown}")
-    text = json.dumps(pipeline_schema(registry), indent=2) + "\n"
+    text = json.dumps(registry.pipeline_schema(), indent=2) + "\n"
     if str(output) == "-":
         click.echo(text, nl=False)
         return

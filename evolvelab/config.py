@@ -1,9 +1,11 @@
-"""Strict configuration models and the pipeline model built from the registry.
+"""Strict configuration models: the stage config bases and the pipeline's top level.
 
 Every stage class declares a ``config_model`` deriving from one of the stage config bases
 below. Its ``type: Literal["name"]`` field is both the YAML tag and the registry key.
-:func:`pipeline_model` assembles the whole pipeline model as discriminated unions of the
-registered configs, so an installed plugin's types validate exactly like built-ins.
+:meth:`Registry.pipeline_model <evolvelab.registry.Registry.pipeline_model>` assembles the
+whole pipeline model as discriminated unions of the registered configs, so an installed
+plugin's types validate exactly like built-ins. This module imports nothing else from
+the package: it is the bottom of the dependency chain, next to ``types``.
 
 Tunable ranges for the evolver sit next to the field they tune::
 
@@ -16,13 +18,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
-
-if TYPE_CHECKING:
-    from evolvelab.registry import Registry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "EmbedderConfig",
@@ -37,8 +35,6 @@ __all__ = [
     "StrictModel",
     "Tunable",
     "check_name",
-    "pipeline_model",
-    "pipeline_schema",
     "type_name",
 ]
 
@@ -141,7 +137,7 @@ def check_name(name: str) -> str:
 
 
 class PipelineSpec(StrictModel):
-    """Base of the pipeline model; :func:`pipeline_model` fills in the stage slots."""
+    """Base of the pipeline model; ``Registry.pipeline_model()`` fills in the stage slots."""
 
     version: Literal[1] = Field(description="Pipeline file format version. Only 1 exists.")
     name: Annotated[str, AfterValidator(check_name)] = Field(
@@ -150,66 +146,3 @@ class PipelineSpec(StrictModel):
         json_schema_extra={"pattern": NAME_PATTERN},
     )
     description: str = Field("", description="What this pipeline is for.")
-
-
-def _union(configs: list[type[StageConfig]]) -> Any:
-    if len(configs) == 1:
-        return configs[0]
-    return Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
-
-
-@cache
-def _pipeline_model(registry: Registry) -> type[PipelineSpec]:
-    def configs(kind: str) -> list[type[StageConfig]]:
-        return [entry.cls.config_model for entry in registry.entries(kind)]
-
-    encoder, store = _union(configs("encoder")), _union(configs("store"))
-    retriever, manager = _union(configs("retriever")), _union(configs("manager"))
-    embedder, llm = _union(configs("embedder")), _union(configs("llm"))
-    default_embedder = registry.default_config("embedder")
-    default_llm = registry.default_config("llm")
-    fields: dict[str, Any] = {
-        "embedder": (
-            embedder,
-            Field(default_embedder, description="Turns text into vectors for every stage."),
-        ),
-        "llm": (llm, Field(default_llm, description="The LLM used by LLM-aware stages.")),
-        "encode": (
-            list[encoder],  # type: ignore[valid-type]
-            Field(min_length=1, description="Encode stages: events to notes, in order."),
-        ),
-        "store": (store, Field(description="The note store: keeps notes, vectors, text.")),
-        "graph": (
-            store | None,
-            Field(None, description="Optional graph store for links and tiers."),
-        ),
-        "retrieve": (
-            list[retriever],  # type: ignore[valid-type]
-            Field(min_length=1, description="Retrieve stages, applied in order."),
-        ),
-        "manage": (
-            list[manager],  # type: ignore[valid-type]
-            Field(default_factory=list, description="Manage stages that keep memory healthy."),
-        ),
-    }
-    return create_model("Pipeline", __base__=PipelineSpec, **fields)
-
-
-def pipeline_model(registry: Registry) -> type[PipelineSpec]:
-    """Return the pipeline model for the types ``registry`` knows (cached per registry)."""
-    return _pipeline_model(registry)
-
-
-def pipeline_schema(registry: Registry) -> dict[str, Any]:
-    """Return the JSON Schema of pipeline files for the types ``registry`` knows.
-
-    Editors use it (``# yaml-language-server: $schema=./pipeline.schema.json``) to
-    complete ``type:`` values and flag unknown keys as you type.
-    """
-    schema = pipeline_model(registry).model_json_schema()
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "pipeline.schema.json",
-        **schema,
-        "title": "EvolveLab pipeline",
-    }

@@ -57,6 +57,7 @@ class NoEmbedder(Embedder):
     """Return a constant placeholder vector for every text."""
 
     config_model: ClassVar[type[NoEmbedderConfig]] = NoEmbedderConfig
+    vector_search: ClassVar[bool] = False
 
     @property
     def dim(self) -> int:

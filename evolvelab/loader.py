@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from evolvelab.config import PipelineSpec, pipeline_model
+from evolvelab.config import PipelineSpec
 from evolvelab.errors import ConfigError, Problem, closest
 from evolvelab.located import Located, parse_yaml, read_yaml_file
 
@@ -177,7 +177,7 @@ def validate_pipeline(located: Located, registry: Registry) -> PipelineSpec:
         problems.append(located.problem((), "a pipeline file must be a mapping of keys"))
     else:
         try:
-            spec = pipeline_model(registry).model_validate(located.data)
+            spec = registry.pipeline_model().model_validate(located.data)
         except ValidationError as err:
             mapper = _ErrorMapper(located, registry)
             for error in err.errors(include_url=False):

@@ -22,7 +22,6 @@ from pydantic import ValidationError
 
 from evolvelab.config import PipelineSpec, StageConfig
 from evolvelab.datadir import prepare as prepare_data_dir
-from evolvelab.embed import NoEmbedder
 from evolvelab.errors import (
     AfterWriteError,
     ConfigError,
@@ -166,7 +165,7 @@ class Memory:
     ) -> C:
         cls = self.registry.get(kind, config.type).cls
         try:
-            component = cls(config)
+            component = cls.build(config, self.registry)
         except Exception as err:  # a plugin's constructor: say which stage, not a traceback
             message = f"{kind} '{config.type}' could not be built: {type(err).__name__}: {err}"
             raise ConfigError([self._problem((*path, "type"), message)]) from err
@@ -206,12 +205,12 @@ class Memory:
                 problems.append(self._problem((*path, "type"), message))
                 continue
             for cap in needed:
-                if cap is VectorSearch and isinstance(self.embedder, NoEmbedder):
+                if cap is VectorSearch and not getattr(self.embedder, "vector_search", True):
                     problems.append(
                         self._problem(
                             (*path, "type"),
                             f"{kind} '{config.type}' needs vector search, but the embedder is "
-                            "'none'",
+                            f"'{self.embedder.config.type}'",
                             hints=("set embedder: {type: minilm} (or another embedder)",),
                         )
                     )
@@ -290,7 +289,6 @@ class Memory:
             llm=self.llm,
             clock=self.clock,
             data_dir=self.data_dir,
-            registry=self.registry,
         )
         opened: list[Component] = []
         try:

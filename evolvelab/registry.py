@@ -10,13 +10,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import Field, create_model
 
 from evolvelab.config import (
     EmbedderConfig,
     EncoderConfig,
     LLMConfig,
     ManagerConfig,
+    PipelineSpec,
     RetrieverConfig,
     StageConfig,
     StoreConfig,
@@ -77,6 +80,7 @@ class Registry:
         self._failures = list(plugin_set.failures)
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self._skipped: set[str] = set()
+        self._model: type[PipelineSpec] | None = None
         # collect every plugin's classes from every hook first, so that a plugin whose hook
         # raises (even half-way through a generator) registers nothing at all
         offered: dict[str, tuple[PluginInfo, list[tuple[str, Any]]]] = {}
@@ -212,6 +216,30 @@ class Registry:
             return entries[0].cls.config_model() if entries else None
         return self._entries[kind][name].cls.config_model()
 
+    def pipeline_model(self) -> type[PipelineSpec]:
+        """Return the pipeline model for the types registered here (built once per registry).
+
+        Each stage slot is a discriminated union (on ``type``) of the registered configs
+        of its kind, so an installed plugin's types validate exactly like built-ins.
+        """
+        if self._model is None:
+            self._model = _pipeline_model(self)
+        return self._model
+
+    def pipeline_schema(self) -> dict[str, Any]:
+        """Return the JSON Schema of pipeline files for the types registered here.
+
+        Editors use it (``# yaml-language-server: $schema=./pipeline.schema.json``) to
+        complete ``type:`` values and flag unknown keys as you type.
+        """
+        schema = self.pipeline_model().model_json_schema()
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "pipeline.schema.json",
+            **schema,
+            "title": "EvolveLab pipeline",
+        }
+
     def add_commands(self, cli: click.Group) -> None:
         """Let every plugin add its sub-commands to ``cli``, one plugin at a time.
 
@@ -276,6 +304,50 @@ class Registry:
             for impl in hook.get_hookimpls():
                 out.setdefault(impl.plugin_name, []).append(hook_name)
         return {name: sorted(hooks) for name, hooks in out.items()}
+
+
+def _union(configs: list[type[StageConfig]]) -> Any:
+    if len(configs) == 1:
+        return configs[0]
+    return Annotated[Union[tuple(configs)], Field(discriminator="type")]  # noqa: UP007
+
+
+def _pipeline_model(registry: Registry) -> type[PipelineSpec]:
+    """Assemble the pipeline model from the configs ``registry`` holds."""
+
+    def configs(kind: str) -> list[type[StageConfig]]:
+        return [entry.cls.config_model for entry in registry.entries(kind)]
+
+    encoder, store = _union(configs("encoder")), _union(configs("store"))
+    retriever, manager = _union(configs("retriever")), _union(configs("manager"))
+    embedder, llm = _union(configs("embedder")), _union(configs("llm"))
+    default_embedder = registry.default_config("embedder")
+    default_llm = registry.default_config("llm")
+    fields: dict[str, Any] = {
+        "embedder": (
+            embedder,
+            Field(default_embedder, description="Turns text into vectors for every stage."),
+        ),
+        "llm": (llm, Field(default_llm, description="The LLM used by LLM-aware stages.")),
+        "encode": (
+            list[encoder],  # type: ignore[valid-type]
+            Field(min_length=1, description="Encode stages: events to notes, in order."),
+        ),
+        "store": (store, Field(description="The note store: keeps notes, vectors, text.")),
+        "graph": (
+            store | None,
+            Field(None, description="Optional graph store for links and tiers."),
+        ),
+        "retrieve": (
+            list[retriever],  # type: ignore[valid-type]
+            Field(min_length=1, description="Retrieve stages, applied in order."),
+        ),
+        "manage": (
+            list[manager],  # type: ignore[valid-type]
+            Field(default_factory=list, description="Manage stages that keep memory healthy."),
+        ),
+    }
+    return create_model("Pipeline", __base__=PipelineSpec, **fields)
 
 
 @cache

@@ -384,9 +384,9 @@ class Embedder(Component):
     """Turn texts into L2-normalised float32 vectors."""
 
     config_model: ClassVar[type[EmbedderConfig]]
-    ranks: ClassVar[bool] = True
-    """Whether its vectors can rank notes: ``False`` for a placeholder (``embedder: none``),
-    which leaves a pipeline without vector search."""
+    vector_search: ClassVar[bool] = True
+    """Whether its vectors can rank notes, so stages may search by vector: ``False`` for a
+    placeholder (``embedder: none``), which leaves a pipeline without vector search."""
 
     @property
     @abc.abstractmethod

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from evolvelab import __version__
 from evolvelab.cli import cli
-from evolvelab.config import pipeline_schema
 from evolvelab.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +94,7 @@ def test_validate_reports_typo_and_unknown_type_with_positions(tmp_path: Path) -
 
 def test_committed_schema_is_fresh(registry: Registry) -> None:
     committed = json.loads((ROOT / "pipelines" / "pipeline.schema.json").read_text())
-    assert committed == pipeline_schema(registry), "run: evolvelab schema --builtins-only"
+    assert committed == registry.pipeline_schema(), "run: evolvelab schema --builtins-only"
 
 
 def test_schema_to_stdout() -> None:

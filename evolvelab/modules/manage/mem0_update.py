@@ -31,19 +31,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from evolvelab.config import ManagerConfig, StageConfig, Tunable
 from evolvelab.llm import llm_available
 from evolvelab.modules.encode.fact import content_words
-from evolvelab.stages import Issue, ManageReport, Manager, Scannable, VectorSearch
+from evolvelab.stages import Issue, ManageReport, Manager, Scannable, TypeLookup, VectorSearch
 from evolvelab.text import keywords, tokens
 from evolvelab.types import Hit, Link, Note, Scope, Where
-
-if TYPE_CHECKING:
-    from evolvelab.registry import Registry
 
 __all__ = [
     "CHECKED",
@@ -235,7 +232,7 @@ class Mem0UpdateManager(Manager):
     requires = (Scannable, VectorSearch)
 
     @classmethod
-    def check(cls, config: StageConfig, registry: Registry) -> list[Issue]:
+    def check(cls, config: StageConfig, registry: TypeLookup) -> list[Issue]:
         """Refuse a ``related`` threshold that is not below ``duplicate``."""
         assert isinstance(config, Mem0UpdateConfig)
         if config.related >= config.duplicate:

@@ -25,7 +25,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from evolvelab.config import RetrieverConfig, Tunable
-from evolvelab.modules.retrieve.hybrid import fuse
+from evolvelab.modules.retrieve._fusion import fuse
 from evolvelab.stages import Retriever, TextSearch
 from evolvelab.text import STOP_WORDS, tokens
 from evolvelab.types import Hit, Query

@@ -28,13 +28,11 @@ from evolvelab.modules.retrieve.guard_lessons import (
     warning_hit,
 )
 from evolvelab.modules.retrieve.reasoning_paths import request_paths
-from evolvelab.stages import Resources, Retriever, VectorSearch
+from evolvelab.stages import Resources, Retriever, TypeLookup, VectorSearch
 from evolvelab.types import Hit, Note, Query
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from evolvelab.registry import Registry
 
 __all__ = ["GuardConfig", "GuardRetriever"]
 
@@ -136,7 +134,7 @@ class GuardRetriever(Retriever):
     source = False
 
     @classmethod
-    def capabilities_needed(cls, config: StageConfig, registry: Registry) -> tuple[type[Any], ...]:
+    def capabilities_needed(cls, config: StageConfig, registry: TypeLookup) -> tuple[type[Any], ...]:
         assert isinstance(config, GuardConfig)
         return (VectorSearch,) if config.lessons else ()
 

@@ -28,7 +28,7 @@ from pydantic import Field
 from evolvelab.config import RetrieverConfig, StageConfig, Tunable
 from evolvelab.modules.manage.hcam_chunk import CHUNK_KIND, chunk_members
 from evolvelab.modules.retrieve.bm25 import without_stop_words
-from evolvelab.modules.retrieve.hybrid import fuse
+from evolvelab.modules.retrieve._fusion import fuse
 from evolvelab.stages import Retriever, TextSearch, VectorSearch
 from evolvelab.types import Hit, Query, Where
 

@@ -10,7 +10,11 @@ plugin's) run with ``k = candidates``. Two fusions:
 
 Notes a channel did not return get nothing from it. Naive equal-weight fusion with a weak
 channel can hurt (on LoCoMo, BM25 alone beats an equal-weight RRF of BM25 and MiniLM), so
-the weights are tunable.
+the weights are tunable. The fusion itself is :func:`evolvelab.modules.retrieve._fusion.fuse`.
+
+The channels are built with the pipeline (:meth:`HybridRetriever.build`, from the same
+registry the pipeline is built from), so a channel type that does not exist is a
+configuration error, never a surprise at ``open``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from evolvelab.config import RetrieverConfig, StageConfig, Tunable
-from evolvelab.errors import closest
-from evolvelab.stages import Issue, Resources, Retriever
+from evolvelab.errors import EvolveLabError, closest
+from evolvelab.modules.retrieve._fusion import fuse
+from evolvelab.stages import Issue, Resources, Retriever, TypeLookup
 from evolvelab.types import Hit, Query
 
-__all__ = ["HybridConfig", "HybridRetriever", "fuse"]
+__all__ = ["HybridConfig", "HybridRetriever"]
 
 
 class HybridConfig(RetrieverConfig):
@@ -76,21 +81,54 @@ class HybridConfig(RetrieverConfig):
         return weights
 
 
-def _channel_config(registry: Any, name: str, candidates: int) -> StageConfig:
+def _channel_config(registry: TypeLookup, name: str, candidates: int) -> StageConfig:
     model = registry.get("retriever", name).cls.config_model
     return model(k=candidates) if "k" in model.model_fields else model()
 
 
+def _sources(registry: TypeLookup) -> list[str]:
+    """Return the retriever types that can serve as channels."""
+    return [e.name for e in registry.entries("retriever") if e.cls.source and e.name != "hybrid"]
+
+
 class HybridRetriever(Retriever):
-    """Run every channel, fuse their rankings."""
+    """Run every channel, fuse their rankings.
+
+    Args:
+        config: the hybrid's settings.
+        channels: one built retriever per name in ``config.channels``, in order
+            (:meth:`build` makes them; the pipeline calls it).
+    """
 
     config_model: ClassVar[type[HybridConfig]] = HybridConfig
     config: HybridConfig
 
+    def __init__(self, config: StageConfig, channels: Sequence[Retriever] = ()) -> None:
+        super().__init__(config)
+        self._channels = list(channels)
+
     @classmethod
-    def check(cls, config: StageConfig, registry: Any) -> list[Issue]:
+    def build(cls, config: StageConfig, registry: TypeLookup) -> HybridRetriever:
+        """Build the hybrid and its channel retrievers (each with ``k = candidates``).
+
+        Channel names that are not source retrievers are left out here; :meth:`check`
+        reports them, with the allowed names, when the pipeline is built.
+        """
         assert isinstance(config, HybridConfig)
-        sources = [e.name for e in registry.entries("retriever") if e.cls.source and e.name != "hybrid"]
+        sources = _sources(registry)
+        channels = []
+        for name in config.channels:
+            if name in sources:
+                channel_cls = registry.get("retriever", name).cls
+                channel = channel_cls.build(_channel_config(registry, name, config.candidates), registry)
+                assert isinstance(channel, Retriever)
+                channels.append(channel)
+        return cls(config, channels)
+
+    @classmethod
+    def check(cls, config: StageConfig, registry: TypeLookup) -> list[Issue]:
+        assert isinstance(config, HybridConfig)
+        sources = _sources(registry)
         issues = []
         for i, name in enumerate(config.channels):
             if name not in sources:
@@ -105,7 +143,7 @@ class HybridRetriever(Retriever):
         return issues
 
     @classmethod
-    def capabilities_needed(cls, config: StageConfig, registry: Any) -> tuple[type[Any], ...]:
+    def capabilities_needed(cls, config: StageConfig, registry: TypeLookup) -> tuple[type[Any], ...]:
         assert isinstance(config, HybridConfig)
         needed: list[type[Any]] = []
         for name in config.channels:
@@ -116,21 +154,16 @@ class HybridRetriever(Retriever):
 
     def open(self, resources: Resources) -> None:
         super().open(resources)
-        registry = resources.registry
-        if registry is None:
-            from evolvelab.registry import default_registry
-
-            registry = default_registry()
-        self._channels: list[Retriever] = []
-        for name in self.config.channels:
-            entry = registry.get("retriever", name)
-            channel = entry.cls(_channel_config(registry, name, self.config.candidates))
-            assert isinstance(channel, Retriever)
+        if len(self._channels) != len(self.config.channels):
+            raise EvolveLabError(
+                "hybrid has no channel retrievers: build it with "
+                "HybridRetriever.build(config, registry), as the pipeline does"
+            )
+        for channel in self._channels:
             channel.open(resources)
-            self._channels.append(channel)
 
     def close(self) -> None:
-        for channel in getattr(self, "_channels", []):
+        for channel in self._channels:
             channel.close()
 
     def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
@@ -142,45 +175,3 @@ class HybridRetriever(Retriever):
         fused = fuse(results, fusion=self.config.fusion, rrf_k=self.config.rrf_k, channel="hybrid")
         return self.extend(previous, fused[: self.config.k])
 
-
-def fuse(
-    results: Sequence[tuple[str, float, Sequence[Hit]]],
-    *,
-    fusion: Literal["rrf", "score"] = "score",
-    rrf_k: float = 60.0,
-    channel: str,
-) -> list[Hit]:
-    """Fuse ranked lists into one, best first (see the module docstring for the formulas).
-
-    Args:
-        results: ``(name, weight, hits)`` per list, each list best first.
-        fusion: ``score`` (weighted max-normalised scores) or ``rrf`` (weighted reciprocal rank).
-        rrf_k: the rank offset of reciprocal-rank fusion.
-        channel: the channel the fused hits carry.
-
-    Returns:
-        One hit per note; ``explain`` keeps the note's first hit's explain and adds each
-        list's raw score (``score``) or rank (``rrf``) under its name.
-    """
-    by_score = fusion == "score"
-    fused: dict[str, float] = {}
-    explain: dict[str, dict[str, float]] = {}
-    notes = {}
-    for name, weight, hits in results:
-        best = max((h.score for h in hits), default=0.0)
-        for rank, hit in enumerate(hits, start=1):
-            note_id = hit.note.id
-            notes.setdefault(note_id, hit.note)
-            if by_score:
-                gain = weight * hit.score / best if best > 0 else 0.0
-            else:
-                gain = weight / (rrf_k + rank)
-            fused[note_id] = fused.get(note_id, 0.0) + gain
-            explain.setdefault(note_id, dict(hit.explain))[name] = (
-                hit.score if by_score else float(rank)
-            )
-    ranked = sorted(fused, key=lambda note_id: -fused[note_id])
-    return [
-        Hit(note=notes[nid], score=fused[nid], channel=channel, explain=explain[nid])
-        for nid in ranked
-    ]

@@ -11,7 +11,7 @@ import pytest
 
 from evolvelab import Event, Hit, Memory, Note, Scope
 from evolvelab.modules.retrieve.bm25 import BM25Config, without_stop_words
-from evolvelab.modules.retrieve.hybrid import fuse
+from evolvelab.modules.retrieve._fusion import fuse
 from evolvelab.registry import Registry
 
 SCOPE = Scope(user_id="u")
