@@ -90,3 +90,17 @@ def test_bad_lines_are_reported_with_their_line(tmp_path: Path) -> None:
     rendered = [p.render() for p in caught.value.problems]
     assert rendered[0].startswith(f"{path}:2:2: invalid JSON")
     assert rendered[1] == f"{path}:3:1: expected a user object with 'uuid' (string) and 'sessions' (list)"
+
+
+def test_convert_writes_the_stream(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from evolvelab.cli import cli
+    from evolvelab.stream import read_stream
+
+    out = tmp_path / "halumem.jsonl"
+    result = CliRunner().invoke(cli, ["convert", "halumem", str(write(tmp_path, json.dumps(USER))),
+                                      "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "3 events, 2 queries in 1 scope(s)" in result.output
+    assert len(read_stream(out).queries) == 2
