@@ -188,6 +188,21 @@ def test_hook_register_llms(with_all: Registry) -> None:
     assert with_all.get("llm", "parrot").cls is ParrotLLM
 
 
+def test_hook_register_objectives() -> None:
+    from evolvelab.search.objectives import Metric, objective_table
+
+    class Plugin:
+        @hookimpl
+        def register_objectives(self) -> list[Metric]:
+            return [Metric("asked", read=lambda report, k: float(report.asked),
+                           direction="minimize", unit="questions", description="Questions asked.")]  # fmt: skip
+
+    plugin_set = get_plugin_manager(load_entrypoints=False)
+    plugin_set.pm.register(Plugin(), name="asked")
+    table = objective_table(Registry(plugin_set))
+    assert table.direction("asked") == "minimize" and table.unit("asked") == "questions"
+
+
 def test_hook_register_commands(with_all: Registry) -> None:
     group = click.Group("evolvelab")
     with_all.add_commands(group)
