@@ -71,9 +71,18 @@ def write(tmp_path: Path, data: Any) -> Path:
 def test_each_question_is_a_scope_with_its_haystack_in_date_order(tmp_path: Path) -> None:
     data = load_dataset("longmemeval", write(tmp_path, QUESTIONS))
     assert data.name == "longmemeval" and data.order == "end"
-    assert [s.user_id for s in data.stream.scopes()] == ["e47becba", "0a995998_abs", "gpt4_2655b836"]
+    assert [s.user_id for s in data.stream.scopes()] == [
+        "e47becba",
+        "0a995998_abs",
+        "gpt4_2655b836",
+    ]
     first = [e for e in data.stream.events if e.user_id == "e47becba"]
-    assert [e.id for e in first] == ["answer_280352e9:1", "answer_280352e9:2", "sharegpt_x_0:1", "sharegpt_x_0:2"]
+    assert [e.id for e in first] == [
+        "answer_280352e9:1",
+        "answer_280352e9:2",
+        "sharegpt_x_0:1",
+        "sharegpt_x_0:2",
+    ]
     assert first[0].timestamp == datetime(2023, 5, 20, 2, 21, tzinfo=UTC)
     assert first[1].timestamp == datetime(2023, 5, 20, 2, 22, tzinfo=UTC)  # one minute later
     assert (first[0].speaker, first[0].session_id) == ("user", "answer_280352e9")
@@ -86,7 +95,10 @@ def test_questions_carry_type_date_answer_and_turn_evidence(tmp_path: Path) -> N
     assert degree.category == "single-session-user" and degree.answer == "Business Administration"
     assert degree.at == datetime(2023, 5, 30, 23, 40, tzinfo=UTC)
     assert cat.evidence == []  # abstention: annotated unanswerable
-    assert trips.answer == "2" and trips.evidence == ["a1:1", "a2:1"]  # every turn of the answer sessions
+    assert trips.answer == "2" and trips.evidence == [
+        "a1:1",
+        "a2:1",
+    ]  # every turn of the answer sessions
     assert any("no turn is marked has_answer" in note.render() for note in data.notes)
     assert data.answer_sessions["e47becba"] == ("answer_280352e9",)
     assert data.category_name("multi-session") == "multi-session"
@@ -101,7 +113,9 @@ def test_session_recall_ranks_sessions_by_their_first_retrieved_turn() -> None:
         result("q2", ["a1:1", "x:1", "a2:4"], "multi-session"),  # a1 1st, a2 3rd
         result("q3_abs", ["z:1"], "multi-session"),  # abstention: left out
     ]
-    scores = session_recall(results, {"q1": ("ans",), "q2": ("a1", "a2"), "q3_abs": ("z",)}, [1, 2, 3])
+    scores = session_recall(
+        results, {"q1": ("ans",), "q2": ("a1", "a2"), "q3_abs": ("z",)}, [1, 2, 3]
+    )
     assert scores["all"] == {"n": 2.0, "1": 0.25, "2": 0.75, "3": 1.0}
     assert scores["multi-session"] == {"n": 1.0, "1": 0.5, "2": 0.5, "3": 1.0}
 
@@ -133,7 +147,9 @@ def test_malformed_files_list_every_problem_with_its_place(tmp_path: Path) -> No
 
 def test_convert_writes_the_stream_format(tmp_path: Path) -> None:
     out = tmp_path / "lme.jsonl"
-    result = CliRunner().invoke(cli, ["convert", "longmemeval", str(write(tmp_path, QUESTIONS)), "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["convert", "longmemeval", str(write(tmp_path, QUESTIONS)), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "7 events, 3 queries in 3 scope(s)" in result.output
     stream = read_stream(out)
@@ -145,7 +161,16 @@ def test_eval_prints_session_recall(tmp_path: Path) -> None:
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("version: 1\nname: lme\nembedder: {type: none}\nencode:\n  - {type: turn}\n"
                         "store: {type: memory}\nretrieve:\n  - {type: bm25, k: 10}\n", encoding="utf-8")  # fmt: skip
-    args = ["eval", str(pipeline), "--dataset", "longmemeval", "--data", str(write(tmp_path, QUESTIONS)), "--k", "1,2"]
+    args = [
+        "eval",
+        str(pipeline),
+        "--dataset",
+        "longmemeval",
+        "--data",
+        str(write(tmp_path, QUESTIONS)),
+        "--k",
+        "1,2",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "session recall (longmemeval, all, 2 questions): R@1 " in result.output

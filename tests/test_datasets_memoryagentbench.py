@@ -58,7 +58,9 @@ def test_slices_come_from_the_source_or_the_split() -> None:
     assert slice_of("icl_banking77_5900shot") == "test_time_learning"
     assert slice_of("recsys_redial_full") == "test_time_learning"
     assert slice_of("infbench_sum_eng") == "long_range_understanding"
-    assert slice_of("mystery", "Conflict_Resolution-00000-of-00001.parquet") == "conflict_resolution"
+    assert (
+        slice_of("mystery", "Conflict_Resolution-00000-of-00001.parquet") == "conflict_resolution"
+    )
     assert slice_of("mystery", None) is None
 
 
@@ -102,7 +104,10 @@ def test_answers_found_in_no_chunk_are_asked_not_scored_and_counted(tmp_path: Pa
     [summary] = [q for q in data.stream.queries if q.category == "long_range_understanding"]
     assert summary.evidence is None
     notes = [n.render() for n in data.notes]
-    assert any("long_range_understanding: 1 of 1 questions have an answer found in no chunk" in n for n in notes)
+    assert any(
+        "long_range_understanding: 1 of 1 questions have an answer found in no chunk" in n
+        for n in notes
+    )
 
 
 def test_a_list_jsonl_and_parquet_read_the_same(tmp_path: Path) -> None:
@@ -141,7 +146,9 @@ def test_malformed_rows_list_every_problem_with_its_place(tmp_path: Path) -> Non
 
 def test_convert_writes_the_stream_format(tmp_path: Path) -> None:
     out = tmp_path / "mab-stream.jsonl"
-    result = CliRunner().invoke(cli, ["convert", "memoryagentbench", str(write_json(tmp_path, ROWS)), "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["convert", "memoryagentbench", str(write_json(tmp_path, ROWS)), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "note:" in result.output and "5 queries in 3 scope(s)" in result.output
     assert read_stream(out).header.name == "memoryagentbench"  # type: ignore[union-attr]

@@ -39,9 +39,22 @@ from typing import Any
 from evolvelab._strict_json import loads
 from evolvelab.datasets import Dataset
 from evolvelab.errors import Problem, StreamError
-from evolvelab.stream import EventRecord, QueryRecord, StreamHeader, StreamRecord, dump_stream, parse_stream
+from evolvelab.stream import (
+    EventRecord,
+    QueryRecord,
+    StreamHeader,
+    StreamRecord,
+    dump_stream,
+    parse_stream,
+)
 
-__all__ = ["QUESTION_TYPES", "LongMemEvalDataset", "load_longmemeval", "parse_date", "session_recall"]
+__all__ = [
+    "QUESTION_TYPES",
+    "LongMemEvalDataset",
+    "load_longmemeval",
+    "parse_date",
+    "session_recall",
+]
 
 QUESTION_TYPES = ("single-session-user", "single-session-assistant", "single-session-preference",
                   "temporal-reasoning", "knowledge-update", "multi-session")  # fmt: skip
@@ -70,7 +83,9 @@ def parse_date(text: str) -> datetime:
         try:  # a date without the weekday, as some re-exports write it
             return datetime.strptime(text.strip(), "%Y/%m/%d %H:%M").replace(tzinfo=UTC)
         except ValueError:
-            raise ValueError(f"not a LongMemEval date: {text!r} (expected e.g. '2023/05/30 (Tue) 23:40')") from None
+            raise ValueError(
+                f"not a LongMemEval date: {text!r} (expected e.g. '2023/05/30 (Tue) 23:40')"
+            ) from None
 
 
 class _Reader:
@@ -94,7 +109,10 @@ class _Reader:
 
     def question(self, index: int, item: Any) -> None:
         if not isinstance(item, dict):
-            self.problem((index,), "expected a question object with question_id, question and haystack_sessions")
+            self.problem(
+                (index,),
+                "expected a question object with question_id, question and haystack_sessions",
+            )
             return
         qid = item.get("question_id")
         if not isinstance(qid, str) or not qid:
@@ -112,7 +130,11 @@ class _Reader:
             self.problem((*where, key), "required: a string" if kind is str else "required: a list")
         if wrong:
             return
-        sids, dates, sessions = item["haystack_session_ids"], item["haystack_dates"], item["haystack_sessions"]
+        sids, dates, sessions = (
+            item["haystack_session_ids"],
+            item["haystack_dates"],
+            item["haystack_sessions"],
+        )
         if not len(sids) == len(dates) == len(sessions):
             self.problem(where, f"haystack_session_ids, haystack_dates and haystack_sessions differ in length "
                                 f"({len(sids)}, {len(dates)}, {len(sessions)})")  # fmt: skip
@@ -132,7 +154,9 @@ class _Reader:
                 continue
             for i, turn in enumerate(turns, start=1):
                 if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
-                    self.problem((*where, "haystack_sessions", n, i - 1), "a turn needs 'content' (string)")
+                    self.problem(
+                        (*where, "haystack_sessions", n, i - 1), "a turn needs 'content' (string)"
+                    )
                     continue
                 event_id = f"{sid}:{i}"
                 self.records.append(EventRecord(
@@ -150,7 +174,11 @@ class _Reader:
             evidence = [t for sid in answers for t in turns_of.get(sid, [])]
             self.notes.append(Problem(self.source, (*where, "answer_session_ids"),
                                       "no turn is marked has_answer; every turn of the answer sessions is evidence"))  # fmt: skip
-        at = self.date(item["question_date"], (*where, "question_date")) if "question_date" in item else None
+        at = (
+            self.date(item["question_date"], (*where, "question_date"))
+            if "question_date" in item
+            else None
+        )
         answer = item.get("answer")
         self.records.append(QueryRecord(
             id=qid, text=item["question"], at=at, user_id=qid,
@@ -178,13 +206,24 @@ def load_longmemeval(path: str | Path) -> LongMemEvalDataset:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise StreamError([Problem(source, (), f"cannot read LongMemEval JSON: {err}")]) from err
     if not isinstance(data, list):
-        raise StreamError([Problem(source, (), "expected a JSON list of questions (the shape of longmemeval_s.json)")])
+        raise StreamError(
+            [
+                Problem(
+                    source,
+                    (),
+                    "expected a JSON list of questions (the shape of longmemeval_s.json)",
+                )
+            ]
+        )
     reader = _Reader(source)
     for index, item in enumerate(data):
         reader.question(index, item)
     if reader.problems:
         raise StreamError(reader.problems)
-    header = StreamHeader(name="longmemeval", description=f"LongMemEval: {len(reader.seen)} questions from {Path(path).name}")
+    header = StreamHeader(
+        name="longmemeval",
+        description=f"LongMemEval: {len(reader.seen)} questions from {Path(path).name}",
+    )
     stream = parse_stream(dump_stream([header, *reader.records]), source)
     categories = {t: t for t in QUESTION_TYPES}
     return LongMemEvalDataset(name="longmemeval", source=source, stream=stream, categories=categories,
@@ -227,6 +266,9 @@ def session_recall(
         for group in ("all", result.category or "none"):
             groups.setdefault(group, []).append(scores)
     return {
-        group: {"n": float(len(rows)), **{str(k): sum(r[str(k)] for r in rows) / len(rows) for k in ks}}
+        group: {
+            "n": float(len(rows)),
+            **{str(k): sum(r[str(k)] for r in rows) / len(rows) for k in ks},
+        }
         for group, rows in groups.items()
     }

@@ -51,7 +51,14 @@ from typing import Any
 from evolvelab._strict_json import decode_lines, loads
 from evolvelab.datasets import Dataset
 from evolvelab.errors import Problem, StreamError
-from evolvelab.stream import EventRecord, QueryRecord, StreamHeader, StreamRecord, dump_stream, parse_stream
+from evolvelab.stream import (
+    EventRecord,
+    QueryRecord,
+    StreamHeader,
+    StreamRecord,
+    dump_stream,
+    parse_stream,
+)
 
 __all__ = ["SLICES", "chunk_context", "load_memoryagentbench", "slice_of"]
 
@@ -120,7 +127,7 @@ def _holds(chunk: str, answer: str) -> bool:
     answer = answer.strip()
     if not answer:
         return False
-    return re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", chunk, re.I) is not None
+    return re.search(rf"(?<!\w){re.escape(answer)}(?!\w)", chunk, re.IGNORECASE) is not None
 
 
 @dataclass
@@ -138,12 +145,16 @@ def _rows(path: Path, source: str) -> list[_Row]:
 
             table = pq.read_table(path)
         except Exception as err:  # pyarrow raises many kinds for a bad file
-            raise StreamError([Problem(source, (), f"cannot read MemoryAgentBench Parquet: {err}")]) from err
+            raise StreamError(
+                [Problem(source, (), f"cannot read MemoryAgentBench Parquet: {err}")]
+            ) from err
         return [_Row(path.name, i, row) for i, row in enumerate(table.to_pylist())]
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise StreamError([Problem(source, (), f"cannot read MemoryAgentBench file: {err}")]) from err
+        raise StreamError(
+            [Problem(source, (), f"cannot read MemoryAgentBench file: {err}")]
+        ) from err
     if suffix == ".jsonl":
         lines, bad = decode_lines(raw)
         problems = [Problem(source, (), message, line, column) for line, column, message in bad]
@@ -161,13 +172,21 @@ def _rows(path: Path, source: str) -> list[_Row]:
     try:
         data = loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise StreamError([Problem(source, (), f"cannot read MemoryAgentBench JSON: {err}")]) from err
+        raise StreamError(
+            [Problem(source, (), f"cannot read MemoryAgentBench JSON: {err}")]
+        ) from err
     if isinstance(data, dict):
         return [_Row(split, i, row) for split, rows in data.items() if isinstance(rows, list)
                 for i, row in enumerate(rows)]  # fmt: skip
     if isinstance(data, list):
         return [_Row(path.name, i, row) for i, row in enumerate(data)]
-    raise StreamError([Problem(source, (), "expected a list of rows, an object of split → rows, JSONL or Parquet")])
+    raise StreamError(
+        [
+            Problem(
+                source, (), "expected a list of rows, an object of split → rows, JSONL or Parquet"
+            )
+        ]
+    )
 
 
 def load_memoryagentbench(path: str | Path, *, chunk_words: int = 128) -> Dataset:
@@ -196,18 +215,34 @@ def load_memoryagentbench(path: str | Path, *, chunk_words: int = 128) -> Datase
         where: tuple[str | int, ...] = (row.split or "", row.index) if row.split else (row.index,)
         data = row.data
         if not isinstance(data, dict):
-            problems.append(Problem(source, where, "expected a row object with context, questions, answers"))
+            problems.append(
+                Problem(source, where, "expected a row object with context, questions, answers")
+            )
             continue
-        context, questions, answers = data.get("context"), data.get("questions"), data.get("answers")
+        context, questions, answers = (
+            data.get("context"),
+            data.get("questions"),
+            data.get("answers"),
+        )
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         bad = [(k, t) for k, t in (("context", str), ("questions", list), ("answers", list))
                if not isinstance(data.get(k), t)]  # fmt: skip
         for key, kind in bad:
-            problems.append(Problem(source, (*where, key), "required: a string" if kind is str else "required: a list"))
+            problems.append(
+                Problem(
+                    source,
+                    (*where, key),
+                    "required: a string" if kind is str else "required: a list",
+                )
+            )
         if bad:
             continue
         if len(questions) != len(answers):
-            problems.append(Problem(source, where, f"{len(questions)} questions but {len(answers)} answer lists"))
+            problems.append(
+                Problem(
+                    source, where, f"{len(questions)} questions but {len(answers)} answer lists"
+                )
+            )
             continue
         name = str(metadata.get("source") or f"row{row.index}")
         scope = f"{name}:{row.index}"
@@ -223,14 +258,26 @@ def load_memoryagentbench(path: str | Path, *, chunk_words: int = 128) -> Datase
         for n, (event_id, text) in enumerate(zip(ids, chunks, strict=True)):
             records.append(EventRecord(id=event_id, content=text, timestamp=_START + n * _GAP,
                                        session_id=scope, user_id=scope, kind="chunk"))  # fmt: skip
-        pair_ids = metadata.get("qa_pair_ids") if isinstance(metadata.get("qa_pair_ids"), list) else []
+        pair_ids = (
+            metadata.get("qa_pair_ids") if isinstance(metadata.get("qa_pair_ids"), list) else []
+        )
         at = _START + len(chunks) * _GAP
         for j, (question, accepted) in enumerate(zip(questions, answers, strict=True)):
             if not isinstance(question, str) or not question.strip():
-                problems.append(Problem(source, (*where, "questions", j), "required: a non-empty string"))
+                problems.append(
+                    Problem(source, (*where, "questions", j), "required: a non-empty string")
+                )
                 continue
-            accepted = [str(a) for a in (accepted if isinstance(accepted, list) else [accepted]) if a is not None]
-            holding = [i for i, chunk in zip(ids, chunks, strict=True) if any(_holds(chunk, a) for a in accepted)]
+            accepted = [
+                str(a)
+                for a in (accepted if isinstance(accepted, list) else [accepted])
+                if a is not None
+            ]
+            holding = [
+                i
+                for i, chunk in zip(ids, chunks, strict=True)
+                if any(_holds(chunk, a) for a in accepted)
+            ]
             if part == "conflict_resolution":
                 holding = holding[-1:]
             asked[part] += 1
@@ -247,7 +294,11 @@ def load_memoryagentbench(path: str | Path, *, chunk_words: int = 128) -> Datase
     notes = [Problem(source, (), f"{part}: {n} of {asked[part]} questions have an answer found in no chunk; "
                                  "asked, not scored") for part, n in sorted(unscored.items())]  # fmt: skip
     if unknown:
-        notes.append(Problem(source, (), f"slice unknown for sources {sorted(set(unknown))}; category 'unknown'"))
+        notes.append(
+            Problem(
+                source, (), f"slice unknown for sources {sorted(set(unknown))}; category 'unknown'"
+            )
+        )
     header = StreamHeader(name="memoryagentbench", description=f"MemoryAgentBench rows from {Path(path).name}, "
                                                               f"chunks of at most {chunk_words} words")  # fmt: skip
     stream = parse_stream(dump_stream([header, *records]), source)

@@ -54,6 +54,7 @@ def register_retrievers():  # noqa: ANN201
     from evolvelab.modules.retrieve.lsh import LSHRetriever
     from evolvelab.modules.retrieve.neighbours import NeighboursRetriever
     from evolvelab.modules.retrieve.recency import RecencyRetriever
+    from evolvelab.modules.retrieve.semantic_cache import SemanticCacheRetriever
     from evolvelab.modules.retrieve.speaker import SpeakerRetriever
     from evolvelab.modules.retrieve.temporal import TemporalRetriever
     from evolvelab.modules.retrieve.vector import VectorRetriever
@@ -75,6 +76,7 @@ def register_retrievers():  # noqa: ANN201
         TemporalRetriever,
         HindsightRecallRetriever,
         HindsightReflectRetriever,
+        SemanticCacheRetriever,
     ]
 
 
