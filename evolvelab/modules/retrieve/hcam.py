@@ -27,8 +27,8 @@ from pydantic import Field
 
 from evolvelab.config import RetrieverConfig, StageConfig, Tunable
 from evolvelab.modules.manage.hcam_chunk import CHUNK_KIND, chunk_members
-from evolvelab.modules.retrieve.bm25 import without_stop_words
 from evolvelab.modules.retrieve._fusion import fuse
+from evolvelab.modules.retrieve.bm25 import without_stop_words
 from evolvelab.stages import Retriever, TextSearch, VectorSearch
 from evolvelab.types import Hit, Query, Where
 
@@ -49,13 +49,15 @@ class HCAMConfig(RetrieverConfig):
     chunks: Annotated[int, Tunable(1, 12)] = Field(
         4, ge=1, le=200, description="How many top chunks are searched in detail."
     )
-    rank_by: Annotated[Literal["text", "vector", "both"], Tunable(choices=("text", "vector", "both"))] = Field(
+    # rank_by and detail are not Tunable: their vector options need an embedder, which a
+    # text-only base pipeline does not have (a spec's `space` can still search them)
+    rank_by: Literal["text", "vector", "both"] = Field(
         "text", description="How chunk summaries are ranked: full text, vectors, or both fused."
-    )  # fmt: skip
+    )
     vector_weight: Annotated[float, Tunable(0.0, 1.0)] = Field(
         0.3, ge=0.0, le=10.0, description="Weight of the vector ranking with `rank_by: both`."
     )
-    detail: Annotated[Literal["text", "vector"], Tunable(choices=("text", "vector"))] = Field(
+    detail: Literal["text", "vector"] = Field(
         "text", description="How members of the top chunks are searched: full text or exact cosine."
     )
     candidates: Annotated[int, Tunable(50, 1000, log=True)] = Field(

@@ -95,10 +95,10 @@ class SemanticCacheConfig(RetrieverConfig):
         min_length=1,
         description="The retrieve stages the cache fronts, as in a pipeline's retrieve list.",
     )
-    similarity: Annotated[Literal["embedding", "lexical"], Tunable(choices=("embedding", "lexical"))] = Field(
+    similarity: Literal["embedding", "lexical"] = Field(  # not Tunable: embedding needs an embedder
         "embedding",
         description="embedding: the pipeline's embedder; lexical: a hashed bag of content words (no model).",
-    )  # fmt: skip
+    )
     classifier: KeywordClassifierConfig | CentroidClassifierConfig = Field(
         default_factory=KeywordClassifierConfig,
         discriminator="type",
