@@ -227,3 +227,47 @@ def test_changed_text_settings_rebuild_the_index(tmp_path: Path) -> None:
     exact = open_store(tmp_path, fts_stem=False)
     assert exact.search_text("walrus", 1, ALICE, Where()) == []
     assert [h.note.id for h in exact.search_text("walruses", 1, ALICE, Where())] == ["a"]
+
+
+def open_with(tmp_path: Path, embedder: Any, **fields: object) -> LanceDBStore:
+    store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db"), **fields))
+    store.open(Resources(embedder=embedder, store=store, data_dir=tmp_path))
+    return store
+
+
+def test_placeholder_vectors_of_embedder_none_never_get_an_ann_index(tmp_path: Path) -> None:
+    # embedder: none stores a one-number placeholder; LanceDB refuses IVF-RQ over it
+    # ("vector dimension must be divisible by 8"), which used to fail every add past it.
+    from evolvelab.embed import NoEmbedder, NoEmbedderConfig
+
+    store = open_with(tmp_path, NoEmbedder(NoEmbedderConfig()), index_threshold=40)
+    for start in range(0, 120, 30):
+        store.add([make_note(f"n{i}", f"turn {i} about walruses", embedding=None)
+                   for i in range(start, start + 30)])  # fmt: skip
+    assert lancedb_index.find(table_of(store, ALICE), "vector") is None
+    assert len(store.search_text("walruses", 200, ALICE, Where())) == 120
+
+
+def test_an_ann_index_fits_a_dimension_ivf_rq_cannot_take(tmp_path: Path) -> None:
+    odd = HashingEmbedder(HashingEmbedderConfig(dim=36))  # not a multiple of 8
+    store = open_with(tmp_path, odd, index_threshold=100, num_partitions=1000)
+    notes = [make_note(f"n{i}", f"note {i} on topic {i % 13}", embedding=None) for i in range(120)]
+    store.add(notes)  # 1000 partitions asked for 120 rows: derived down, not refused
+    index = lancedb_index.find(table_of(store, ALICE), "vector")
+    assert index is not None and "SQ" in str(index.index_type).upper()
+    query = odd.embed([notes[7].content])[0]
+    assert store.search_vectors(query, 1, ALICE, Where())[0].note.id == "n7"
+
+
+def test_partitions_follow_the_rows() -> None:
+    assert lancedb_index.partitions(20_000, None) == 141
+    assert lancedb_index.partitions(120, 1000) == 1
+    assert lancedb_index.partitions(100_000, 64) == 64
+    assert lancedb_index.partitions(10, None) == 1
+
+
+def test_key_and_session_columns_have_b_trees_from_the_start(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.add([make_note("a", "first note")])
+    indexes = {tuple(i.columns): i.index_type for i in table_of(store, ALICE).list_indices()}
+    assert indexes[("_key",)] == indexes[("_session",)] == "BTree"
