@@ -88,8 +88,12 @@ __all__ = [
     "Manager",
     "ManagerConfig",
     "Memory",
+    "Message",
     "Neighbour",
     "Note",
+    "NoteNotFound",
+    "NotePage",
+    "NoteVersion",
     "Outcome",
     "PipelineSpec",
     "PluginError",
@@ -122,4 +126,8 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy attribute for the runtime
         from evolvelab.pipeline import Memory
 
         return Memory
+    if name in ("Message", "NoteNotFound", "NotePage", "NoteVersion"):  # the lifecycle's types
+        from evolvelab import lifecycle
+
+        return getattr(lifecycle, name)
     raise AttributeError(f"module 'evolvelab' has no attribute {name!r}")
