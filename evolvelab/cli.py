@@ -101,15 +101,16 @@ def validate(files: tuple[Path, ...]) -> None:
 
 @cli.command()
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_SCHEMA, show_default=True,
-    help="Where to write the JSON Schema ('-' for standard output).",
+    "-o", "--output", type=click.Path(path_type=Path),
+    help="Where to write the JSON Schema ('-' for standard output; default: "
+    "pipelines/pipeline.schema.json if ./pipelines is a folder, else ./pipeline.schema.json).",
 )
 @click.option("--builtins-only", is_flag=True, help="Describe built-in types only, not installed plugins.")
 @click.option(
     "--markdown", type=click.Path(path_type=Path), help="Also write the Markdown type reference here."
 )
 @_fail_cleanly
-def schema(output: Path, builtins_only: bool, markdown: Path | None) -> None:
+def schema(output: Path | None, builtins_only: bool, markdown: Path | None) -> None:
     """Write the JSON Schema of pipeline files (for editors and CI)."""
     from evolvelab.registry import builtin_registry, default_registry
 
@@ -123,7 +124,10 @@ def schema(output: Path, builtins_only: bool, markdown: Path | None) -> None:
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if output is None:  # beside the pipeline files; never a new folder
+        output = DEFAULT_SCHEMA if DEFAULT_SCHEMA.parent.is_dir() else Path(DEFAULT_SCHEMA.name)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output}")
 
@@ -231,8 +235,19 @@ def search(
     from evolvelab.types import Scope
 
     scope = Scope(user_id=user_id, agent_id=agent_id, session_id=session_id)
-    with _open_pipeline(pipeline, data_dir) as memory:
+    memory = _open_pipeline(pipeline, data_dir)
+    where = _stored_at(memory)
+    if where is not None and not where.exists():  # never run: say so, create nothing
+        click.echo(f"nothing stored: {pipeline} has no data at {where} (run it first, e.g. "
+                   f"`evolvelab run {pipeline} --sample`, or pass --data-dir)", err=True)  # fmt: skip
+        if as_json:
+            click.echo("[]")
+        return
+    with memory:
         hits = memory.search(query, k=k, scope=scope)
+        why = _why_nothing(memory, scope) if not hits else None
+    if why:
+        click.echo(why, err=True)
     if as_json:
         rows = [
             {
@@ -258,6 +273,26 @@ def search(
             str(rank), f"{hit.score:.3f}", hit.channel, ", ".join(hit.note.source_ids), hit.note.content
         )
     Console().print(table)
+
+
+def _stored_at(memory: Memory) -> Path | None:
+    """Return where the note store keeps its files (``None``: not a local folder)."""
+    path = getattr(memory.store.config, "path", None)
+    if isinstance(path, str) and "://" in path:
+        return None
+    return Path(path) if path else memory.data_dir
+
+
+def _why_nothing(memory: Memory, scope: Any) -> str | None:
+    """Explain a search that found nothing: an empty scope, or a scope that was not given."""
+    if memory.count(scope) > 0:
+        return None
+    given = {k: v for k, v in scope.model_dump().items() if v is not None}
+    if given:
+        shown = ", ".join(f"{k.removesuffix('_id')} {v!r}" for k, v in given.items())
+        return f"no notes stored for {shown}"
+    return ("no notes in the anonymous scope (no --user, --agent): notes are kept per user "
+            "and agent, so search with --user NAME (and --agent NAME)")  # fmt: skip
 
 
 def _parse_ks(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:

@@ -34,7 +34,6 @@ from evolvelab.loader import Located, load_pipeline, parse_yaml, validate_pipeli
 from evolvelab.registry import Registry, default_registry
 from evolvelab.scoping import ScopeConflict, scope_notes
 from evolvelab.stages import (
-    CAPABILITIES,
     LLM,
     Clock,
     Component,
@@ -48,19 +47,13 @@ from evolvelab.stages import (
     Retriever,
     Store,
     VectorSearch,
+    capability_name,
 )
 from evolvelab.types import AddResult, Dropped, Event, Hit, Note, Outcome, Query, Scope, Where
 
 __all__ = ["Memory"]
 
 C = TypeVar("C", bound=Component)
-
-_CAPABILITY_NAMES = {cap: name for name, cap in CAPABILITIES.items()}
-
-
-def _capability_name(cap: type[Any]) -> str:
-    return _CAPABILITY_NAMES.get(cap, cap.__name__)
-
 
 def _scope(value: Scope | Mapping[str, Any] | None) -> Scope:
     if value is None:
@@ -222,9 +215,9 @@ class Memory:
                 problems.append(
                     self._problem(
                         (*path, "type"),
-                        f"{kind} '{config.type}' needs {_capability_name(cap)}, "
+                        f"{kind} '{config.type}' needs {capability_name(cap)}, "
                         f"which no store here offers (have {have})",
-                        hints=(f"stores with {_capability_name(cap)}: {', '.join(able)}",),
+                        hints=(f"stores with {capability_name(cap)}: {', '.join(able)}",),
                     )
                 )
             for issue in issues:

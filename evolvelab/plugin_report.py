@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evolvelab.registry import KINDS, Registry
-from evolvelab.stages import CAPABILITIES
+from evolvelab.stages import CAPABILITIES, capability_names
 
 __all__ = ["plugin_report", "render_plugin_report"]
 
@@ -23,8 +23,7 @@ def _type_info(registry: Registry, kind: str) -> list[dict[str, Any]]:
         if kind == "store":
             info["capabilities"] = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
         else:
-            names = {cap: name for name, cap in CAPABILITIES.items()}
-            info["requires"] = [names.get(cap, cap.__name__) for cap in getattr(entry.cls, "requires", ())]
+            info["requires"] = capability_names(getattr(entry.cls, "requires", ()))
         out.append(info)
     return out
 

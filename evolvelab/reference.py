@@ -13,7 +13,7 @@ from pydantic.fields import FieldInfo
 
 from evolvelab.config import Tunable
 from evolvelab.registry import KINDS, Registry
-from evolvelab.stages import CAPABILITIES
+from evolvelab.stages import CAPABILITIES, capability_names
 
 __all__ = ["types_markdown"]
 
@@ -76,7 +76,7 @@ def _section(registry: Registry, kind: str) -> list[str]:
             caps = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
             lines += [f"Capabilities: {', '.join(caps) or 'none'}.", ""]
         else:
-            needs = [n for n, cap in CAPABILITIES.items() if cap in getattr(entry.cls, "requires", ())]
+            needs = capability_names(getattr(entry.cls, "requires", ()))
             if needs:
                 lines += [f"Needs a store with: {', '.join(needs)}.", ""]
         fields = {k: v for k, v in model.model_fields.items() if k != "type"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +62,8 @@ __all__ = [
     "Issue",
     "TypeEntry",
     "TypeLookup",
+    "capability_name",
+    "capability_names",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -613,3 +616,27 @@ CAPABILITIES: dict[str, type[Any]] = {
     "graph_links": GraphLinks,
 }
 """Capability protocols by the name `evolvelab plugins` shows."""
+
+
+def capability_name(capability: type[Any]) -> str:
+    """Return the name a capability protocol is shown by, everywhere it is shown.
+
+    The four built-in capabilities have the names of :data:`CAPABILITIES`; any other
+    protocol (a plugin's, or ``Decaying`` of the ``layered_decay`` store) is its class name
+    in snake case.
+
+    Example:
+        >>> capability_name(Scannable), capability_name(Decaying)
+        ('scan', 'decaying')
+    """
+    for name, known in CAPABILITIES.items():
+        if known is capability:
+            return name
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", capability.__name__).lower()
+
+
+def capability_names(capabilities: Sequence[type[Any]]) -> list[str]:
+    """Return the names of ``capabilities``: the built-in ones in :data:`CAPABILITIES` order, then the rest."""
+    known = [name for name, cap in CAPABILITIES.items() if cap in capabilities]
+    other = [capability_name(c) for c in capabilities if c not in CAPABILITIES.values()]
+    return [*known, *dict.fromkeys(other)]

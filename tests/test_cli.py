@@ -143,7 +143,7 @@ def test_run_rejects_a_malformed_stream_without_writing(tmp_path: Path, fast_pip
     assert result.exit_code == 2
     assert f"{stream}:2:" in result.output and f"{stream}:3:" in result.output
     count = CliRunner().invoke(cli, ["search", str(fast_pipeline), "cat", "--user", "ana", "--json"])
-    assert json.loads(count.output) == []
+    assert json.loads(count.stdout) == [] and "nothing stored" in count.stderr
 
 
 def test_run_needs_exactly_one_stream(fast_pipeline: Path) -> None:

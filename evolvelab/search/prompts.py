@@ -28,7 +28,7 @@ from pydantic.fields import FieldInfo
 
 from evolvelab.config import Tunable
 from evolvelab.search.summary import Miss, TrialSummary
-from evolvelab.stages import CAPABILITIES
+from evolvelab.stages import CAPABILITIES, capability_names
 
 if typing.TYPE_CHECKING:
     from evolvelab.registry import Registry
@@ -179,8 +179,7 @@ def _catalogue(registry: Registry, skip_fields: Sequence[str], describe: bool) -
                 caps = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
                 head += f" Offers: {', '.join(caps) or 'nothing'}."
             else:
-                requires = getattr(entry.cls, "requires", ())
-                needs = [n for n, cap in CAPABILITIES.items() if cap in requires]
+                needs = capability_names(getattr(entry.cls, "requires", ()))
                 if needs:
                     head += f" Needs a store with: {', '.join(needs)}."
             lines.append(head)

@@ -56,7 +56,8 @@ manage:
     with pytest.raises(ConfigError) as err:
         Memory.from_text(text, registry=registry)
     message = str(err.value)
-    assert "manager 'decay' needs Decaying" in message
+    assert "manager 'decay' needs decaying, which no store here offers" in message
+    assert "stores with decaying: layered_decay" in message
     assert "layered_decay" in message
 
 
