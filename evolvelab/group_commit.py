@@ -71,11 +71,16 @@ def commit_adds(
         entries = memory.log.append(
             [AddEntry(scope=requests[i].scope, events=requests[i].events) for i, _, _ in encoded]
         )
-    flat = memory._keep_memory_state([note for _, notes, _ in encoded for note in notes])
+    flat = [note for _, notes, _ in encoded for note in notes]
+    stored = memory._stored_versions(flat)
+    flat = memory._keep_memory_state(flat, stored)
     try:
-        written = memory._call_write(flat)
+        written = memory._call_write(flat, list(stored.values()))
     except EvolveLabError as err:
-        if entries:
+        # Nothing stored: the entries are void (a rebuild skips them). Part stored: they
+        # stay unapplied, so the next start's recovery completes them; a retry by the
+        # client upserts the same notes.
+        if entries and not memory._stored_as_written(flat):
             memory.log.append([VoidEntry(seqs=[e.seq for e in entries])])  # type: ignore[union-attr]
         for index, _, _ in encoded:
             results[index] = err

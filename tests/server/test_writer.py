@@ -56,7 +56,7 @@ def test_a_failed_store_write_fails_its_group_and_voids_its_log_entries(memory: 
     writer = GroupCommitter(memory).start()
     writer.call(lambda: time.sleep(0.2))
     real = memory._call_write
-    monkeypatch.setattr(memory, "_call_write", lambda notes: (_ for _ in ()).throw(EvolveLabError("disk full")))
+    monkeypatch.setattr(memory, "_call_write", lambda *a: (_ for _ in ()).throw(EvolveLabError("disk full")))
     failing = [writer.add(_request(i)) for i in range(3)]
     for future in failing:
         with pytest.raises(EvolveLabError, match="disk full"):
