@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AddRequest", "Message", "NoteNotFound", "NotePage", "commit_adds", "delete_notes",
-    "forget", "get_note", "list_notes", "messages_to_events", "note_history", "update_note",
+    "erase_from_log", "forget", "get_note", "list_notes", "messages_to_events", "note_history",
+    "update_note",
 ]  # fmt: skip
 
 
@@ -307,25 +308,42 @@ def delete_notes(memory: Memory, ids: Sequence[str], scope: Scope, *, log: bool 
         entry = memory.log.append([DeleteEntry(scope=scope, note_ids=found, source_ids=sources)])[0]
     deleted = memory.resources.remove(found, scope)
     if entry is not None:
-        _erase_sources(memory, scope, set(sources))
+        erase_from_log(memory.log, [entry])
         memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
     return deleted
 
 
-def _erase_sources(memory: Memory, scope: Scope, sources: set[str]) -> None:
-    """Rewrite the log without the events ``sources`` name in ``scope``'s owner."""
-    if not sources or memory.log is None:
-        return
+def erase_from_log(log: Any, erasures: Sequence[DeleteEntry | ForgetEntry]) -> int:
+    """Rewrite ``log`` without what ``erasures`` erased, in one pass.
+
+    A deletion erases its source events from the owner's earlier adds; an erasure of
+    owners (forget) drops every earlier entry of theirs but the record of the erasure.
+    Entries logged after an erasure (a user who came back) are kept.
+
+    Returns:
+        How many entries were dropped or changed.
+    """
+    deletes = [e for e in erasures if isinstance(e, DeleteEntry) and e.source_ids]
+    forgets = [e for e in erasures if isinstance(e, ForgetEntry)]
+    if not deletes and not forgets:
+        return 0
 
     def change(entry: Any) -> Any:
-        if not isinstance(entry, AddEntry) or not _same_owner(entry.scope, scope):
+        scope = getattr(entry, "scope", None)
+        if isinstance(entry, ForgetEntry) or not isinstance(scope, Scope):
             return entry
-        kept = [e for e in entry.events if e.id not in sources]
+        if any(entry.seq < f.seq and f.owners.matches(scope) for f in forgets):
+            return None
+        if not isinstance(entry, AddEntry):
+            return entry
+        gone = {source for d in deletes if entry.seq < d.seq and _same_owner(d.scope, scope)
+                for source in d.source_ids}  # fmt: skip
+        kept = [e for e in entry.events if e.id not in gone]
         if len(kept) == len(entry.events):
             return entry
         return entry.model_copy(update={"events": kept}) if kept else None
 
-    memory.log.rewrite(change)
+    return log.rewrite(change)
 
 
 def forget(memory: Memory, owners: OwnerPattern, *, log: bool = True) -> int:
@@ -364,13 +382,6 @@ def forget(memory: Memory, owners: OwnerPattern, *, log: bool = True) -> int:
             deleted += memory.resources.remove(ids, owner)
         memory._touched.pop((user_id, agent_id), None)
     if entry is not None:
-        memory.log.rewrite(  # type: ignore[union-attr]
-            lambda e: e if isinstance(e, ForgetEntry) or not owners.matches(_entry_scope(e)) else None
-        )
+        erase_from_log(memory.log, [entry])
         memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
     return deleted
-
-
-def _entry_scope(entry: Any) -> Scope:
-    scope = getattr(entry, "scope", None)
-    return scope if isinstance(scope, Scope) else Scope(user_id="\x00void")

@@ -33,7 +33,7 @@ from evolvelab.eventlog import (
     UpdateEntry,
 )
 from evolvelab.group_commit import AddRequest, commit_adds
-from evolvelab.lifecycle import apply_update, forget
+from evolvelab.lifecycle import apply_update, erase_from_log, forget
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, StreamRecord
 from evolvelab.types import Outcome, Scope
 
@@ -93,6 +93,7 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
     if log is None:
         return report
     pending: list[AddEntry] = []
+    erasures: list[DeleteEntry | ForgetEntry] = []
 
     def flush() -> None:
         if not pending:
@@ -119,9 +120,11 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
                 report.updates += 1
             elif isinstance(entry, DeleteEntry):
                 memory.resources.remove(entry.note_ids, entry.scope)
+                erasures.append(entry)
                 report.deletes += 1
             elif isinstance(entry, ForgetEntry):
                 forget(memory, entry.owners, log=False)
+                erasures.append(entry)
                 report.forgets += 1
             elif isinstance(entry, OutcomeEntry):
                 outcome = Outcome(task_id=entry.query_id, success=entry.success,
@@ -132,6 +135,7 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
             report.failures.append(f"log entry {entry.seq} ({entry.op}): {err}")  # type: ignore[attr-defined]
         log.mark_applied(entry.seq)
     flush()
+    erase_from_log(log, erasures)  # again: a crash may have come before the first rewrite
     return report
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.eventlog import AddEntry, EventLog
+from evolvelab.eventlog import AddEntry, DeleteEntry, EventLog
 from evolvelab.lifecycle import NoteNotFound
 from evolvelab.pipeline import Memory
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, dump_stream, parse_stream
@@ -188,3 +188,29 @@ def test_rebuild_derives_another_pipeline_with_erasures_applied(tmp_path: Path) 
     with pytest.raises(EvolveLabError, match="not empty"):
         rebuild(other, tmp_path / "data")
     other.close()
+
+
+def test_a_user_who_comes_back_after_forget_is_remembered_again(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    _chat(memory, ANA, "Before the erasure.")
+    memory.forget(ANA)
+    _chat(memory, ANA, "After the erasure.")
+    memory.forget(BOB)  # another erasure rewrites the log again: Ana's new entry stays
+    assert [r.content for r in memory.export() if isinstance(r, EventRecord)] == ["After the erasure."]
+
+
+@pytest.mark.slow
+def test_an_erasure_interrupted_before_the_log_rewrite_is_finished_on_open(tmp_path: Path) -> None:
+    memory = _memory(tmp_path, store="lancedb")
+    _, secret = _chat(memory, ANA, "Fine to keep.", "My PIN is 4321.")
+    source = memory.get(secret, ANA).source_ids
+    memory.close()
+    log = EventLog(tmp_path / "data" / "eventlog").open()  # the crash: logged, nothing else done
+    log.append([DeleteEntry(scope=Scope(user_id="ana"), note_ids=[secret], source_ids=source)])
+    log.close()
+    reopened = Memory.from_text(PIPELINE % "lancedb", data_dir=tmp_path / "data")
+    assert reopened.use_event_log().deletes == 1
+    assert "4321" not in (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
+    with pytest.raises(NoteNotFound):
+        reopened.get(secret, ANA)
+    reopened.close()
