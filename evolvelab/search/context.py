@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from evolvelab.registry import Registry
     from evolvelab.search.objectives import ObjectiveTable
     from evolvelab.search.space import Space
-    from evolvelab.search.spec import EvolveSpec
+    from evolvelab.search.spec import EvolveSpec, SpaceEntry
 
 __all__ = ["Context", "prepare"]
 
@@ -135,6 +135,29 @@ def _split(
     return train, validation, test, folds
 
 
+def _entries(spec: EvolveSpec, registry: Registry) -> dict[str, SpaceEntry]:
+    """Return the space entries: those ``auto`` derives (per base), then the spec's own."""
+    if spec.auto is None:
+        return dict(spec.space)
+    import yaml
+
+    from evolvelab.search.auto import auto_entries
+
+    entries: dict[str, SpaceEntry] = {}
+    labels: list[str] = []
+    for base in spec.base:
+        path = spec.resolve(base)
+        label = path.stem
+        while label in labels:
+            label += "_"
+        labels.append(label)
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        prefix = f"{label}:" if len(spec.base) > 1 else ""
+        derived = auto_entries(raw if isinstance(raw, dict) else {}, registry, spec.auto)
+        entries.update({prefix + key: entry for key, entry in derived.items()})
+    return {**entries, **spec.space}
+
+
 def prepare(
     spec_path: str | Path,
     *,
@@ -172,7 +195,7 @@ def prepare(
     space = build_space(
         [spec.resolve(b) for b in spec.base],
         registry,
-        entries=spec.space,
+        entries=_entries(spec, registry),
         declared=spec.declared,
         problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
     )

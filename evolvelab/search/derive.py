@@ -216,6 +216,7 @@ class _Builder:
                 key.used = True
             self._field(base, slot, branch, model, name, tunable, keys, is_base)
         branch.fields.sort(key=lambda f: len(f.path))
+        _drop_conflicts(branch, entry_cls, self.registry, {str(k.rest[0]) for k in mine})
 
     def _field(
         self,
@@ -345,6 +346,50 @@ class _Builder:
         if is_base and key is None:
             param = param.widened(current)
         return FieldSearch(path, param)
+
+
+def _corners(param: Param) -> list[Any]:
+    """The extreme values of a parameter: its range's ends, or (up to 6 of) its choices."""
+    if param.choices is not None:
+        return list(param.choices)[:6]
+    return [param.decode(param.low), param.decode(param.high)]
+
+
+def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str]) -> None:
+    """Stop searching declared fields whose ranges can break the stage's own checks.
+
+    Each field's ``Tunable`` range is declared on its own, but a config may relate two
+    fields (``guard``: divergence must not exceed threshold), in its model or in the
+    stage's build-time ``check``. Every declared field is tried at the ends of its range,
+    alone and against each field kept before it (config validated and checked); a field
+    that fails any such pair is left at its value in the base (or its default), so the
+    sampler never proposes a stage the config would reject. Fields the spec names are
+    searched as written.
+    """
+
+    def valid(update: dict[str, Any]) -> bool:
+        try:
+            config = cls.config_model.model_validate({**branch.start, **update})
+            return not cls.check(config, registry)
+        except Exception:  # noqa: BLE001 - any rejection rules the pair out
+            return False
+
+    kept: list[FieldSearch] = []
+    for item in branch.fields:
+        name = str(item.path[0])
+        if item.param is None or len(item.path) != 1 or name in named:
+            kept.append(item)
+            continue
+        mine = _corners(item.param)
+        others = [o for o in kept if o.param is not None and len(o.path) == 1]
+        if all(valid({name: v}) for v in mine) and all(
+            valid({name: v, str(o.path[0]): w})
+            for o in others
+            for v in mine
+            for w in _corners(o.param)  # type: ignore[arg-type]
+        ):
+            kept.append(item)
+    branch.fields = kept
 
 
 def _default_problem(key: str, message: str, **kw: Any) -> Problem:

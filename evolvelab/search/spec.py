@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from evolvelab.search.objectives import ObjectiveTable
 
 __all__ = [
+    "AutoSpec",
     "DatasetSpec",
     "EvolveSpec",
     "Folds",
@@ -324,6 +325,28 @@ class MutationSpec(_Model):
     misses: int = Field(8, ge=0, le=10, description="Missed questions shown per trial.")
 
 
+class AutoSpec(_Model):
+    """``space: auto``: search the architecture, derived from the registry.
+
+    See :mod:`evolvelab.search.auto`. Entries in ``space`` still apply on top (narrow,
+    pin or extend what ``auto`` derives).
+
+    Example:
+        ```yaml
+        auto: {refiners: 2, manage: 1, encoders: true, exclude: [guard]}
+        ```
+    """
+
+    refiners: int = Field(2, ge=0, le=4, description="Optional refiner slots after the chain.")
+    manage: int = Field(1, ge=0, le=3, description="Optional manage slots.")
+    encoders: bool = Field(True, description="Let the first encoder be swapped for another.")
+    drop: bool = Field(True, description="Let the base's own refiners be dropped.")
+    include: list[str] | None = Field(
+        None, description="Only these stage types may join (default: every registered type)."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Stage types that may not join.")
+
+
 def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -355,13 +378,24 @@ class EvolveSpec(_Model):
         True, description="Search the ranges stages declare (Tunable); false: only `space`."
     )
     space: dict[str, SpaceEntry] = Field(
-        default_factory=dict, description="Overrides and additions, keyed by parameter name."
+        default_factory=dict,
+        description="Overrides and additions, keyed by parameter name; `auto`: see auto.",
+    )
+    auto: AutoSpec | None = Field(
+        None, description="Search the architecture too (`space: auto` is `auto: {}`)."
     )
     mutation: MutationSpec = Field(default_factory=MutationSpec, description="LLM mutation.")
     storage: str | None = Field(
         None, description="Optuna storage URL or journal file (default: OUT/study.journal)."
     )
     study: str | None = Field(None, description="Study name (default: the spec's name).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _space_auto(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("space") == "auto":
+            return {**data, "space": {}, "auto": data.get("auto") or {}}
+        return data
 
     _folder: Path = PrivateAttr(default_factory=Path)
     _located: Located | None = PrivateAttr(default=None)

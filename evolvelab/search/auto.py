@@ -1,0 +1,124 @@
+"""``space: auto``: a search over the pipeline's architecture, derived from the registry.
+
+Instead of naming each knob, a spec can let the evolver vary the structure itself::
+
+    space: auto                  # or, to shape it:
+    auto: {refiners: 2, manage: 1, encoders: true, exclude: [guard]}
+
+From the base pipeline and every registered stage type, :func:`auto_entries` derives
+``space`` entries (the same entries a person would write, so the rest of the evolver is
+unchanged):
+
+- each base retrieve stage may be swapped for another retriever of the same role (a
+  *source* that adds hits for another source, a *refiner* that rewrites the list for
+  another refiner), and a base refiner may be dropped;
+- ``refiners`` optional slots after the chain, each empty or any refiner, so which
+  refiners run, and in which order, is searched;
+- the first encoder may be swapped for another encoder;
+- ``manage`` optional manage slots;
+- every chosen stage's ``Tunable`` fields are searched (``declared: true``), and only when
+  that stage is chosen: parameters are conditional on the structure.
+
+A type joins only if the pipeline still builds with it (its ``requires`` met by the
+stores, its config complete with defaults): the registry rules out what would fail, so
+no trial is spent on it. Plugins join the space by registering; nothing here names a type.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from evolvelab.errors import ConfigError, EvolveLabError
+from evolvelab.search.render import validate_candidate
+from evolvelab.search.spec import SpaceEntry
+
+if TYPE_CHECKING:
+    from evolvelab.registry import Registry
+    from evolvelab.search.spec import AutoSpec
+
+__all__ = ["auto_entries", "builds"]
+
+
+def builds(data: Mapping[str, Any], registry: Registry) -> bool:
+    """Whether the pipeline mapping validates and builds (without opening anything)."""
+    from evolvelab.pipeline import Memory
+
+    try:
+        Memory(validate_candidate(data, registry), registry=registry)
+    except (ConfigError, EvolveLabError):
+        return False
+    except Exception:  # noqa: BLE001 - a plugin's constructor bug rules its type out
+        return False
+    return True
+
+
+def _fits(
+    base: Mapping[str, Any], slot: str, index: int, type_: str, registry: Registry
+) -> bool:
+    """Whether ``base`` builds with ``slot[index]`` set to a default ``type_`` stage."""
+    data = copy.deepcopy(dict(base))
+    items = list(data.get(slot) or [])
+    stage = {"type": type_}
+    if index < len(items):
+        items[index] = stage
+    else:
+        items.append(stage)
+    data[slot] = items
+    return builds(data, registry)
+
+
+def _allowed(auto: AutoSpec, names: list[str]) -> list[str]:
+    kept = [n for n in names if n not in auto.exclude]
+    return [n for n in kept if n in auto.include] if auto.include is not None else kept
+
+
+def auto_entries(base: Mapping[str, Any], registry: Registry, auto: AutoSpec) -> dict[str, SpaceEntry]:
+    """Return the structural ``space`` entries for the base pipeline mapping ``base``.
+
+    Args:
+        base: the base pipeline as read from its YAML file.
+        registry: the stage types that may join.
+        auto: the spec's ``auto`` settings.
+
+    Returns:
+        Entries keyed by parameter name (``retrieve[2].type`` ...), in slot order.
+    """
+    entries: dict[str, SpaceEntry] = {}
+    retrievers = registry.entries("retriever")
+    role = {e.name: bool(getattr(e.cls, "source", True)) for e in retrievers}
+    names = _allowed(auto, [e.name for e in retrievers])
+    chain = list(base.get("retrieve") or [])
+    for i, stage in enumerate(chain):
+        mine = stage.get("type")
+        same = [n for n in names if role[n] == role.get(mine, True) and n != mine]
+        options = [mine, *(n for n in same if _fits(base, "retrieve", i, n, registry))]
+        if not role.get(mine, True) and auto.drop:
+            options.append(None)
+        if len(options) > 1:
+            entries[f"retrieve[{i}].type"] = SpaceEntry(choices=options)
+    refiners = [
+        n for n in names if not role[n] and _fits(base, "retrieve", len(chain), n, registry)
+    ]
+    for i in range(len(chain), len(chain) + (auto.refiners if refiners else 0)):
+        entries[f"retrieve[{i}].type"] = SpaceEntry(choices=[None, *refiners])
+    encode = list(base.get("encode") or [])
+    if auto.encoders and encode:
+        mine = encode[0].get("type")
+        others = [
+            n
+            for n in _allowed(auto, registry.names("encoder"))
+            if n != mine and _fits(base, "encode", 0, n, registry)
+        ]
+        if others:
+            entries["encode[0].type"] = SpaceEntry(choices=[mine, *others])
+    managers = list(base.get("manage") or [])
+    fitting = [
+        n
+        for n in _allowed(auto, registry.names("manager"))
+        if _fits(base, "manage", len(managers), n, registry)
+    ]
+    for i in range(len(managers), len(managers) + (auto.manage if fitting else 0)):
+        entries[f"manage[{i}].type"] = SpaceEntry(choices=[None, *fitting])
+    return entries

@@ -1,0 +1,127 @@
+"""``space: auto``: the structure searched is derived from the registry and never invalid."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evolvelab import Memory, hookimpl
+from evolvelab.config import RetrieverConfig
+from evolvelab.plugins import get_plugin_manager
+from evolvelab.registry import Registry, builtin_registry
+from evolvelab.search.auto import auto_entries
+from evolvelab.search.derive import build_space
+from evolvelab.search.param import Param
+from evolvelab.search.render import validate_candidate
+from evolvelab.search.space import Space
+from evolvelab.search.spec import AutoSpec
+from evolvelab.search.specfile import parse_spec
+from evolvelab.stages import Retriever
+from evolvelab.types import Hit, Query
+
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+BASES = ["hybrid.yaml", "conversation.yaml"]
+_SPACES: dict[str, Space] = {}
+
+
+def auto_space(name: str, registry: Registry | None = None, auto: AutoSpec | None = None) -> Space:
+    registry = registry or builtin_registry()
+    path = PIPELINES / name
+    entries = auto_entries(yaml.safe_load(path.read_text()), registry, auto or AutoSpec())
+    return build_space([path], registry, entries=entries)
+
+
+def cached(name: str) -> Space:
+    if name not in _SPACES:
+        _SPACES[name] = auto_space(name)
+    return _SPACES[name]
+
+
+def draw(rng: random.Random):
+    """A random value for any parameter, as the sampler could propose it."""
+
+    def choose(param: Param):
+        if param.choices is not None:
+            return rng.choice(param.choices)
+        assert param.low is not None and param.high is not None
+        if param.integer:
+            step = int(param.step or 1)
+            return rng.randrange(int(param.low), int(param.high) + 1, step)
+        if param.step:
+            return param.low + param.step * rng.randint(0, int((param.high - param.low) / param.step))
+        return param.decode(rng.uniform(param.low, param.high))
+
+    return choose
+
+
+@pytest.mark.parametrize("name", BASES)
+def test_auto_derives_structure_from_the_registry(name: str) -> None:
+    space = cached(name)
+    names = {p.name for p in space.params()}
+    chain = len(yaml.safe_load((PIPELINES / name).read_text())["retrieve"])
+    assert f"retrieve[{chain}].type" in names and f"retrieve[{chain + 1}].type" in names
+    assert "encode[0].type" in names and "manage[0].type" in names
+    refiner = next(p for p in space.params() if p.name == f"retrieve[{chain}].type")
+    assert None in refiner.choices and "neighbours" in refiner.choices
+    assert "link_expand" not in refiner.choices  # needs graph_links: no store here has them
+    # parameters of a stage type are asked for only when that type is chosen (conditional)
+    assert any(n.endswith("(neighbours)") for n in names)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rng=st.randoms(use_true_random=False), base=st.sampled_from(BASES))
+def test_auto_never_proposes_an_invalid_pipeline(rng: random.Random, base: str) -> None:
+    space = cached(base)
+    registry = builtin_registry()
+    candidate = space.build(draw(rng))
+    Memory(validate_candidate(candidate, registry), registry=registry)  # raises if invalid
+
+
+def test_a_plugin_joins_the_space_by_registering_when_the_stores_allow_it() -> None:
+    from typing import Literal
+
+    class EchoConfig(RetrieverConfig):
+        """Echo the hits (a plugin refiner)."""
+
+        type: Literal["echo"] = "echo"
+
+    class Echo(Retriever):
+        config_model = EchoConfig
+        source = False
+
+        def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:
+            return previous
+
+    class Plugin:
+        @hookimpl
+        def register_retrievers(self):
+            return [Echo]
+
+    plugin_set = get_plugin_manager(load_entrypoints=False)
+    plugin_set.pm.register(Plugin(), name="echo")
+    registry = Registry(plugin_set)
+    entries = auto_entries(
+        yaml.safe_load((PIPELINES / "hybrid.yaml").read_text()), registry, AutoSpec()
+    )
+    assert "echo" in (entries["retrieve[1].type"].choices or [])
+    narrowed = auto_entries(
+        yaml.safe_load((PIPELINES / "hybrid.yaml").read_text()),
+        registry,
+        AutoSpec(include=["hybrid", "neighbours"], encoders=False, manage=0, refiners=1),
+    )
+    assert list(narrowed) == ["retrieve[1].type"]
+    assert narrowed["retrieve[1].type"].choices == [None, "neighbours"]
+
+
+def test_space_auto_in_a_spec_is_auto_with_defaults() -> None:
+    text = "version: 1\nname: s\nbase: [b.yaml]\ndataset: {type: sample, train: {users: [ana]}}\n"
+    spec = parse_spec(text + "space: auto\n")
+    assert spec.auto == AutoSpec() and spec.space == {}
+    spec = parse_spec(text + "auto: {refiners: 1}\nspace:\n  retrieve[0].k: {value: 10}\n")
+    assert spec.auto.refiners == 1 and "retrieve[0].k" in spec.space
