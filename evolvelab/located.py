@@ -1,9 +1,10 @@
 """Read YAML safely: plain data plus the line and column of every key and value.
 
-Pipeline files and evolve specs are read here. PyYAML's ``compose()`` gives the node tree;
-walking it once yields plain data, the position of every key and value, duplicate keys
-(which PyYAML would silently collapse), and ``{$env: NAME}`` references resolved from the
-environment.
+Pipeline files and evolve specs are read here. :mod:`evolvelab._compose` turns the text
+into a node graph (refusing deep nesting, recursive aliases and alias bombs without
+expanding anything); walking it once yields plain data, the position of every key and
+value, duplicate keys (which PyYAML would silently collapse), and ``{$env: NAME}``
+references resolved from the environment.
 
 Only plain YAML is accepted: mappings, lists, strings, numbers, booleans, null and dates.
 Everything else is refused with a located problem rather than a traceback or a silent
@@ -12,11 +13,10 @@ surprise:
 - tags other than the standard ``!!str !!int !!float !!bool !!null !!map !!seq
   !!timestamp`` (so ``!foo``, ``!!python/name:...``, ``!!binary``, ``!!set``);
 - values a tag cannot hold (``!!int foo``), impossible dates (``2023-02-30``), integers
-  beyond 64 bits, and floats that overflow to infinity (``1e999``; ``.inf`` is fine);
+  beyond 64 bits, and floats that overflow to infinity (``1.0e+999``; ``.inf`` is fine);
 - bytes that are not UTF-8 and characters YAML forbids (NUL, lone surrogates);
-- nesting deeper than :data:`MAX_DEPTH`, aliases that contain themselves, and alias
-  "bombs" that would expand past :data:`MAX_VALUES` values — measured on the node graph,
-  never expanded;
+- nesting deeper than :data:`MAX_DEPTH`, aliases that contain themselves, and documents
+  of more than :data:`MAX_VALUES` values, aliases expanded (counted, never expanded);
 - files larger than :data:`MAX_BYTES`, and files with no document at all.
 
 Merge keys are supported: ``<<: *defaults`` (or a list of aliases) copies the keys the
@@ -33,16 +33,13 @@ from typing import Any
 
 import yaml
 
+from evolvelab._compose import MAX_DEPTH, MAX_VALUES, Refused, compose
 from evolvelab.errors import ConfigError, Problem
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "Located", "parse_yaml", "read_yaml_file"]
 
-MAX_BYTES = 64 << 10
-"""Largest file accepted: 64 KiB (a pipeline is a few KiB; PyYAML reads ~100 KiB/s)."""
-MAX_DEPTH = 32
-"""Deepest nesting of mappings and lists accepted (the top level is 1), aliases expanded."""
-MAX_VALUES = 100_000
-"""Most values (scalars, lists, mappings) a document may expand to through aliases."""
+MAX_BYTES = 256 << 10
+"""Largest file accepted: 256 KiB (a pipeline is a few KiB)."""
 
 Path_ = tuple[str | int, ...]
 
@@ -98,111 +95,6 @@ class Located:
 
 def _mark(node: yaml.Node | yaml.Event) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-class _Refused(yaml.composer.ComposerError):
-    """Raised while composing: too deep, or an alias inside its own anchor."""
-
-
-class _Composer(yaml.SafeLoader):
-    """A safe loader whose composer refuses deep nesting and self-containing aliases.
-
-    The node graph it returns is acyclic and at most :data:`MAX_DEPTH` deep as written;
-    ``alias_uses`` lists every alias (its target node and position) for the size check.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.depth = 0
-        self.open_anchors: set[str] = set()
-        self.alias_uses: list[tuple[yaml.Node, yaml.Mark, str]] = []
-
-    def fetch_flow_collection_start(self, token_class: Any) -> None:
-        # Refuse deep flow nesting while scanning: each open bracket keeps a possible
-        # simple key pending, which makes the scanner quadratic in the nesting depth.
-        if self.flow_level >= MAX_DEPTH:
-            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                           self.get_mark())  # fmt: skip
-        super().fetch_flow_collection_start(token_class)  # type: ignore[misc]
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            if event.anchor in self.open_anchors:
-                raise _Refused(
-                    None, None,
-                    f"alias *{event.anchor} is inside its own anchor &{event.anchor} "
-                    "(a recursive alias)",
-                    event.start_mark,
-                )  # fmt: skip
-            node = super().compose_node(parent, index)
-            self.alias_uses.append((node, event.start_mark, str(event.anchor)))
-            return node
-        if not isinstance(event, yaml.CollectionStartEvent):
-            return super().compose_node(parent, index)
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
-        anchor = event.anchor
-        if anchor is not None:
-            self.open_anchors.add(anchor)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-            self.open_anchors.discard(anchor or "")
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [child for pair in node.value for child in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _expanded(root: yaml.Node) -> tuple[dict[int, int], dict[int, int]]:
-    """Return each node's expanded size and depth, without expanding anything.
-
-    The graph is a DAG (the composer refused cycles), so memoising by node identity
-    makes this linear in the number of distinct nodes; sizes are capped just above
-    :data:`MAX_VALUES`. Iterative, so alias chains cannot exhaust the Python stack.
-    """
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if id(node) in size:
-            continue
-        children = _children(node)
-        if not done:
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in size)
-            continue
-        size[id(node)] = min(MAX_VALUES + 1, 1 + sum(size[id(c)] for c in children))
-        depth[id(node)] = 1 + max((depth[id(c)] for c in children), default=0)
-    return size, depth
-
-
-def _check_expansion(root: yaml.Node, loader: _Composer, file: str) -> None:
-    """Refuse alias bombs and alias chains nested too deep (located at the alias)."""
-    if not loader.alias_uses:
-        return
-    size, depth = _expanded(root)
-    if size[id(root)] <= MAX_VALUES and depth[id(root)] <= MAX_DEPTH + 1:
-        return
-    node, mark, anchor = max(loader.alias_uses, key=lambda use: size[id(use[0])])
-    if size[id(root)] > MAX_VALUES:
-        count = size[id(node)]
-        stands = f"more than {MAX_VALUES:,}" if count > MAX_VALUES else f"{count:,}"
-        message = (
-            f"aliases expand this document past {MAX_VALUES:,} values (*{anchor} alone "
-            f"stands for {stands}); refused without expanding it"
-        )
-    else:
-        message = f"aliases nest this document deeper than {MAX_DEPTH} levels"
-    raise ConfigError([Problem(file, (), message, line=mark.line + 1, col=mark.column + 1)])
 
 
 class _Walker:
@@ -379,11 +271,6 @@ def _tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
 
 
-def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
 def parse_yaml(text: str, file: str = "<string>") -> Located:
     """Parse YAML text into data and positions, refusing what is not plain YAML.
 
@@ -398,30 +285,21 @@ def parse_yaml(text: str, file: str = "<string>") -> Located:
     out = Located(file=file, data=None)
     if len(text) > MAX_BYTES:
         raise ConfigError([Problem(file, (), f"file is larger than {MAX_BYTES:,} characters")])
-    loader = None
     try:
-        loader = _Composer(text)
-        root = loader.get_single_node()
+        root = compose(text)
+    except Refused as err:
+        message = f"invalid YAML: {err.message}"
+        raise ConfigError([Problem(file, (), message, line=err.line, col=err.col)]) from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {err.problem or err.context}"
         raise ConfigError([Problem(file, (), message, line=line, col=col)]) from err
-    except yaml.reader.ReaderError as err:
-        line, col = _position(text, err.position)
-        code = err.character if isinstance(err.character, int) else ord(err.character)
-        message = f"invalid YAML: character U+{code:04X} is not allowed in YAML"
-        raise ConfigError([Problem(file, (), message, line=line, col=col)]) from err
     except yaml.YAMLError as err:
         raise ConfigError([Problem(file, (), f"invalid YAML: {err}", line=1, col=1)]) from err
-    finally:
-        if loader is not None:
-            loader.dispose()
     if root is None:
         out.data, out.empty = {}, True
         return out
-    assert loader is not None
-    _check_expansion(root, loader, file)
     out.data = _Walker(out).walk(root, ())
     return out
 

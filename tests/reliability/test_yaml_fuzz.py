@@ -3,7 +3,8 @@
 Four kinds of input, each through the pipeline loader and the evolve-spec loader: arbitrary
 text, a soup of YAML fragments (anchors, aliases, tags, merge keys, numbers, dates, deep
 brackets), edits of a valid pipeline file, and arbitrary bytes read from a file. Set
-``EVOLVELAB_FUZZ_EXAMPLES`` to run more examples per kind (default 150).
+``EVOLVELAB_FUZZ_EXAMPLES`` to run more examples per kind (default 100). Each kind runs
+with libyaml's parser and with PyYAML's pure-Python one.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evolvelab import _compose
 from evolvelab.errors import ConfigError
 from evolvelab.loader import load_pipeline, parse_yaml, validate_pipeline
 from evolvelab.registry import Registry
 from evolvelab.search.specfile import load_spec, parse_spec
 
-EXAMPLES = int(os.environ.get("EVOLVELAB_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("EVOLVELAB_FUZZ_EXAMPLES", "100"))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -53,6 +55,16 @@ FRAGMENTS = [
     "{$env: X, default: 3}", "turn", "memory", "hybrid", "bm25", "[" * 40, "]" * 40,
     "\u2028", "\u0085", "\ufeff", "é", "\x00", "\ud800",
 ]  # fmt: skip
+
+
+@pytest.fixture(params=["libyaml", "python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Read with libyaml's parser (when installed) and with PyYAML's pure-Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(_compose, "_PARSER", _compose._PyParser)
+    elif _compose._PARSER is _compose._PyParser:
+        pytest.skip("libyaml is not installed")
+    return str(request.param)
 
 
 def check(call: Callable[[], object]) -> None:
@@ -87,7 +99,7 @@ def edited(draw: st.DrawFn) -> str:
     "kind", ["text", "soup", "edited"],
 )
 def test_any_yaml_text_gives_a_result_or_a_located_config_error(
-    kind: str, registry: Registry, tally: Callable[[int, str], None]
+    kind: str, parser: str, registry: Registry, tally: Callable[[int, str], None]
 ) -> None:
     """Hypothesis: random text, YAML fragment soup and edited pipelines through both loaders."""
     strategy = {"text": st.text(max_size=200), "soup": soup, "edited": edited()}[kind]
@@ -105,7 +117,7 @@ def test_any_yaml_text_gives_a_result_or_a_located_config_error(
 
 
 def test_any_bytes_in_a_file_give_a_result_or_a_located_config_error(
-    tmp_path: Path, registry: Registry, tally: Callable[[int, str], None]
+    parser: str, tmp_path: Path, registry: Registry, tally: Callable[[int, str], None]
 ) -> None:
     """Hypothesis: random bytes (and broken UTF-8 inside a pipeline) read from a file."""
     path = tmp_path / "fuzz.yaml"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from evolvelab import _compose
 from evolvelab.cli import cli
 from evolvelab.errors import ConfigError
 from evolvelab.located import MAX_BYTES, MAX_DEPTH
@@ -62,21 +63,23 @@ CASES: dict[str, tuple[str | bytes, tuple[int, int], str]] = {
     ),
     "recursive alias": (HEAD + BODY + "graph: &g {type: memory, x: *g}\n", (7, 29), "recursive alias"),
     "recursive list alias": (HEAD + BODY + "manage: &m [*m]\n", (7, 13), "recursive alias"),
-    "deep nesting": (HEAD + BODY + "manage: " + "[" * 3000 + "]" * 3000 + "\n", (7, 8 + MAX_DEPTH), "deeper"),
+    "deep nesting": (HEAD + BODY + "manage: " + "[" * 40 + "]" * 40 + "\n", (7, 0), "deeper"),
+    "very deep nesting": (HEAD + BODY + "manage: " + "[" * 100_000 + "]" * 100_000 + "\n", (7, 0), "nest"),
     "deep block nesting": (
         HEAD + BODY + "manage:\n" + "".join("  " * i + "- \n" for i in range(1, 200)), (7 + MAX_DEPTH, 2 * MAX_DEPTH + 1), "deeper"
     ),
-    "billion laughs": (laughs(), (13, 10), "refused without expanding"),
+    "billion laughs": (laughs(), (12, 10), "refused without expanding"),
+    "too many values": (HEAD + BODY + "manage: [" + "1, " * 20_000 + "]\n", (7, 0), "more than 10,000 values"),
     "deep alias chain": (
         HEAD + BODY + "a0: &a0 [x]\n" + "".join(
-            f"a{i}: &a{i} " + "[" * 40 + f"*a{i - 1}" + "]" * 40 + "\n" for i in range(1, 6)
-        ), (12, 49), "deeper"),  # fmt: skip
+            f"a{i}: &a{i} " + "[" * 20 + f"*a{i - 1}" + "]" * 20 + "\n" for i in range(1, 6)
+        ), (12, 29), "aliases nest"),  # fmt: skip
     "empty file": ("", (1, 1), "the file is empty"),
     "only comments": ("# nothing here\n\n", (1, 1), "the file is empty"),
     "null document": ("~\n", (1, 1), "must be a mapping"),
-    "two documents": (HEAD + BODY + "---\nname: again\n", (7, 1), "another document"),
+    "two documents": (HEAD + BODY + "---\nname: again\n", (7, 1), "second document"),
     "NUL character": (HEAD + "description: a\x00b\n" + BODY, (3, 15), "U+0000"),
-    "lone surrogate escape": (HEAD + 'description: "\\ud800"\n' + BODY, (3, 14), "surrogate"),
+    "lone surrogate escape": (HEAD + 'description: "\\ud800"\n' + BODY, (3, 0), "surrogate|escape code"),
     "non-UTF-8 bytes": ((HEAD + "description: caf").encode() + b"\xe9\n" + BODY.encode(), (3, 17), "not UTF-8"),
     "UTF-16 file": ((HEAD + BODY).encode("utf-16"), (1, 1), "UTF-16"),
     "null key": (HEAD + BODY + "~: 1\n", (7, 1), "key is empty or null"),
@@ -86,6 +89,16 @@ CASES: dict[str, tuple[str | bytes, tuple[int, int], str]] = {
 }
 
 
+@pytest.fixture(params=["libyaml", "python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Read with libyaml's parser (when installed) and with PyYAML's pure-Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(_compose, "_PARSER", _compose._PyParser)
+    elif _compose._PARSER is _compose._PyParser:
+        pytest.skip("libyaml is not installed")
+    return str(request.param)
+
+
 def _write(tmp_path: Path, text: str | bytes) -> Path:
     path = tmp_path / "hostile.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
@@ -93,15 +106,17 @@ def _write(tmp_path: Path, text: str | bytes) -> Path:
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_hostile_pipeline_gets_a_located_error(case: str, tmp_path: Path, registry: Registry) -> None:
+def test_hostile_pipeline_gets_a_located_error(
+    case: str, parser: str, tmp_path: Path, registry: Registry
+) -> None:
     text, (line, col), words = CASES[case]
     with pytest.raises(ConfigError) as err:
         load_pipeline(_write(tmp_path, text), registry)
     rendered = err.value.render()
-    hit = next((p for p in err.value.problems if words in p.render()), None)
+    hit = next((p for p in err.value.problems if any(w in p.render() for w in words.split("|"))), None)
     assert hit is not None, rendered
     if line:
-        assert (hit.line, hit.col) == (line, col), rendered
+        assert hit.line == line and (hit.col == col or not col), rendered
 
 
 def test_every_hostile_file_exits_2_on_the_command_line(
@@ -115,11 +130,11 @@ def test_every_hostile_file_exits_2_on_the_command_line(
             assert result.exit_code == 2, (case, command[0], result.output, result.exception)
             assert "Traceback" not in result.output
             if command[0] == "validate":
-                assert words in result.output, (case, result.output)
+                assert any(w in result.output for w in words.split("|")), (case, result.output)
     tally(2 * len(CASES), "hostile YAML files (validate + evolve)")
 
 
-def test_billion_laughs_is_refused_in_well_under_a_second(tmp_path: Path) -> None:
+def test_billion_laughs_is_refused_in_well_under_a_second(parser: str, tmp_path: Path) -> None:
     path = _write(tmp_path, laughs())
     seconds = []
     for _ in range(5):
