@@ -120,6 +120,10 @@ class PhraseCounter:
         """Return the phrases seen at least ``min_repeats`` times."""
         return {p for p, n in self.counts.items() if n >= self.min_repeats}
 
+    def repeated_in(self, text: str) -> list[str]:
+        """Return the noun phrases of ``text`` seen at least ``min_repeats`` times."""
+        return [p for p in noun_phrases(text) if self.counts[p] >= self.min_repeats]
+
 
 def opinion_confidence(text: str, base: float) -> float | None:
     """Return the initial confidence of ``text`` as an opinion, or ``None`` if it states none.

@@ -44,7 +44,7 @@ from evolvelab.config import EncoderConfig, Tunable
 from evolvelab.llm import llm_available
 from evolvelab.modules.encode._entities import PhraseCounter, entities, opinion_confidence
 from evolvelab.modules.encode.turn import render_event
-from evolvelab.stages import Encoder, Scannable
+from evolvelab.stages import LLM, Encoder, Resources, Scannable
 from evolvelab.types import Event, Link, Note, Scope, Where, stable_id
 
 __all__ = [
@@ -155,7 +155,8 @@ class HindsightRetainEncoder(Encoder):
     config_model: ClassVar[type[HindsightRetainConfig]] = HindsightRetainConfig
     config: HindsightRetainConfig
 
-    def open(self, resources):  # type: ignore[no-untyped-def]
+    def open(self, resources: Resources) -> None:
+        """Start with no per-owner state; each owner's is rebuilt from the store on first use."""
         super().open(resources)
         self._owners: dict[tuple[str | None, str | None], _Owner] = {}
 
@@ -218,7 +219,7 @@ class HindsightRetainEncoder(Encoder):
             state.phrases.add(event.content)
             confidence = opinion_confidence(event.content, cfg.opinion_confidence)
             network = "opinion" if confidence is not None else self._network(event)
-            names = entities(event.content, state.phrases.repeated())
+            names = entities(event.content, state.phrases.repeated_in(event.content))
             if event.speaker:
                 names = list(dict.fromkeys([event.speaker.lower(), *names]))
             causal = [len(drafts) - 1] if drafts and _CAUSAL.search(event.content) else []
@@ -228,7 +229,7 @@ class HindsightRetainEncoder(Encoder):
         return drafts
 
     def _with_llm(
-        self, events: Sequence[Event], scope: Scope, llm: object
+        self, events: Sequence[Event], scope: Scope, llm: LLM
     ) -> list[tuple[Note, list[int]]]:
         sessions: dict[str | None, list[Event]] = {}
         for event in events:
@@ -238,7 +239,7 @@ class HindsightRetainEncoder(Encoder):
             for start in range(0, len(batch), self.config.window):
                 window = batch[start : start + self.config.window]
                 labels = {f"E{i + 1}": e for i, e in enumerate(window)}
-                result = llm.extract(_retain_messages(window), RetainResult)  # type: ignore[attr-defined]
+                result = llm.extract(_retain_messages(window), RetainResult)
                 offset = len(drafts)
                 for i, fact in enumerate(result.facts):
                     cited = [labels[s] for s in fact.sources if s in labels] or list(window)

@@ -57,6 +57,7 @@ def test_entities_from_capitals_quotes_and_repeated_phrases() -> None:
     assert counter.repeated() == set()
     counter.add("a support group too")
     assert counter.repeated() == {"support group"}
+    assert counter.repeated_in("our support group met") == ["support group"]
 
 
 def test_opinion_confidence_reads_belief_markers_and_hedges() -> None:
