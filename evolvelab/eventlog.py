@@ -41,6 +41,7 @@ __all__ = [
 
 LOG_FILE = "log.jsonl"
 APPLIED_FILE = "applied"
+LOCK_FILE = "writer.lock"
 
 
 class _Entry(BaseModel):
@@ -208,6 +209,7 @@ class EventLog:
                 return self
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
+                self._take_writer_lock()
                 self.path.touch(exist_ok=True)
                 self._cut_torn_tail()
                 self._next = self._last_seq() + 1
@@ -215,15 +217,51 @@ class EventLog:
                 self._applied = int(applied.read_text().strip() or 0) if applied.exists() else 0
                 self._file = self.path.open("ab")
             except OSError as err:
+                self._release_writer_lock()
                 raise EvolveLabError(f"cannot open the event log in {self.directory}: {err}") from err
+            except BaseException:
+                self._release_writer_lock()
+                raise
             return self
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Close the file and let another process write (idempotent)."""
         with self._lock:
             if self._file is not None:
                 self._file.close()  # type: ignore[attr-defined]
                 self._file = None
+            self._release_writer_lock()
+
+    def _take_writer_lock(self) -> None:
+        """Hold an exclusive lock on ``writer.lock``: one writing process per log.
+
+        Raises:
+            EvolveLabError: naming the process that holds it.
+        """
+        import fcntl
+
+        handle = (self.directory / LOCK_FILE).open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise EvolveLabError(
+                f"the event log in {self.directory} is in use by {holder}: one process writes "
+                "a data folder (stop it, or serve another folder)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def _release_writer_lock(self) -> None:
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            handle.close()  # closing drops the flock
+            self._lock_handle = None
 
     def _last_seq(self) -> int:
         """Return the ``seq`` of the last line, reading the file backwards (0: empty)."""

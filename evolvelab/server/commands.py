@@ -87,6 +87,8 @@ def _logging(level: str) -> None:
               help="Events (or messages) per request at most.")  # fmt: skip
 @click.option("--max-body-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1024),
               help="Largest request body.")  # fmt: skip
+@click.option("--log-queries/--no-log-queries", default=True, show_default=True,
+              help="Keep searches in the event log (export turns them into queries to evolve on).")  # fmt: skip
 @click.option("--serial-reads", is_flag=True,
               help="Run searches one at a time (automatic for retrieve stages that cache or write).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
@@ -95,7 +97,7 @@ def _logging(level: str) -> None:
 def serve(
     pipeline: Path, host: str, port: int, data_dir: Path | None, keys_file: Path | None,
     cors_origin: tuple[str, ...], no_mcp: bool, max_wait_ms: float, max_events: int,
-    max_body_bytes: int, serial_reads: bool, log_level: str,
+    max_body_bytes: int, log_queries: bool, serial_reads: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serve PIPELINE to agents over REST (and MCP at /mcp) until SIGTERM or Ctrl-C."""
     if keys_file is None and not _is_loopback(host):
@@ -114,7 +116,8 @@ def serve(
     limits = Limits(max_events=max_events, max_body_bytes=max_body_bytes)
     memory = _open(pipeline, data_dir)
     service = MemoryService(memory, max_wait=max_wait_ms / 1000,
-                            concurrent_reads=False if serial_reads else None)  # fmt: skip
+                            concurrent_reads=False if serial_reads else None,
+                            log_queries=log_queries)  # fmt: skip
     app = create_app(service, keys=keys, limits=limits, cors_origins=list(cors_origin),
                      mcp=not no_mcp, host=host)  # fmt: skip
     _logging(log_level)

@@ -92,12 +92,17 @@ class MemoryService:
     Args:
         memory: the pipeline, opened with its event log (``memory.use_event_log()``).
         max_wait: group-commit wait, in seconds (see :class:`GroupCommitter`).
+        concurrent_reads: let searches overlap (default: unless a retrieve stage caches
+            or writes, see :data:`STATEFUL_RETRIEVERS`).
+        log_queries: keep searches in the event log (what ``export`` turns into queries).
     """
 
     def __init__(
-        self, memory: Memory, *, max_wait: float = 0.002, concurrent_reads: bool | None = None
-    ) -> None:
+        self, memory: Memory, *, max_wait: float = 0.002, concurrent_reads: bool | None = None,
+        log_queries: bool = True,
+    ) -> None:  # fmt: skip
         self.memory = memory
+        self.log_queries = log_queries
         self.writer = GroupCommitter(memory, max_wait=max_wait)
         if concurrent_reads is None:
             concurrent_reads = not stateful_retrievers(memory)
@@ -155,7 +160,7 @@ class MemoryService:
         inner = tenant.inside(scope)
         hits = await self._read(lambda: self.memory.search(text, k, inner, where))
         query_id = "q_" + secrets.token_hex(8)
-        if self.memory.log is not None:
+        if self.log_queries and self.memory.log is not None:
             entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
                                hit_ids=[h.note.id for h in hits],
                                hit_sources=[h.note.source_ids for h in hits])  # fmt: skip

@@ -44,6 +44,7 @@ def test_a_corrupt_complete_line_is_an_error_naming_the_line(tmp_path: Path) -> 
     log = EventLog(tmp_path).open()  # opening reads only the last sequence number
     with pytest.raises(EvolveLabError, match=r"log.jsonl:1: corrupt event log entry"):
         list(log.entries())
+    log.close()
     (tmp_path / "log.jsonl").write_text('{"op": "add"}\n')
     with pytest.raises(EvolveLabError, match="corrupt last event log entry"):
         EventLog(tmp_path).open()
@@ -92,3 +93,17 @@ def test_owner_pattern_confines_to_a_prefix() -> None:
     assert pattern.matches(Scope(user_id="acme/ana", agent_id="bot"))
     assert not pattern.matches(Scope(user_id="other/ana", agent_id="bot"))
     assert not pattern.matches(Scope(user_id="acme/ana", agent_id="helper"))
+
+
+def test_one_process_writes_a_log_at_a_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    first = EventLog(tmp_path).open()
+    probe = ("import sys; from evolvelab.eventlog import EventLog\n"
+             "try:\n    EventLog(sys.argv[1]).open()\nexcept Exception as err:\n    print(err)")
+    other = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
+    assert "is in use by pid" in other.stdout and "one process writes" in other.stdout
+    first.close()
+    again = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
+    assert again.stdout == ""

@@ -222,6 +222,9 @@ def test_acknowledged_adds_survive_sigterm_and_sigkill(tmp_path: Path) -> None:
         body = {"scope": {"user_id": f"u{i % 4}"}, "events": [{"id": f"e{i}", "content": f"event number {i}"}]}
         return httpx.post(f"{served.url}/v1/events", json=body, timeout=30).json()["ids"][0]
 
+    second = subprocess.run([sys.executable, "-m", "evolvelab", "serve", str(pipeline), "--data-dir",
+                             str(tmp_path / "data"), "--port", "0"], capture_output=True, text=True)  # fmt: skip
+    assert second.returncode == 1 and "in use by pid" in second.stderr  # one writer per folder
     with ThreadPoolExecutor(8) as pool:
         acked = list(pool.map(add, range(40)))
     stats = httpx.get(f"{served.url}/v1/stats").json()
