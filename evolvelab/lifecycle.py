@@ -5,12 +5,15 @@ each as a method (``memory.get``, ``memory.list``, ``memory.update`` ...). When 
 keeps an event log (:meth:`Memory.use_event_log`), every change goes to the log first and
 is durable before the call returns; see :mod:`evolvelab.eventlog`.
 
-    >>> memory.add(messages=[{"role": "user", "content": "I moved to Lisbon."}],
+    >>> memory.use_event_log()
+    >>> memory.add(messages=[{"role": "user", "name": "Ana", "content": "I moved to Lisbon."}],
     ...            scope={"user_id": "ana"})
     >>> page = memory.list({"user_id": "ana"}, limit=20)
-    >>> memory.update(page.notes[0].id, {"user_id": "ana"}, content="I moved to Porto.")
+    >>> memory.update(page.notes[0].id, {"user_id": "ana"}, content="Ana moved to Porto.")
     >>> [v.content for v in memory.history(page.notes[0].id, {"user_id": "ana"})]
-    ['ana: I moved to Lisbon.', 'I moved to Porto.']
+    ['Ana: I moved to Lisbon.', 'Ana moved to Porto.']
+    >>> memory.forget({"user_id": "ana"})   # notes gone, and their events erased from the log
+    1
 
 Group commit (:mod:`evolvelab.group_commit`, re-exported here) writes several ``add``
 requests, of any scopes, with one log fsync and one store write.
