@@ -64,7 +64,7 @@ class CasePolicyConfig(RetrieverConfig):
     bandwidth: Annotated[float, Tunable(0.02, 0.5, log=True)] = Field(
         0.1, gt=0.0, description="Kernel bandwidth over cosine distance between states."
     )
-    case_bandwidth: Annotated[float, Tunable(0.02, 0.5, log=True)] | None = Field(
+    case_bandwidth: float | None = Field(
         None,
         gt=0.0,
         description="Kernel bandwidth over cosine distance between cases: samples recorded on "
