@@ -84,6 +84,13 @@ class LanceDBStoreConfig(StoreConfig):
         "note's score depends on when the index was last updated; with it each write "
         "pays an index update that grows with the owner's table.",
     )
+    fts_fresh_rows: int = Field(
+        20_000,
+        ge=0,
+        description="Largest owner table `fts_fresh` keeps exact on every write; a bigger "
+        "one gets its text index updated on the maintenance schedule (`reindex_rows`, "
+        "`reindex_writes`), so ingest cost stops growing with it.",
+    )
     reindex_rows: int = Field(
         2048,
         ge=1,
@@ -385,7 +392,7 @@ class LanceDBStore(Store):
             rows.check_table(table, self._path, self.resources.embedder)
         state = self._state(table)
         state.vector_index = lancedb_index.find(table, rows.VECTOR) is not None
-        wanted = self._text_settings()
+        wanted = lancedb_index.text_settings(self.config)
         index = lancedb_index.find(table, rows.SEARCH_TEXT)
         if index is None or not lancedb_index.has_settings(index, wanted):
             self._commit(lambda: self._text_index(table, rows.SEARCH_TEXT), "text index")
@@ -393,30 +400,17 @@ class LanceDBStore(Store):
             for column in _SCALAR:
                 self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
 
-    def _text_settings(self) -> dict[str, Any]:
-        return {
-            "with_position": self.config.fts_with_position,
-            "stem": self.config.fts_stem,
-            "remove_stop_words": self.config.fts_remove_stop_words,
-            "ascii_folding": self.config.fts_ascii_folding,
-            "language": self.config.fts_language,
-        }
-
     def _text_index(self, table: Any, column: str) -> None:
-        """Build (or rebuild over every row) the full-text index on ``column``."""
-        from lancedb.index import FTS
-
-        table.create_index(column, config=FTS(**self._text_settings()), replace=True)
+        lancedb_index.build_text(table, column, self.config)
 
     def _maintain(self, table: Any, written: int) -> None:
         """Keep indexes current after a write; compact on a schedule; build the ANN index."""
         state = self._state(table)
         state.rows += written
         state.writes += 1
+        size = table.count_rows()
         if not state.vector_index and written:
-            config = lancedb_index.vector_config(
-                self.resources.embedder, table.count_rows(), self.config
-            )
+            config = lancedb_index.vector_config(self.resources.embedder, size, self.config)
             if config is not None:
                 self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
                 state.vector_index = True
@@ -424,7 +418,7 @@ class LanceDBStore(Store):
                 return
         if state.rows >= self.config.reindex_rows or state.writes >= self.config.reindex_writes:
             self._optimize(table, state)
-        elif self.config.fts_fresh:
+        elif self.config.fts_fresh and size <= self.config.fts_fresh_rows:
             for column in (rows.SEARCH_TEXT, rows.CONTENT):
                 if lancedb_index.find(table, column) is not None:
                     self._commit(lambda c=column: self._text_index(table, c), "text index")

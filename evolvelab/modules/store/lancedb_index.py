@@ -2,7 +2,7 @@
 
 * **Scalar**: B-tree indexes on ``_key`` (note look-ups) and ``_session`` (session
   scans) from the moment a table is created, so filtered reads stay cheap as it grows.
-* **Full text**: LanceDB's BM25 index (built by the store; its settings are checked here).
+* **Full text**: LanceDB's BM25 index, built with the store's text settings.
 * **Vectors**: an ANN index once an owner's table holds ``index_threshold`` rows — and
   only when the notes carry real embeddings. A store fed by ``embedder: none`` holds a
   one-number placeholder per note; indexing it is meaningless and LanceDB refuses it.
@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from evolvelab.modules.store.lancedb import LanceDBStoreConfig
     from evolvelab.stages import Embedder
 
-__all__ = ["btree", "build_vector", "find", "has_settings", "vector_config", "MIN_DIM"]
+__all__ = [
+    "MIN_DIM", "btree", "build_text", "build_vector", "find", "has_settings", "partitions",
+    "text_settings", "vector_config",
+]  # fmt: skip
 
 MIN_DIM = 8
 """Fewer dimensions than this are not embeddings worth an ANN index."""
@@ -46,6 +49,24 @@ def has_settings(index: Any, wanted: dict[str, Any]) -> bool:
     """Return whether a full-text ``index`` was built with the ``wanted`` settings."""
     details = getattr(index, "index_details", None) or {}
     return all(details.get(name, value) == value for name, value in wanted.items())
+
+
+def text_settings(config: LanceDBStoreConfig) -> dict[str, Any]:
+    """Return the full-text index settings a store's config asks for."""
+    return {
+        "with_position": config.fts_with_position,
+        "stem": config.fts_stem,
+        "remove_stop_words": config.fts_remove_stop_words,
+        "ascii_folding": config.fts_ascii_folding,
+        "language": config.fts_language,
+    }
+
+
+def build_text(table: Any, column: str, config: LanceDBStoreConfig) -> None:
+    """Build (or rebuild over every row) the full-text index on ``column``."""
+    from lancedb.index import FTS
+
+    table.create_index(column, config=FTS(**text_settings(config)), replace=True)
 
 
 def btree(table: Any, column: str) -> None:

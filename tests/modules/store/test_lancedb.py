@@ -271,3 +271,15 @@ def test_key_and_session_columns_have_b_trees_from_the_start(tmp_path: Path) -> 
     store.add([make_note("a", "first note")])
     indexes = {tuple(i.columns): i.index_type for i in table_of(store, ALICE).list_indices()}
     assert indexes[("_key",)] == indexes[("_session",)] == "BTree"
+
+
+def test_fts_fresh_keeps_the_index_exact_only_up_to_fts_fresh_rows(tmp_path: Path) -> None:
+    store = open_store(tmp_path, fts_fresh_rows=4, reindex_rows=10_000, reindex_writes=10_000)
+    unindexed = []
+    for i in range(6):
+        store.add([make_note(f"n{i}", f"note {i} about walruses")])
+        table = table_of(store, ALICE)
+        index = lancedb_index.find(table, "search_text")
+        unindexed.append(table.index_stats(index.name).num_unindexed_rows)
+    assert unindexed == [0, 0, 0, 0, 1, 2]  # past 4 rows: the maintenance schedule's job
+    assert len(store.search_text("walruses", 10, ALICE, Where())) == 6
