@@ -92,7 +92,8 @@ def _logging(level: str) -> None:
 @click.option("--serial-reads", is_flag=True,
               help="Run searches one at a time (automatic for retrieve stages that cache or write).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Server log on stderr; info writes one access-log line per request.")  # fmt: skip
 @_fail_cleanly
 def serve(
     pipeline: Path, host: str, port: int, data_dir: Path | None, keys_file: Path | None,
