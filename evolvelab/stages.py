@@ -463,7 +463,41 @@ class Encoder(Component):
 
 
 class Store(Component):
-    """Keep notes. Every read and delete is confined to a scope."""
+    """Keep notes. Every read and delete is confined to a scope.
+
+    What every store guarantees (``evolvelab.testing.contracts`` checks each point; a
+    store passes :class:`~evolvelab.testing.contracts.StoreContract` and the capability
+    suites of the protocols it offers):
+
+    **add.** ``add(notes)`` upserts by id within an owner (``user_id`` + ``agent_id``): a
+    note whose id the owner already holds is replaced, even when its session changed;
+    two owners may hold the same id, and neither overwrites the other's. When ``add``
+    returns, the notes are durable (a fresh instance over the same storage reads them)
+    and visible to every read of this instance, text search included. Every field comes
+    back as written (times as aware UTC, metadata with its value types); an embedding of
+    the wrong dimension is refused, a note without one is kept. ``add([])`` does nothing.
+
+    **Scope.** Every read (``get``, ``count`` and each capability's search, scan and walk)
+    and every ``delete`` is confined to the scope it is given, inside the store, never by
+    the caller remembering to filter: ``user_id`` and ``agent_id`` match exactly
+    (``None`` only matches ``None``, ``""`` is not ``None``); ``session_id`` narrows only
+    when the scope sets it. Ids and user ids are data, never query syntax. Full-text
+    statistics are per owner: another owner's notes never change a score. Links never
+    cross scopes.
+
+    **Filters and validity.** ``Where`` filters apply before ranking, so a selective
+    filter never empties a top-k that has matches further down. Reads return currently
+    valid notes (``invalid_at`` unset) unless ``Where.valid_at`` or ``include_invalid``
+    asks for others.
+
+    **Threads and processes.** Store methods are synchronous and a store instance is not
+    required to be thread-safe: the pipeline calls it from one thread, and the server
+    lets reads run together only while no write runs (a read-write lock the writer
+    holds alone). Whether several processes may open the same storage is each store's
+    own promise, stated in its docs: ``lancedb`` yes (conflicting commits are retried),
+    ``kuzu`` one process at a time, ``memory`` keeps nothing to share.
+    ``close()`` may be called twice.
+    """
 
     config_model: ClassVar[type[StoreConfig]]
 

@@ -7,6 +7,7 @@ types → config/stages → registry/plugins → modules → pipeline → evalua
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,10 @@ def test_the_core_never_imports_the_layers_on_top() -> None:
     for name in CORE:
         above = sorted(m for m in GRAPH[name] if m.startswith(OUTER))
         assert not above, f"{name} imports {above}"
+
+
+def test_the_map_in_docs_architecture_names_every_top_level_module_and_package() -> None:
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    top = sorted({n.split(".")[1] for n in MODULES if n.count(".") >= 1})
+    missing = [name for name in top if not re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", page)]
+    assert missing == [], f"docs/architecture.md does not place: {missing}"
