@@ -17,6 +17,7 @@ lancedb and pyarrow are imported in ``open()``, never when this module is import
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["LanceDBStore", "LanceDBStoreConfig"]
+
+_log = logging.getLogger(__name__)
 
 _SCALAR = ("_key", "_session")
 """Columns with a B-tree index from the start: note look-ups and session scans."""
@@ -404,10 +407,22 @@ class LanceDBStore(Store):
         lancedb_index.build_text(table, column, self.config)
 
     def _maintain(self, table: Any, written: int) -> None:
-        """Keep indexes current after a write; compact on a schedule; build the ANN index."""
+        """Upkeep after a committed write; if it keeps conflicting, defer it to the next.
+
+        The write is durable already, so upkeep that other writers starve (every retry
+        lost a commit race) must not fail it: it is logged and tried again next write.
+        """
         state = self._state(table)
         state.rows += written
         state.writes += 1
+        try:
+            self._upkeep_after_write(table, state, written)
+        except EvolveLabError as err:
+            _log.warning("upkeep of LanceDB table %s deferred to the next write: %s",
+                         table.name, err)  # fmt: skip
+
+    def _upkeep_after_write(self, table: Any, state: _Upkeep, written: int) -> None:
+        """Keep indexes current; compact on a schedule; build the ANN index when due."""
         size = table.count_rows()
         if not state.vector_index and written:
             config = lancedb_index.vector_config(self.resources.embedder, size, self.config)

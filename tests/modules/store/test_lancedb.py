@@ -283,3 +283,19 @@ def test_fts_fresh_keeps_the_index_exact_only_up_to_fts_fresh_rows(tmp_path: Pat
         unindexed.append(table.index_stats(index.name).num_unindexed_rows)
     assert unindexed == [0, 0, 0, 0, 1, 2]  # past 4 rows: the maintenance schedule's job
     assert len(store.search_text("walruses", 10, ALICE, Where())) == 6
+
+
+def test_upkeep_that_keeps_conflicting_never_fails_a_committed_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(tmp_path, reindex_writes=1, commit_retries=2)
+    store.add([make_note("a", "first")])
+    table = table_of(store, ALICE)
+
+    def always_conflicting(**_: object) -> None:
+        raise RuntimeError("lance error: Retryable commit conflict for version 9. Please retry.")
+
+    monkeypatch.setattr(table, "optimize", always_conflicting)
+    store.add([make_note("b", "second")])  # its compaction loses every race
+    assert [n.id for n in store.get(["a", "b"], ALICE)] == ["a", "b"]
+    assert "deferred to the next write" in caplog.text
