@@ -13,7 +13,6 @@ without its feedback manager: the cases' own rewards as the only Q).
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from evolvelab.datasets.tasks import load_tasks, tasks_sample_path
+from evolvelab.evaluation import environment
 from evolvelab.evaluation.experiential import TaskSettings, evaluate_tasks_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,7 @@ def main() -> None:
     head = ("| pipeline | HR@1 | HR@5 | HR@10 | MR@1 | MR@5 | MR@10 | success | HR@5 over orders | "
             "MR@5 over orders | search p50 ms | s per replay |\n"
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")  # fmt: skip
+    env = environment()
     first = load_tasks(stream)
     blocks = len(first.stream.queries)
     stretch = " | ".join(f"{s}-{min(s + 9, blocks)}" for s in range(1, blocks + 1, 10))
@@ -95,10 +96,12 @@ def main() -> None:
         curve_head, *curves, "",
         f"- data: `{stream.name}` ({blocks} tasks), feedback simulated, context {args.context}, "
         f"{args.permutations} permutations besides the stream order",
-        f"- machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        f"- machine: {env.cpu}, {env.cpus} CPUs, {env.platform}, Python {env.python}, "
+        f"evolvelab {env.evolvelab}",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- command: `python benchmarks/tasks_table.py {args.stream or ''} --permutations "
-        f"{args.permutations} --context {args.context}`",
+        f"- command: `python benchmarks/tasks_table.py {args.stream.name if args.stream else ''} "
+        f"--pipelines {' '.join(args.pipelines)} --permutations {args.permutations} "
+        f"--context {args.context}`",
     ])  # fmt: skip
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
