@@ -24,6 +24,7 @@ lancedb is never imported here; the caller hands in the connection.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -110,6 +111,7 @@ class OwnerTables:
         self._setup = setup
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
+        self._owned = re.compile(re.escape(prefix) + "-[0-9a-f]{32}")
 
     def name(self, owner: str) -> str:
         """Return the table name of ``owner`` (its hex owner key)."""
@@ -151,7 +153,7 @@ class OwnerTables:
         token: str | None = None
         while len(found) < limit:
             page = self._db.list_tables(page_token=token, limit=1000)
-            found += [n for n in page.tables if n.startswith(self._prefix + "-")]
+            found += [n for n in page.tables if self._owned.fullmatch(n)]
             token = page.page_token
             if not token:
                 break
