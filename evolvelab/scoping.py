@@ -18,7 +18,7 @@ plugin gets scope wrong.
     Scope(user_id='ana', agent_id=None, session_id='s1')
 
 Both write paths use this: :meth:`Memory.add <evolvelab.pipeline.Memory.add>` and the
-group commit of :func:`evolvelab.lifecycle.commit_adds` (through ``Memory._encode``).
+group commit of :func:`evolvelab.group_commit.commit_adds` (through ``Memory._encode``).
 """
 
 from __future__ import annotations
