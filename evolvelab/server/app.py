@@ -20,7 +20,6 @@ Errors are ``{"error": {"code", "message", "field"?}}``; never a stack trace.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
@@ -284,7 +283,8 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
     async def forget(request: Request, user_id: _ID = None, agent_id: _ID = None) -> dict[str, int]:
         """Forget everything of a user and/or agent: notes, and their events in the log."""
         if user_id is None and agent_id is None:
-            return _error(422, "invalid_request", "give user_id and/or agent_id", "user_id")  # type: ignore[return-value]
+            raise RequestValidationError([{"loc": ("query", "user_id"), "type": "missing",
+                                           "msg": "give user_id and/or agent_id"}])  # fmt: skip
         return {"deleted": await service.forget(_tenant(request), user_id, agent_id)}
 
     @app.post("/v1/outcomes", tags=["memory"])
@@ -311,4 +311,4 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
     @app.get("/v1/stats", tags=["health"])
     async def stats() -> dict[str, Any]:
         """Writer numbers for the whole server (counts only, no content)."""
-        return json.loads(json.dumps(service.writer.stats.as_dict()))
+        return service.writer.stats.as_dict()

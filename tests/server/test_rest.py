@@ -111,7 +111,7 @@ def test_forgetting_a_user_erases_notes_and_log_content(two_tenants: Served) -> 
     log_text = (two_tenants.data_dir / "eventlog" / "log.jsonl").read_text()
     assert "X123" not in log_text
     missing = httpx.delete(f"{url}/v1/scopes", headers=acme)
-    assert missing.status_code == 422
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "user_id"
 
 
 def test_limits_and_malformed_input_get_named_errors_without_tracebacks(two_tenants: Served) -> None:
