@@ -307,15 +307,17 @@ class LanceDBStore(Store):
         table = self._table_of(scope)
         if table is None:
             return []
+        # nprobes and refine apply once an ANN index exists (perhaps built by another
+        # process since this one opened the table); a flat search ignores them.
         query = (
             table.search(query_vector, vector_column_name=rows.VECTOR)
             .distance_type("cosine")
             .where(rows.where_filter(scope, where), prefilter=True)
+            .minimum_nprobes(self.config.nprobes)
+            .maximum_nprobes(0)
+            .refine_factor(self.config.refine_factor)
             .limit(k)
         )
-        if self._state(table).vector_index:
-            query = query.minimum_nprobes(self.config.nprobes).maximum_nprobes(0)
-            query = query.refine_factor(self.config.refine_factor)
         return [
             Hit(note=rows.row_to_note(row), score=1.0 - float(row["_distance"]), channel="vector")
             for row in query.to_arrow().to_pylist()
@@ -399,8 +401,8 @@ class LanceDBStore(Store):
         index = lancedb_index.find(table, rows.SEARCH_TEXT)
         if index is None or not lancedb_index.has_settings(index, wanted):
             self._commit(lambda: self._text_index(table, rows.SEARCH_TEXT), "text index")
-        if created:
-            for column in _SCALAR:
+        for column in _SCALAR:  # missing only if its creator died before adding them
+            if created or lancedb_index.find(table, column) is None:
                 self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
 
     def _text_index(self, table: Any, column: str) -> None:
