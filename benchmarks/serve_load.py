@@ -50,7 +50,7 @@ name: serve-load
 embedder: {type: none}
 encode:
   - {type: turn, speaker: true, link_turns: false}
-store: {type: %s}
+store: {type: %s%s}
 retrieve:
   - {type: bm25, k: 20}
 """
@@ -187,13 +187,16 @@ def main() -> None:
     parser.add_argument("--store", choices=["lancedb", "memory"], default="lancedb",
                         help="memory: the in-process store, to see the server's own cost "
                              "(no crash check: it keeps nothing on disk).")  # fmt: skip
+    parser.add_argument("--no-fts-fresh", action="store_true",
+                        help="LanceDB fts_fresh: false (no text-index update on every write).")
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         root = Path(tmp)
         pipeline = root / "serve-load.yaml"
-        pipeline.write_text(PIPELINE % args.store)
+        extra = ", fts_fresh: false" if args.no_fts_fresh and args.store == "lancedb" else ""
+        pipeline.write_text(PIPELINE % (args.store, extra))
         log = root / "server.log"
         process, url = start(pipeline, root / "data", log)
         levels = []
@@ -222,6 +225,7 @@ def main() -> None:
             crash = {"acknowledged_before_sigkill": len(acked), "missing_after_restart": missing}
             print(json.dumps(crash), flush=True)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} logical cores", "store": args.store,
+               "fts_fresh": not args.no_fts_fresh,
                "load_average_at_end": os.getloadavg()[0], "events_per_add": args.events,
                "search_share": args.search_share, "seconds_per_level": args.seconds,
                "levels": levels, "crash": crash}  # fmt: skip
