@@ -185,7 +185,10 @@ class LanceDBStore(Store):
         try:
             db = lancedb.connect(self._path, read_consistency_interval=refresh)
             self._tables = OwnerTables(db, self.config.table, self._schema, self._setup)
-            rows.refuse_one_table_layout(db, self.config.table, self._path)
+            old = rows.one_table_layout(db, self.config.table, self._path, embedder)
+            if old is not None:  # written before one table per owner: move its rows
+                for table in self._tables.adopt(old):
+                    self._optimize(table, self._state(table))
             for name in self._tables.names(limit=1):
                 rows.check_table(db.open_table(name), self._path, embedder)
         except EvolveLabError:

@@ -32,7 +32,7 @@ __all__ = [
     "PRIMARY_KEY",
     "CONTENT",
     "check_table",
-    "refuse_one_table_layout",
+    "one_table_layout",
     "SEARCH_TEXT",
     "VECTOR",
     "key_filter",
@@ -233,18 +233,18 @@ def row_to_note(row: dict[str, Any]) -> Note:
     return Note(**fields)
 
 
-def check_table(table: Any, path: str, embedder: Embedder) -> None:
-    """Refuse a table written in another column layout or with another embedder.
+def check_table(table: Any, path: str, embedder: Embedder, layout: str = LAYOUT_VERSION) -> None:
+    """Refuse a table written in another column ``layout`` or with another embedder.
 
     Raises:
         EvolveLabError: naming what the table holds and what this pipeline would write.
     """
     metadata = table.schema.metadata or {}
-    layout = metadata.get(LAYOUT, b"1").decode()
-    if layout != LAYOUT_VERSION:
+    found = metadata.get(LAYOUT, b"1").decode()
+    if found != layout:
         raise EvolveLabError(
             f"LanceDB table {table.name!r} at {path} was written with column layout "
-            f"{layout}; this version of evolvelab reads layout {LAYOUT_VERSION}. "
+            f"{found}; this version of evolvelab reads layout {layout}. "
             "Re-ingest into a new path (or delete the directory)."
         )
     found_model = metadata.get(EMBEDDER_MODEL, b"?").decode()
@@ -258,20 +258,18 @@ def check_table(table: Any, path: str, embedder: Embedder) -> None:
         )
 
 
-def refuse_one_table_layout(db: Any, name: str, path: str) -> None:
-    """Refuse a database that keeps every owner's notes in one table ``name`` (layout 2).
+def one_table_layout(db: Any, name: str, path: str, embedder: Embedder) -> Any | None:
+    """Return the table ``name`` if it holds every owner's notes (layout 2), else ``None``.
+
+    Such a table was written by an EvolveLab before one table per owner; the store moves
+    its rows into per-owner tables.
 
     Raises:
-        EvolveLabError: telling the user to re-ingest into a new path.
+        EvolveLabError: if it was written with another embedder or an older layout.
     """
     try:
         old = db.open_table(name)
     except ValueError:  # no such table: nothing old here
-        return
-    layout = (old.schema.metadata or {}).get(LAYOUT, b"1").decode()
-    raise EvolveLabError(
-        f"LanceDB table {name!r} at {path} holds every owner's notes in one table "
-        f"(layout {layout}); this version of evolvelab keeps one table per owner "
-        f"(layout {LAYOUT_VERSION}), so that one user's notes never change another's "
-        "scores. Re-ingest into a new path (or delete the directory)."
-    )
+        return None
+    check_table(old, path, embedder, layout="2")
+    return old

@@ -23,6 +23,7 @@ lancedb is never imported here; the caller hands in the connection.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import time
@@ -158,6 +159,42 @@ class OwnerTables:
             if not token:
                 break
         return found[:limit]
+
+    def adopt(self, old: Any, batch_rows: int = 4096) -> list[Any]:
+        """Move the rows of a one-table store (layout 2) into per-owner tables; drop it.
+
+        Rows are streamed, never loaded whole, and upserted by key, so a migration that
+        is interrupted (or run by two processes at once) is finished by the next open
+        without doubling a row. Each owner's table gets its indexes as usual.
+
+        Args:
+            old: the old table; its columns must be this store's columns.
+            batch_rows: rows read per step.
+
+        Returns:
+            The owner tables that received rows (their indexes need an update).
+        """
+        import pyarrow as pa
+
+        moved: dict[str, Any] = {}
+        for batch in old.search().limit(None).to_batches(batch_rows):
+            owners = batch.column("_owner").to_pylist()
+            for owner in dict.fromkeys(owners):
+                keep = pa.array([o == owner for o in owners])
+                part = pa.Table.from_batches([batch.filter(keep)])
+                data = pa.Table.from_arrays(
+                    [part.column(f.name) for f in self._schema], schema=self._schema
+                )
+                table = self.ensure(owner)
+                retry_commit(
+                    lambda t=table, d=data: t.merge_insert("_key").when_matched_update_all()
+                    .when_not_matched_insert_all().execute(d),
+                    f"moving notes into {table.name}",
+                )
+                moved[table.name] = table
+        with contextlib.suppress(ValueError, FileNotFoundError):
+            self._db.drop_table(old.name)
+        return list(moved.values())
 
     def clear(self) -> None:
         """Forget every open handle."""

@@ -299,3 +299,41 @@ def test_upkeep_that_keeps_conflicting_never_fails_a_committed_add(
     store.add([make_note("b", "second")])  # its compaction loses every race
     assert [n.id for n in store.get(["a", "b"], ALICE)] == ["a", "b"]
     assert "deferred to the next write" in caplog.text
+
+
+def test_a_one_table_store_of_the_former_layout_is_moved_into_owner_tables(
+    tmp_path: Path,
+) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    from evolvelab.modules.store import lancedb_schema as layout
+
+    bob = Scope(user_id="bob")
+    notes = [make_note(f"a{i}", f"alice note {i} about walruses", ALICE) for i in range(5)]
+    notes += [make_note(f"b{i}", f"bob note {i} about walruses", bob) for i in range(3)]
+    new = layout.schema(64, "hashing-64")
+    old_schema = pa.schema(
+        [f.remove_metadata() for f in new],
+        metadata={**new.metadata, layout.LAYOUT: b"2"},
+    )
+    db = lancedb.connect(str(tmp_path / "db"))
+    db.create_table("notes", data=layout.notes_to_table(notes, old_schema))
+
+    store = open_store(tmp_path)
+    assert "notes" not in db.list_tables().tables
+    assert store.count(ALICE) == 5 and store.count(bob) == 3
+    fresh = open_store(tmp_path / "fresh")
+    fresh.add(notes)
+    assert text_scores(store, "walruses") == text_scores(fresh, "walruses")
+    assert table_of(store, ALICE).index_stats("search_text_idx").num_unindexed_rows == 0
+
+
+def test_a_store_of_an_unknown_older_layout_is_refused(tmp_path: Path) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    db = lancedb.connect(str(tmp_path / "db"))
+    db.create_table("notes", schema=pa.schema([("id", pa.string())]))
+    with pytest.raises(EvolveLabError, match="layout 1.*Re-ingest"):
+        open_store(tmp_path)
