@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -54,6 +54,7 @@ __all__ = ["create_app"]
 
 LOG = logging.getLogger("evolvelab.server")
 _ID = Annotated[str | None, Query(min_length=1, max_length=256)]
+_NOTE = Annotated[str, Path(min_length=1, max_length=256)]
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -237,7 +238,7 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
 
     @app.get("/v1/notes/{note_id}", tags=["notes"])
     async def get_note(
-        note_id: str, request: Request, user_id: _ID = None, agent_id: _ID = None,
+        note_id: _NOTE, request: Request, user_id: _ID = None, agent_id: _ID = None,
         session_id: _ID = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Read one note of a scope (404 if the scope has no such note)."""
@@ -247,7 +248,7 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
 
     @app.patch("/v1/notes/{note_id}", tags=["notes"])
     async def patch_note(
-        note_id: str, body: PatchIn, request: Request, user_id: _ID = None,
+        note_id: _NOTE, body: PatchIn, request: Request, user_id: _ID = None,
         agent_id: _ID = None, session_id: _ID = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Correct a note: re-indexed, version + 1, the old version kept in its history."""
@@ -261,7 +262,7 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
 
     @app.delete("/v1/notes/{note_id}", tags=["notes"])
     async def delete_note(
-        note_id: str, request: Request, user_id: _ID = None, agent_id: _ID = None,
+        note_id: _NOTE, request: Request, user_id: _ID = None, agent_id: _ID = None,
         session_id: _ID = None,
     ) -> dict[str, int]:  # fmt: skip
         """Delete one note (and erase its source events from the log); 404 if not there."""
@@ -272,7 +273,7 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
 
     @app.get("/v1/notes/{note_id}/history", tags=["notes"])
     async def history(
-        note_id: str, request: Request, user_id: _ID = None, agent_id: _ID = None,
+        note_id: _NOTE, request: Request, user_id: _ID = None, agent_id: _ID = None,
         session_id: _ID = None,
     ) -> dict[str, Any]:  # fmt: skip
         """A note's versions, oldest first, each with when it was current."""

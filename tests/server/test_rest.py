@@ -141,6 +141,8 @@ def test_limits_and_malformed_input_get_named_errors_without_tracebacks(two_tena
     assert page.status_code == 422 and "max_page" in page.text
     cursor = httpx.get(f"{url}/v1/notes", params={"user_id": "eve", "cursor": "zzz"}, headers=acme)
     assert cursor.status_code == 422 and "cursor" in cursor.text
+    long_id = httpx.get(f"{url}/v1/notes/{'n' * 300}", params={"user_id": "eve"}, headers=acme)
+    assert long_id.status_code == 422 and long_id.json()["error"]["field"] == "note_id"
     for response in (big, bad, k, where, page, cursor):
         assert "Traceback" not in response.text and 'File "' not in response.text
 
