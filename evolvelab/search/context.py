@@ -21,24 +21,43 @@ if TYPE_CHECKING:
     from evolvelab.registry import Registry
     from evolvelab.search.objectives import ObjectiveTable
     from evolvelab.search.space import Space
-    from evolvelab.search.spec import EvolveSpec, SpaceEntry
+    from evolvelab.search.spec import DatasetSpec, EvolveSpec, SpaceEntry
 
-__all__ = ["Context", "prepare"]
+__all__ = ["Context", "Task", "prepare"]
 
 
 @dataclass
-class Context:
-    """Everything a process needs to run trials of one search."""
+class Task:
+    """One task stream of the search, loaded, with its weight and split."""
 
-    spec: EvolveSpec
-    spec_path: Path
-    registry: Registry
-    space: Space
+    name: str
+    weight: float
+    spec: DatasetSpec
     dataset: Dataset
     train: list[str]
     validation: list[str]
     test: list[str]
     folds: list[list[str]]
+
+    @property
+    def search_splits(self) -> list[list[str]]:
+        """The user groups each trial is scored on: the folds, or the train users."""
+        return self.folds or [self.train]
+
+
+@dataclass
+class Context:
+    """Everything a process needs to run trials of one search.
+
+    ``dataset``, ``train``, ``validation``, ``test`` and ``folds`` are the first task's;
+    ``tasks`` holds them all (``datasets:`` in the spec).
+    """
+
+    spec: EvolveSpec
+    spec_path: Path
+    registry: Registry
+    space: Space
+    tasks: list[Task]
     table: ObjectiveTable
     out: Path
     storage: str
@@ -53,9 +72,40 @@ class Context:
         return [o.metric for o in self.spec.objectives]
 
     @property
+    def dataset(self) -> Dataset:
+        """The first task's dataset."""
+        return self.tasks[0].dataset
+
+    @property
+    def train(self) -> list[str]:
+        """The first task's train (search) users."""
+        return self.tasks[0].train
+
+    @property
+    def validation(self) -> list[str]:
+        """The first task's validation (selection) users."""
+        return self.tasks[0].validation
+
+    @property
+    def test(self) -> list[str]:
+        """The first task's test users."""
+        return self.tasks[0].test
+
+    @property
+    def folds(self) -> list[list[str]]:
+        """The first task's folds (only a single task may have folds)."""
+        return self.tasks[0].folds
+
+    @property
     def search_splits(self) -> list[list[str]]:
         """The user groups each trial is scored on: the folds, or the train users."""
-        return self.folds or [self.train]
+        return self.tasks[0].search_splits
+
+    def users(self, side: str) -> list[str]:
+        """Return the users of ``side`` (train, validation, test) over every task, labelled
+        ``task:user`` when there are several tasks."""
+        several = len(self.tasks) > 1
+        return [f"{t.name}:{u}" if several else u for t in self.tasks for u in getattr(t, side)]
 
     @property
     def search_label(self) -> str:
@@ -63,13 +113,12 @@ class Context:
         if self.folds:
             groups = " | ".join(", ".join(fold) for fold in self.folds)
             return f"{len(self.folds)} folds ({groups})"
-        return f"train ({', '.join(self.train)})"
+        return f"train ({', '.join(self.users('train'))})"
 
 
-def _load_dataset(spec: EvolveSpec) -> Dataset:
+def _load_dataset(spec: EvolveSpec, data: DatasetSpec) -> Dataset:
     from evolvelab.datasets import load_dataset, load_jsonl
 
-    data = spec.dataset
     if data.type == "sample":
         from evolvelab.sample import sample_path
 
@@ -79,10 +128,9 @@ def _load_dataset(spec: EvolveSpec) -> Dataset:
 
 
 def _split(
-    spec: EvolveSpec, dataset: Dataset
+    spec: EvolveSpec, data: DatasetSpec, where: tuple[str | int, ...], dataset: Dataset
 ) -> tuple[list[str], list[str], list[str], list[list[str]]]:
     """Return the train, validation and test users, and the folds (k-fold splits)."""
-    data = spec.dataset
     users = list(dict.fromkeys(r.user_id for r in dataset.stream.records if r.user_id))
     test = data.test.pick(users) if data.test else []
     problems = []
@@ -93,7 +141,7 @@ def _split(
         if len(pool) < k:
             problems.append(
                 spec.problem(
-                    ("dataset", "split", "folds"),
+                    (*where, "split", "folds"),
                     f"{k} folds need at least {k} users besides the test users; "
                     f"the stream has {len(pool)}",
                 )
@@ -113,7 +161,7 @@ def _split(
         if unknown:
             problems.append(
                 spec.problem(
-                    ("dataset", side), f"unknown user(s) {', '.join(unknown)}", allowed=tuple(users)
+                    (*where, side), f"unknown user(s) {', '.join(unknown)}", allowed=tuple(users)
                 )
             )
     for side, chosen, earlier, named in (
@@ -124,12 +172,12 @@ def _split(
         if shared:
             problems.append(
                 spec.problem(
-                    ("dataset", side),
+                    (*where, side),
                     f"{side} users must not be {named} users (leak): {', '.join(shared)}",
                 )
             )
     if not train:
-        problems.append(spec.problem(("dataset", "train"), "no train users"))
+        problems.append(spec.problem((*where, "train"), "no train users"))
     if problems:
         raise ConfigError(problems)
     return train, validation, test, folds
@@ -199,8 +247,10 @@ def prepare(
         declared=spec.declared,
         problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
     )
-    dataset = _load_dataset(spec)
-    train, validation, test, folds = _split(spec, dataset)
+    tasks = []
+    for name, weight, data, where in spec.tasks:
+        dataset = _load_dataset(spec, data)
+        tasks.append(Task(name, weight, data, dataset, *_split(spec, data, where, dataset)))
     out = Path(out)
     fills = []
     for base in space.bases:
@@ -216,11 +266,7 @@ def prepare(
         spec_path=Path(spec_path),
         registry=registry,
         space=space,
-        dataset=dataset,
-        train=train,
-        validation=validation,
-        test=test,
-        folds=folds,
+        tasks=tasks,
         table=objective_table(registry),
         out=out,
         storage=storage_url(storage or spec.storage, out),

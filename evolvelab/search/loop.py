@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -24,7 +24,7 @@ from evolvelab.errors import ConfigError, EvolveLabError
 from evolvelab.search.record import TrialRecord
 from evolvelab.search.render import render_pipeline
 from evolvelab.search.study import Sampling, claim, open_storage, release
-from evolvelab.search.trial import Evaluator, merge_folds, scores
+from evolvelab.search.trial import Evaluator, merge_folds, merge_tasks, scores
 from evolvelab.search.trialfile import (
     INTERRUPTED,
     RUNNING,
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from evolvelab.search.record import Scores
     from evolvelab.stages import LLM
 
-__all__ = ["Progress", "run_trial", "work"]
+__all__ = ["Progress", "evaluators", "run_trial", "score_splits", "work"]
 
 Progress = Callable[["optuna.Study"], None]
 
@@ -65,20 +65,48 @@ def _candidate(ctx: Context, trial: Trial) -> tuple[str, dict[str, Any], str]:
     return render_pipeline(data if isinstance(data, dict) else {}), params, record.origin
 
 
+def evaluators(ctx: Context, *, cached: bool = True, llm: LLM | None = None) -> dict[str, Evaluator]:
+    """Return one evaluator per task stream, sharing the embedding cache (or none)."""
+    from evolvelab.search.cache import EmbeddingCache
+
+    cache = EmbeddingCache(ctx.out / "embeddings.sqlite") if cached else None
+    return {
+        task.name: Evaluator(
+            task.dataset,
+            ctx.registry,
+            cache=cache,
+            ks=ctx.table.budgets(ctx.objective_names),
+            limit=task.spec.limit,
+            order=task.spec.order,
+            llm=llm,
+        )
+        for task in ctx.tasks
+    }
+
+
 def score_splits(
-    ctx: Context, evaluator: Evaluator, text: str, file: str, misses: int = 0
+    ctx: Context, evaluator: Mapping[str, Evaluator], text: str, file: str, misses: int = 0
 ) -> Scores:
-    """Score a pipeline on the search users: the train users, or each fold (merged)."""
+    """Score a pipeline on the search users: each task's train users, or each fold (merged);
+    several tasks are combined by their weights."""
     names = ctx.objective_names
-    parts = [
-        scores(evaluator.run(text, users, file=file), ctx.table, names, users=users, misses=misses)
-        for users in ctx.search_splits
-    ]
-    return merge_folds(parts, misses) if ctx.folds else parts[0]
+    named = []
+    for task in ctx.tasks:
+        run = evaluator[task.name].run
+        parts = [
+            scores(run(text, users, file=file), ctx.table, names, users=users, misses=misses)
+            for users in task.search_splits
+        ]
+        named.append((task.name, task.weight, merge_folds(parts, misses) if task.folds else parts[0]))
+    return named[0][2] if len(named) == 1 else merge_tasks(named)
 
 
 def run_trial(
-    ctx: Context, study: optuna.Study, trial: Trial, evaluator: Evaluator, misses: int = 0
+    ctx: Context,
+    study: optuna.Study,
+    trial: Trial,
+    evaluator: Mapping[str, Evaluator],
+    misses: int = 0,
 ) -> None:
     """Build, score and tell one claimed trial; failures are told as FAILED, never raised."""
     from optuna.trial import TrialState
@@ -141,21 +169,12 @@ def work(
     Returns:
         How many trials this process finished.
     """
-    from evolvelab.search.cache import EmbeddingCache
     from evolvelab.search.mutation import Mutator
 
     storage = open_storage(ctx.storage)
     sampling = Sampling(ctx.spec, ctx.seed)
     spec = ctx.spec
-    evaluator = Evaluator(
-        ctx.dataset,
-        ctx.registry,
-        cache=EmbeddingCache(ctx.out / "embeddings.sqlite"),
-        ks=ctx.table.budgets(ctx.objective_names),
-        limit=spec.dataset.limit,
-        order=spec.dataset.order,
-        llm=llm,
-    )
+    evaluator = evaluators(ctx, llm=llm)
     mutator = Mutator.create(ctx, mutation_llm)
     started = time.monotonic()
     done = 0
@@ -181,5 +200,6 @@ def work(
             if mutator is not None:
                 fill = mutator.maybe_propose(study)
     finally:
-        evaluator.close()
+        for each in evaluator.values():
+            each.close()
     return done

@@ -59,10 +59,10 @@ def headline(ctx: Context, result: EvolveResult) -> str:
     if winner is None or compared is None:
         return "no held-out comparison: no finished trial, no base, or no held-out users"
     where = {
-        "test": f"test users ({', '.join(ctx.test)}), never used to search or select",
+        "test": f"test users ({', '.join(ctx.users('test'))}), never used to search or select",
         "cross-validation": f"{len(ctx.folds)}-fold cross-validation over users, each fold "
         "scored with the pipeline picked on the other folds",
-        "validation": f"validation users ({', '.join(ctx.validation)}), which also chose "
+        "validation": f"validation users ({', '.join(ctx.users('validation'))}), which also chose "
         "the winner, so this is optimistic (add a test split)",
     }[compared.split]
     kept = "the base pipeline is kept" if winner.number in {b.number for b in result.base} else (

@@ -66,6 +66,11 @@ class Scores(_Model):
         default_factory=list,
         description="Per fold (k-fold splits): its metrics; ``metrics`` is their mean.",
     )
+    tasks: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per dataset (several in the spec): its metrics; ``metrics`` is their "
+        "weighted mean.",
+    )
 
 
 State = Literal["waiting", "running", "complete", "fail", "pruned"]

@@ -62,9 +62,9 @@ def _columns(ctx: Context) -> list[str]:
 def _sides(ctx: Context) -> list[tuple[str, str]]:
     """The splits the results table shows: (Finalist attribute, column label)."""
     sides = [("train", "folds (mean)" if ctx.folds else "train")]
-    if ctx.validation:
+    if ctx.users("validation"):
         sides.append(("validation", "validation"))
-    if ctx.test:
+    if ctx.users("test"):
         sides.append(("test", "test"))
     return sides
 
@@ -100,6 +100,21 @@ def _fold_rows(ctx: Context, result: EvolveResult) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _task_table(ctx: Context, result: EvolveResult) -> tuple[list[str], list[list[str]]]:
+    """Base and winner per dataset and side, on the first objective."""
+    metric = ctx.objective_names[0]
+    head = ["dataset", "weight", "side", *(f"{f.role} {f.number}" for f in result.base),
+            *(f"{f.role} {f.number}" for f in result.best)]  # fmt: skip
+    rows = []
+    for task in ctx.tasks:
+        for side in ("train", "validation", "test"):
+            cells = [(f.by_task.get(side) or {}).get(task.name, {}).get(metric)
+                     for f in [*result.base, *result.best]]  # fmt: skip
+            if any(c is not None for c in cells):
+                rows.append([task.name, f"{task.weight:g}", side, *(_fmt(c) for c in cells)])
+    return head, rows
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -145,12 +160,17 @@ def _plots(
 def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> None:
     """Write ``OUT/report.md`` (and its plots when matplotlib is installed)."""
     spec = ctx.spec
-    data = spec.dataset
-    source = (
-        "the bundled sample stream"
-        if data.type == "sample"
-        else f"{data.type} `{spec.resolve(data.path or '')}`"
-    )
+    sources = []
+    for task in ctx.tasks:
+        data = task.spec
+        where = (
+            "the bundled sample stream"
+            if data.type == "sample"
+            else f"{data.type} `{spec.resolve(data.path or '')}`"
+        )
+        weight = f" (weight {task.weight:g})" if len(ctx.tasks) > 1 else ""
+        sources.append(f"{task.name}: {where}{weight}" if len(ctx.tasks) > 1 else where)
+    source = "; ".join(sources)
     sampler = spec.sampler.type or ("tpe" if len(spec.objectives) == 1 else "nsga2")
     goals = ", ".join(f"{o.metric} ({o.goal})" for o in spec.objectives)
     lines = [
@@ -162,8 +182,9 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
         f"{result.waiting} waiting. Sampler {sampler}, seed {ctx.seed}.",
         "",
         f"Data: {source}. Search users: {ctx.search_label}. Validation users (selection): "
-        f"{', '.join(ctx.validation) or 'none'}. Test users (report only, scored once): "
-        f"{', '.join(ctx.test) or 'none'}. Objectives: {goals}.",
+        f"{', '.join(ctx.users('validation')) or 'none'}. Test users (report only, scored "
+        f"once): {', '.join(ctx.users('test')) or 'none'}. Objectives: {goals}"
+        + (" (the weighted mean over the datasets)." if len(ctx.tasks) > 1 else "."),
         "",
         f"**{result.headline}**",
         "",
@@ -175,6 +196,8 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
         head += [f"{label} {c}" for c in columns]
     head.append("file")
     lines += ["## Results", "", *_table(head, _finalist_rows(ctx, result)), ""]
+    if len(ctx.tasks) > 1:
+        lines += ["## Per dataset", "", *_table(*_task_table(ctx, result)), ""]
     if ctx.folds:
         metric = ctx.objective_names[0]
         lines += [

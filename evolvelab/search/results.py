@@ -99,11 +99,12 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 class _Scorer:
-    """Score pipelines on a split once, keeping the scores in ``validation.json``.
+    """Score pipelines on a side (validation, test) of every task, once per pipeline.
 
-    Scores come from the same objectives table as the search's, under the same names.
-    Costs (for ties) are measured with nothing cached, so every finalist pays for its
-    own embeddings alike.
+    Scores come from the same objectives table as the search's, under the same names,
+    and are kept in ``validation.json``; several tasks are combined by their weights and
+    :meth:`breakdown` keeps each task's own. Costs (for ties) are measured with nothing
+    cached, so every finalist pays for its own embeddings alike.
     """
 
     def __init__(self, ctx: Context, llm: LLM | None) -> None:
@@ -111,18 +112,27 @@ class _Scorer:
         self.path = ctx.out / "validation.json"
         self.known: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
         self._evaluators: dict[bool, Any] = {}
+        self._parts: dict[tuple[str, str, bool], dict[str, dict[str, float]]] = {}
 
-    def score(self, text: str, users: list[str], *, cached: bool = True) -> dict[str, float] | str:
-        """Return ``text``'s metrics on ``users``, or the error text."""
+    def _users(self, task: Any, side: str) -> list[str]:
+        if side == "cost":
+            return list(task.validation or task.search_splits[0])
+        return list(getattr(task, side))
+
+    def _one(self, text: str, task: Any, users: list[str], cached: bool) -> dict[str, float] | str:
         from evolvelab.errors import ConfigError
 
         ctx = self.ctx
         key = hashlib.sha256(
-            json.dumps([text, users, ctx.spec.dataset.limit, cached]).encode()
+            json.dumps([text, task.name, users, task.spec.limit, cached]).encode()
         ).hexdigest()
         if key not in self.known:
+            if cached not in self._evaluators:
+                from evolvelab.search.loop import evaluators
+
+                self._evaluators[cached] = evaluators(ctx, cached=cached, llm=self.llm)
             try:
-                report = self._evaluator(cached).run(text, users, file="<selection>")
+                report = self._evaluators[cached][task.name].run(text, users, file="<selection>")
                 self.known[key] = ctx.table.scores(report, ctx.objective_names)
             except ConfigError as err:
                 self.known[key] = err.render()
@@ -131,34 +141,39 @@ class _Scorer:
             self.path.write_text(json.dumps(self.known, indent=1) + "\n", encoding="utf-8")
         return self.known[key]  # type: ignore[no-any-return]
 
+    def score(self, text: str, side: str, *, cached: bool = True) -> dict[str, float] | str:
+        """Return ``text``'s metrics on ``side`` (weighted over tasks), or the error text."""
+        parts: dict[str, dict[str, float]] = {}
+        weights: dict[str, float] = {}
+        for task in self.ctx.tasks:
+            users = self._users(task, side)
+            if not users:
+                continue
+            scores = self._one(text, task, users, cached)
+            if isinstance(scores, str):
+                return scores
+            parts[task.name], weights[task.name] = scores, task.weight
+        if not parts:
+            return "no users on this side"
+        self._parts[(text, side, cached)] = parts
+        total = sum(weights.values())
+        names = [n for n in next(iter(parts.values())) if all(n in p for p in parts.values())]
+        return {n: sum(weights[t] * p[n] for t, p in parts.items()) / total for n in names}
+
+    def breakdown(self, text: str, side: str, cached: bool = True) -> dict[str, dict[str, float]]:
+        """Return each task's own metrics of the last :meth:`score` of ``text`` on ``side``."""
+        return self._parts.get((text, side, cached), {})
+
     def measure(self, finalist: Finalist) -> None:
         """Fill ``finalist.costs``: its cost metrics on the selection users, nothing cached."""
-        ctx = self.ctx
-        users = ctx.validation or ctx.search_splits[0]
-        scores = self.score(finalist.yaml, users, cached=False)
+        scores = self.score(finalist.yaml, "cost", cached=False)
         if isinstance(scores, dict):
-            finalist.costs = {c: scores[c] for c in ctx.table.costs() if c in scores}
-
-    def _evaluator(self, cached: bool) -> Any:
-        from evolvelab.search.cache import EmbeddingCache
-        from evolvelab.search.trial import Evaluator
-
-        if cached not in self._evaluators:
-            ctx = self.ctx
-            self._evaluators[cached] = Evaluator(
-                ctx.dataset,
-                ctx.registry,
-                cache=EmbeddingCache(ctx.out / "embeddings.sqlite") if cached else None,
-                ks=ctx.table.budgets(ctx.objective_names),
-                limit=ctx.spec.dataset.limit,
-                order=ctx.spec.dataset.order,
-                llm=self.llm,
-            )
-        return self._evaluators[cached]
+            finalist.costs = {c: scores[c] for c in self.ctx.table.costs() if c in scores}
 
     def close(self) -> None:
-        for evaluator in self._evaluators.values():
-            evaluator.close()
+        for group in self._evaluators.values():
+            for evaluator in group.values():
+                evaluator.close()
 
 
 def _finalist(record: TrialRecord, role: Any) -> Finalist:
@@ -170,6 +185,9 @@ def _finalist(record: TrialRecord, role: Any) -> Finalist:
         folds=[dict(f) for f in record.train.folds] if record.train else [],
         file=record.pipeline,
         error=record.error,
+        by_task={"train": {k: dict(v) for k, v in record.train.tasks.items()}}
+        if record.train and record.train.tasks
+        else {},
     )
 
 
@@ -194,11 +212,12 @@ def _select(
         pool = [r for r in _ranked(ctx, records) if r.origin != "base"]
         top = pool if ctx.folds else pool[: ctx.spec.select.top]
         finalists = bases + [_finalist(r, "trial") for r in top]
-    if ctx.validation:
+    if ctx.users("validation"):
         for finalist in finalists:
-            scores = scorer.score(finalist.yaml, ctx.validation)
+            scores = scorer.score(finalist.yaml, "validation")
             if isinstance(scores, dict):
                 finalist.validation = scores
+                finalist.by_task["validation"] = scorer.breakdown(finalist.yaml, "validation")
             else:
                 finalist.error = scores
     objective = ctx.spec.objectives[0]
@@ -210,16 +229,17 @@ def _select(
         result.best = [f for f in finalists if f.role == "pareto"]
         return
     folds = list(range(len(ctx.folds))) if ctx.folds else None
-    if folds is None and not ctx.validation:  # nothing held out: the best on train
+    if folds is None and not ctx.users("validation"):  # nothing held out: the best on train
         winner = next((f for f in finalists if not f.is_base), bases[0] if bases else None)
     else:
         winner = pick(finalists, rule, folds, measure=scorer.measure)
     if winner is None:
         return
-    if ctx.test:
+    if ctx.users("test"):
         for finalist in {id(f): f for f in [winner, *bases]}.values():
-            scores = scorer.score(finalist.yaml, ctx.test)
+            scores = scorer.score(finalist.yaml, "test")
             finalist.test = scores if isinstance(scores, dict) else None
+            finalist.by_task["test"] = scorer.breakdown(finalist.yaml, "test")
     chosen = Finalist(**{**asdict(winner), "role": "best"})
     result.best = [chosen]
     result.held_out = held_out(finalists, winner, rule, len(ctx.folds), measure=scorer.measure)
@@ -253,14 +273,16 @@ def _best_header(ctx: Context, result: EvolveResult, finalist: Finalist, file: s
         f"Trial {finalist.number} ({how}); searched on {ctx.search_label}.",
         f"{ctx.search_label}: {scores('train')}",
     ]
-    if ctx.validation:
-        lines.append(f"validation ({', '.join(ctx.validation)}): {scores('validation')}")
-    if ctx.test:
-        lines.append(f"test ({', '.join(ctx.test)}): {scores('test')}")
+    if ctx.users("validation"):
+        lines.append(f"validation ({', '.join(ctx.users('validation'))}): {scores('validation')}")
+    if ctx.users("test"):
+        lines.append(f"test ({', '.join(ctx.users('test'))}): {scores('test')}")
     if finalist.role == "best":
         lines.append(result.headline)
-    users = ctx.test or ctx.validation or ctx.train
-    lines.append("reproduce: " + reproduce_command(ctx, file, users))
+    for task in ctx.tasks:
+        users = task.test or task.validation or task.train
+        label = f" ({task.name})" if len(ctx.tasks) > 1 else ""
+        lines.append(f"reproduce{label}: " + reproduce_command(ctx, file, users, task))
     return "\n".join(lines)
 
 
@@ -318,9 +340,9 @@ def finish(
         running=counts["running"],
         waiting=counts["waiting"],
         objectives=ctx.objective_names,
-        train_users=ctx.train,
-        validation_users=ctx.validation,
-        test_users=ctx.test,
+        train_users=ctx.users("train"),
+        validation_users=ctx.users("validation"),
+        test_users=ctx.users("test"),
         folds=ctx.folds,
         rows=rows,
     )
@@ -348,7 +370,7 @@ def finish(
             f"{counts['running']} trial(s) running and {counts['waiting']} waiting: "
             "re-run the same command to continue; these results are partial"
         )
-    if not (ctx.validation or ctx.folds or ctx.test):
+    if not (ctx.users("validation") or ctx.folds or ctx.users("test")):
         result.notes.append("no held-out users: the winner is reported on train users only")
     write_report(ctx, study, result)
     (ctx.out / "result.json").write_text(

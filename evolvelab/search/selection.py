@@ -48,6 +48,8 @@ class Finalist:
     costs: dict[str, float] = field(default_factory=dict)
     file: str | None = None
     error: str | None = None
+    by_task: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Several datasets: per side (train, validation, test), each dataset's own metrics."""
 
     @property
     def is_base(self) -> bool:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from evolvelab.search.objectives import ObjectiveTable
 
 __all__ = [
+    "TaskSpec",
     "AutoSpec",
     "DatasetSpec",
     "EvolveSpec",
@@ -176,6 +177,28 @@ class DatasetSpec(_Model):
                         f"{other} users must not be {side} users (leak): {', '.join(shared)}"
                     )
         return self
+
+
+class TaskSpec(DatasetSpec):
+    """One of several task streams of a spec (``datasets:``), with its weight.
+
+    The objective is the weighted mean over the datasets of each one's score on its own
+    search users; the report breaks every number down per dataset.
+
+    Example:
+        ```yaml
+        datasets:
+          - {name: locomo, weight: 2, type: locomo, path: ../../../shared/data/locomo/locomo-dev.json,
+             train: {first: 4}, validation: {last: 2}}
+          - {name: goodai, type: goodai, path: ../../../shared/data/goodai-ltm,
+             train: {first: 2}, validation: {last: 1}}
+        ```
+    """
+
+    name: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="How reports name the dataset."
+    )
+    weight: float = Field(1.0, gt=0, description="Its weight in the objective (weighted mean).")
 
 
 class SelectSpec(_Model):
@@ -360,7 +383,10 @@ class EvolveSpec(_Model):
     base: Annotated[list[str], BeforeValidator(_listify)] = Field(
         min_length=1, description="Base pipeline file(s), relative to the spec; trial 0 each."
     )
-    dataset: DatasetSpec = Field(description="The task stream and its split.")
+    dataset: DatasetSpec | None = Field(None, description="The task stream and its split.")
+    datasets: list[TaskSpec] | None = Field(
+        None, min_length=1, description="Several task streams with weights (instead of dataset)."
+    )
     objectives: list[Objective] = Field(
         default_factory=lambda: [Objective(metric="recall@10")],
         min_length=1,
@@ -396,6 +422,27 @@ class EvolveSpec(_Model):
         if isinstance(data, Mapping) and data.get("space") == "auto":
             return {**data, "space": {}, "auto": data.get("auto") or {}}
         return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvolveSpec:
+        if (self.dataset is None) == (self.datasets is None):
+            raise ValueError("give dataset (one task stream) or datasets (several), not both")
+        if self.datasets is not None:
+            names = [t.name for t in self.datasets]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"dataset names must differ: {', '.join(twice)}")
+            if len(self.datasets) > 1 and any(t.split is not None for t in self.datasets):
+                raise ValueError("split: {folds: k} works with one dataset; give train users")
+        return self
+
+    @property
+    def tasks(self) -> list[tuple[str, float, DatasetSpec, tuple[str | int, ...]]]:
+        """Each task stream: its name, weight, settings and where the spec holds it."""
+        if self.datasets is not None:
+            return [(t.name, t.weight, t, ("datasets", i)) for i, t in enumerate(self.datasets)]
+        assert self.dataset is not None
+        return [(self.dataset.type, 1.0, self.dataset, ("dataset",))]
 
     _folder: Path = PrivateAttr(default_factory=Path)
     _located: Located | None = PrivateAttr(default=None)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from evolvelab.search.objectives import ObjectiveTable
     from evolvelab.stages import LLM, Embedder
 
-__all__ = ["Evaluator", "merge_folds", "misses_from", "scores"]
+__all__ = ["Evaluator", "merge_folds", "merge_tasks", "misses_from", "scores"]
 
 
 def _pick_misses(report: EvalReport, k: int, count: int) -> list[MissRef]:
@@ -97,6 +97,23 @@ def merge_folds(folds: Sequence[Scores], misses: int = 0) -> Scores:
         by_category=categories,
         misses=picked[:misses],
         folds=[dict(f.metrics) for f in folds],
+    )
+
+
+def merge_tasks(named: Sequence[tuple[str, float, Scores]]) -> Scores:
+    """Combine the scores of several datasets: metrics are the weighted mean; categories,
+    users and misses keep their dataset's name (the misses are the first dataset's)."""
+    total = sum(weight for _, weight, _ in named)
+    names = [n for n in named[0][2].metrics if all(n in s.metrics for _, _, s in named)]
+    return Scores(
+        users=[f"{name}:{u}" for name, _, s in named for u in s.users],
+        questions=sum(s.questions for _, _, s in named),
+        metrics={n: sum(w * s.metrics[n] for _, w, s in named) / total for n in names},
+        by_category={
+            f"{name}:{code}": cat for name, _, s in named for code, cat in s.by_category.items()
+        },
+        misses=list(named[0][2].misses),
+        tasks={name: dict(s.metrics) for name, _, s in named},
     )
 
 

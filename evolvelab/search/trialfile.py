@@ -9,8 +9,8 @@
     # train (ana): recall@10 0.6845
     # reproduce: evolvelab eval runs/sample/trials/0007.yaml --dataset jsonl --data ... --user ana
 
-The status line (fourth from the end of the header) says ``train: running`` while the
-trial runs, its scores or its error once it ends, and ``interrupted`` when its slot was
+The status line (just above the ``reproduce`` lines, one per dataset) says
+``train: running`` while the trial runs, its scores or its error once it ends, and ``interrupted`` when its slot was
 put back; it is rewritten in place, so error positions keep pointing at the right lines.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from evolvelab.search.context import Context
+    from evolvelab.search.context import Context, Task
 
 __all__ = [
     "INTERRUPTED",
@@ -56,13 +56,14 @@ def shown(path: str | Path) -> str:
     return str(full)
 
 
-def reproduce_command(ctx: Context, path: str, users: list[str]) -> str:
+def reproduce_command(ctx: Context, path: str, users: list[str], task: Task | None = None) -> str:
     """Return the ``evolvelab eval`` command that scores ``path`` as the search did.
 
     ``path`` is relative to the results folder; both it and the data file are written
     relative to the working directory the search ran in (absolute when outside it).
+    ``task`` is the dataset (default: the first).
     """
-    data = ctx.spec.dataset
+    data = (task or ctx.tasks[0]).spec
     if data.type == "sample":
         from evolvelab.sample import sample_path
 
@@ -92,8 +93,10 @@ def trial_header(
         lines.append("# params:")
         lines += [f"#   {name}: {json.dumps(value)}" for name, value in params.items()]
     lines.append(f"# {status}")
-    reproduce = reproduce_command(ctx, f"trials/{number:04d}.yaml", ctx.train)
-    lines.append(f"# reproduce: {reproduce}")
+    for task in ctx.tasks:
+        label = f" ({task.name})" if len(ctx.tasks) > 1 else ""
+        reproduce = reproduce_command(ctx, f"trials/{number:04d}.yaml", task.train, task)
+        lines.append(f"# reproduce{label}: {reproduce}")
     return "\n".join(lines) + "\n"
 
 

@@ -201,3 +201,34 @@ def test_splits_must_not_share_users() -> None:
         parse_spec(head + "dataset: {type: sample, train: {users: [ana]}, split: {folds: 2}}\n")
     with pytest.raises(ConfigError, match="give train users"):
         parse_spec(head + "dataset: {type: sample}\n")
+
+
+@pytest.mark.slow
+def test_several_datasets_are_weighted_and_broken_down(
+    write_spec, spec_text: str, tmp_path: Path
+) -> None:
+    datasets = (
+        "datasets:\n"
+        "  - {name: first, weight: 3, type: sample, train: {users: [ana]}, validation: {users: [ben]}}\n"
+        "  - {name: second, type: sample, train: {users: [ben]}, validation: {users: [ana]}}\n"
+    )
+    head, rest = spec_text.split("dataset:\n", 1)
+    tail = "objectives:" + rest.split("objectives:", 1)[1]
+    spec = write_spec(head + datasets + tail.replace("trials: 5", "trials: 3"))
+    out = tmp_path / "out"
+    result = evolve(spec, out=out, progress=False)
+    import optuna
+
+    from evolvelab.search.study import open_storage
+
+    study = optuna.load_study(study_name="quick", storage=open_storage(str(out / "study.journal")))
+    record = TrialRecord.from_trial(study.trials[0])
+    assert record.train is not None and set(record.train.tasks) == {"first", "second"}
+    first, second = (record.train.tasks[n]["recall@10"] for n in ("first", "second"))
+    assert record.values == [pytest.approx((3 * first + second) / 4)]
+    assert result.train_users == ["first:ana", "second:ben"]
+    winner = result.winner
+    assert winner is not None and set(winner.by_task["validation"]) == {"first", "second"}
+    report = (out / "report.md").read_text()
+    assert "## Per dataset" in report and "(the weighted mean over the datasets)" in report
+    assert "# reproduce (second): evolvelab eval" in (out / "trials" / "0000.yaml").read_text()
