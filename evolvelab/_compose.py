@@ -71,7 +71,8 @@ def _check_text(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         code = ord(text[err.start])
-        raise Refused(f"character U+{code:04X} is not allowed in YAML", *_position(text, err.start)) from err
+        message = f"character U+{code:04X} is not allowed in YAML"
+        raise Refused(message, *_position(text, err.start)) from err
 
 
 class _Builder:
@@ -123,7 +124,8 @@ class _Builder:
         elif isinstance(event, yaml.AliasEvent):
             name = str(event.anchor)
             if name not in self.anchors:
-                raise Refused.at(f"alias *{name} names no anchor (&{name}) above it", event.start_mark)
+                message = f"alias *{name} names no anchor (&{name}) above it"
+                raise Refused.at(message, event.start_mark)
             if name in self.open:
                 raise Refused.at(f"alias *{name} is inside its own anchor &{name} "
                                  "(a recursive alias)", event.start_mark)  # fmt: skip
@@ -141,7 +143,8 @@ class _Builder:
             if len(self.stack) >= MAX_DEPTH:
                 raise Refused.at(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
             self.count(event)
-            kind = yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
+            sequence = isinstance(event, yaml.SequenceStartEvent)
+            kind = yaml.SequenceNode if sequence else yaml.MappingNode
             tag = event.tag
             if tag is None or tag == "!":
                 tag = _RESOLVER.resolve(kind, None, event.implicit)
@@ -227,7 +230,8 @@ def compose(text: str) -> yaml.Node | None:
         index = err.position
         if _PARSER is not _PyParser:  # libyaml counts bytes
             index = len(text.encode("utf-8")[: err.position].decode("utf-8", "ignore"))
-        raise Refused(f"character U+{code:04X} is not allowed in YAML", *_position(text, index)) from err
+        message = f"character U+{code:04X} is not allowed in YAML"
+        raise Refused(message, *_position(text, index)) from err
     finally:
         if parser is not None:
             parser.dispose()

@@ -145,7 +145,8 @@ class _Walker:
                 self.fail(key_node, path, "a mapping may have one merge key (<<); list the "
                           "mappings to merge instead: <<: [*a, *b]")  # fmt: skip
                 continue
-            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            listed = isinstance(value_node, yaml.SequenceNode)
+            sources = value_node.value if listed else [value_node]
             for source in sources:
                 if not isinstance(source, yaml.MappingNode) or source.tag != _MAP:
                     self.fail(source, path, "a merge key (<<) takes a mapping or a list of "
@@ -323,7 +324,8 @@ def read_yaml_file(source: str | Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
-        col = len(raw[raw.rfind(b"\n", 0, err.start) + 1 : err.start].decode("utf-8", "replace")) + 1
+        start = raw.rfind(b"\n", 0, err.start) + 1
+        col = len(raw[start : err.start].decode("utf-8", "replace")) + 1
         hint = "save it as UTF-8" + (
             " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         )
