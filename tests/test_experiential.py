@@ -164,3 +164,12 @@ def test_eval_command_wants_data_or_sample(pipeline: Path) -> None:
     assert result.exit_code == 2 and "exactly one of --data FILE or --sample" in result.output
     result = CliRunner().invoke(cli, ["eval", str(pipeline), "--dataset", "locomo", "--sample"])
     assert result.exit_code == 2 and "--sample is offered for --dataset tasks and jsonl" in result.output
+
+
+def test_users_of_a_task_stream_are_replayed_apart(tmp_path: Path, pipeline: Path) -> None:
+    from evolvelab.datasets.tasks_generate import write_tasks
+
+    data = load_dataset("tasks", write_tasks(tmp_path / "three.jsonl", 8, seed=4, users=3))
+    one = evaluate_pipeline(pipeline, data, ks=(1, 5), order="tasks", scopes=["user2"])
+    assert one.experience is not None and one.experience.tasks == 8 and one.scopes == ["user2"]
+    assert {r.user_id for r in one.results or []} == {"user2"}

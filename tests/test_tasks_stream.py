@@ -126,3 +126,18 @@ def test_episodes_are_sessions_else_task_ids_else_the_event_itself() -> None:
 def test_query_records_accept_misleading_annotations() -> None:
     record = QueryRecord(id="q", text="t", evidence=["e1"], misleading=["e2"])
     assert record.misleading == ["e2"]
+
+
+def test_several_users_get_their_own_interleaved_experience() -> None:
+    from evolvelab.stream import dump_stream
+
+    stream = parse_stream(dump_stream(build_tasks(6, seed=2, users=3)), "three.jsonl")
+    assert not stream.warnings
+    assert [q.id for q in stream.queries[:4]] == ["U1-T0001", "U2-T0001", "U3-T0001", "U1-T0002"]
+    assert {q.user_id for q in stream.queries} == {"user1", "user2", "user3"}
+    by_id = {(e.user_id, e.id): e for e in stream.events}
+    for query in stream.queries:  # annotations stay inside the user's own experience
+        for step in [*(query.evidence or []), *(query.misleading or [])]:
+            assert (query.user_id, step) in by_id and step.startswith(query.id.split("-")[0])
+    prefix, blocks = task_blocks(stream)
+    assert prefix == [] and len(blocks) == 18

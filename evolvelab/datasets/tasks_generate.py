@@ -104,7 +104,8 @@ def _plan(family: Family, skills: tuple[str, ...], slots: dict[str, str],
     return plan
 
 
-def _episode(number: int, rng: random.Random, fail_rate: float) -> tuple[Episode, list[Step]]:
+def _episode(number: int, rng: random.Random, fail_rate: float,
+             prefix: str = "") -> tuple[Episode, list[Step]]:  # fmt: skip
     family = FAMILIES[rng.choice(sorted(FAMILIES))]
     goal = rng.choice(family.goals)
     slots = {name: rng.choice(values) for name, values in family.slots.items()}
@@ -113,7 +114,7 @@ def _episode(number: int, rng: random.Random, fail_rate: float) -> tuple[Episode
         slots.setdefault(variant.skill, variant.name)
     fails = rng.random() < fail_rate
     failing = rng.randrange(len(plan)) if fails else None
-    task_id = f"T{number:04d}"
+    task_id = f"{prefix}T{number:04d}"
     episode = Episode(task_id, family.name, _fill(goal.text, slots), slots, plan,
                       success=not fails, failed_at=None, reason="")  # fmt: skip
     steps: list[Step] = []
@@ -152,47 +153,25 @@ def _annotate(task: Episode, others: list[Episode], routine: frozenset[str]) -> 
     return helpful, misleading
 
 
-def build_tasks(tasks: int = SAMPLE_TASKS, seed: int = SAMPLE_SEED, *, fail_rate: float = 0.3,
-                name: str | None = None) -> list[Line]:  # fmt: skip
-    """Build a task stream's records: a header, then per task its query, events and outcome.
-
-    Args:
-        tasks: how many tasks (episodes).
-        seed: seeds every choice; the same arguments always give the same records.
-        fail_rate: the chance that an episode fails at one of its sub-problems.
-        name: the stream's name (default ``tasks-<tasks>-seed<seed>``).
-
-    Raises:
-        EvolveLabError: for fewer than 2 tasks or a fail rate outside [0, 1].
-    """
-    if tasks < 2:
-        raise EvolveLabError(f"a task stream needs at least 2 tasks, got {tasks}")
-    if not 0.0 <= fail_rate <= 1.0:
-        raise EvolveLabError(f"fail rate must be between 0 and 1, got {fail_rate}")
-    rng = random.Random(seed)
-    built = [_episode(n, rng, fail_rate) for n in range(1, tasks + 1)]
+def _blocks(tasks: int, rng: random.Random, fail_rate: float, prefix: str,
+            scope: dict[str, str]) -> tuple[list[list[Line]], int]:  # fmt: skip
+    """Return one agent's task blocks (query, events, outcome per task) and its failures."""
+    built = [_episode(n, rng, fail_rate, prefix) for n in range(1, tasks + 1)]
     episodes = [episode for episode, _ in built]
-    failed = sum(not e.success for e in episodes)
-    header = StreamHeader(
-        name=name or f"tasks-{tasks}-seed{seed}",
-        description=f"Generated experiential task stream (evolvelab.datasets.tasks_generate, "
-        f"seed {seed}): {tasks} episodes of household, tool-use and puzzle tasks, {failed} "
-        "failed; queries annotate helpful (evidence) and misleading steps of other episodes.",
-    )
-    records: list[Line] = [header]
+    blocks: list[list[Line]] = []
     for number, (episode, steps) in enumerate(built):
         when = START + timedelta(hours=number)
         others = [e for e in episodes if e.id != episode.id]
         helpful, misleading = _annotate(episode, others, FAMILIES[episode.family].routine)
-        records.append(QueryRecord(id=episode.id, text=episode.goal, at=when, evidence=helpful,
-                                   misleading=misleading, category=episode.family,
-                                   agent_id=AGENT))  # fmt: skip
-        common = {"session_id": episode.id, "agent_id": AGENT}
-        records.append(EventRecord(id=episode.id, content=episode.goal, kind="task", timestamp=when,
-                                   metadata={"family": episode.family}, **common))  # fmt: skip
+        block: list[Line] = [QueryRecord(id=episode.id, text=episode.goal, at=when, evidence=helpful,
+                                         misleading=misleading, category=episode.family,
+                                         **scope)]  # fmt: skip
+        common = {"session_id": episode.id, **scope}
+        block.append(EventRecord(id=episode.id, content=episode.goal, kind="task", timestamp=when,
+                                 metadata={"family": episode.family}, **common))  # fmt: skip
         keys = {i: key for key, ids in episode.segments.items() for i in ids}
         for minute, (step_id, kind, text) in enumerate(steps, start=1):
-            records.append(EventRecord(
+            block.append(EventRecord(
                 id=step_id, content=text, kind=kind, timestamp=when + timedelta(minutes=minute),
                 metadata={"task_id": episode.id, "subproblem": keys[step_id]}, **common))  # fmt: skip
         end = when + timedelta(minutes=len(steps) + 1)
@@ -200,20 +179,66 @@ def build_tasks(tasks: int = SAMPLE_TASKS, seed: int = SAMPLE_SEED, *, fail_rate
         metadata: dict[str, str | bool] = {"task_id": episode.id, "success": episode.success}
         if episode.failed_at is not None:
             metadata["failed_at"] = episode.failed_at
-        records.append(EventRecord(id=f"{episode.id}:end", content=text, kind="outcome",
-                                   timestamp=end, metadata=metadata, **common))  # fmt: skip
-        records.append(OutcomeRecord(query_id=episode.id, success=episode.success,
-                                     score=1.0 if episode.success else 0.0, at=end,
-                                     detail=episode.reason, agent_id=AGENT))  # fmt: skip
+        block.append(EventRecord(id=f"{episode.id}:end", content=text, kind="outcome",
+                                 timestamp=end, metadata=metadata, **common))  # fmt: skip
+        block.append(OutcomeRecord(query_id=episode.id, success=episode.success,
+                                   score=1.0 if episode.success else 0.0, at=end,
+                                   detail=episode.reason, **scope))  # fmt: skip
+        blocks.append(block)
+    return blocks, sum(not e.success for e in episodes)
+
+
+def build_tasks(tasks: int = SAMPLE_TASKS, seed: int = SAMPLE_SEED, *, fail_rate: float = 0.3,
+                users: int = 1, name: str | None = None) -> list[Line]:  # fmt: skip
+    """Build a task stream's records: a header, then per task its query, events and outcome.
+
+    Args:
+        tasks: how many tasks (episodes) per user.
+        seed: seeds every choice; the same arguments always give the same records.
+        fail_rate: the chance that an episode fails at one of its sub-problems.
+        users: how many independent agents' experience to write. One: the scope is
+            ``agent_id: solver``. More: user ``user<u>`` each (agent ``solver``), task ids
+            ``U<u>-T0001`` …, tasks interleaved in turn (so an evolve spec can split by user).
+        name: the stream's name (default ``tasks-<tasks>-seed<seed>``, plus ``-users<N>``).
+
+    Raises:
+        EvolveLabError: for fewer than 2 tasks or 1 user, or a fail rate outside [0, 1].
+    """
+    if tasks < 2 or users < 1:
+        raise EvolveLabError(f"a task stream needs at least 2 tasks and 1 user, got {tasks}, {users}")
+    if not 0.0 <= fail_rate <= 1.0:
+        raise EvolveLabError(f"fail rate must be between 0 and 1, got {fail_rate}")
+    per_user: list[list[list[Line]]] = []
+    failed = 0
+    for user in range(1, users + 1):
+        if users == 1:
+            rng, prefix, scope = random.Random(seed), "", {"agent_id": AGENT}
+        else:
+            rng, prefix = random.Random(f"{seed}:{user}"), f"U{user}-"
+            scope = {"user_id": f"user{user}", "agent_id": AGENT}
+        blocks, lost = _blocks(tasks, rng, fail_rate, prefix, scope)
+        per_user.append(blocks)
+        failed += lost
+    suffix = f"-users{users}" if users > 1 else ""
+    header = StreamHeader(
+        name=name or f"tasks-{tasks}-seed{seed}{suffix}",
+        description=f"Generated experiential task stream (evolvelab.datasets.tasks_generate, "
+        f"seed {seed}): {tasks * users} episodes of household, tool-use and puzzle tasks, {failed} "
+        "failed; queries annotate helpful (evidence) and misleading steps of other episodes.",
+    )
+    records: list[Line] = [header]
+    for number in range(tasks):
+        for blocks in per_user:
+            records.extend(blocks[number])
     return records
 
 
 def write_tasks(path: str | Path, tasks: int = SAMPLE_TASKS, seed: int = SAMPLE_SEED,
-                *, fail_rate: float = 0.3) -> Path:  # fmt: skip
+                *, fail_rate: float = 0.3, users: int = 1) -> Path:  # fmt: skip
     """Write a generated task stream to ``path`` and return the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_stream(target, build_tasks(tasks, seed, fail_rate=fail_rate))
+    write_stream(target, build_tasks(tasks, seed, fail_rate=fail_rate, users=users))
     return target
 
 
@@ -228,15 +253,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=SAMPLE_TASKS, help="number of tasks")
     parser.add_argument("--seed", type=int, default=SAMPLE_SEED, help="random seed")
     parser.add_argument("--fail-rate", type=float, default=0.3, help="chance an episode fails")
+    parser.add_argument("--users", type=int, default=1,
+                        help="independent agents (user scopes), tasks interleaved")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write (default: the bundled sample)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        path = write_tasks(args.out or _default_out(), args.tasks, args.seed, fail_rate=args.fail_rate)
+        path = write_tasks(args.out or _default_out(), args.tasks, args.seed,
+                           fail_rate=args.fail_rate, users=args.users)  # fmt: skip
     except EvolveLabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {path}: {args.tasks} tasks (seed {args.seed})")
+    print(f"wrote {path}: {args.tasks} tasks x {args.users} user(s) (seed {args.seed})")
     return 0
 
 

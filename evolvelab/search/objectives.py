@@ -90,10 +90,15 @@ class Metric:
 
 def _at(table: str) -> Reader:
     def read(report: EvalReport, k: int | None) -> float | None:
-        value = getattr(report, table).get(str(k))
+        scores = getattr(report, table)  # None: a report without this table (task streams only)
+        value = None if scores is None else scores.get(str(k))
         return None if value is None else float(value)
 
     return read
+
+
+def _task_success(report: EvalReport, k: int | None) -> float | None:
+    return None if report.experience is None else report.experience.success_rate
 
 
 BUILTIN_METRICS: tuple[Metric, ...] = (
@@ -111,6 +116,14 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
            "minimize", "tokens", "LLM prompt and completion tokens of the run.", cost=True),
     Metric("ingest_seconds", lambda r, k: float(r.ingest.seconds), "minimize", "s",
            "Seconds spent ingesting the stream.", cost=True),
+    Metric("helpful_recall", _at("helpful_recall"), "maximize", "share",
+           "Task streams: share of a task's helpful past episodes among the first K episodes "
+           "supplied (of at most K).", budget=True),
+    Metric("misleading_rate", _at("misleading_rate"), "minimize", "share",
+           "Task streams: share of the first K episodes supplied that mislead the task.",
+           budget=True),
+    Metric("task_success", _task_success, "maximize", "share",
+           "Task streams: share of tasks whose fed-back outcome succeeded."),
 )  # fmt: skip
 """The metrics every search knows."""
 

@@ -134,8 +134,9 @@ class DatasetSpec(_Model):
         ```
     """
 
-    type: Literal["locomo", "goodai", "jsonl", "sample"] = Field(
-        description="locomo (JSON), goodai (a folder), jsonl (a stream file), sample (bundled)."
+    type: Literal["locomo", "goodai", "jsonl", "sample", "tasks"] = Field(
+        description="locomo (JSON), goodai (a folder), jsonl (a stream file), sample (bundled), "
+        "tasks (an experiential task stream, replayed task by task)."
     )
     path: str | None = Field(None, description="File or folder, relative to the spec file.")
     seed: int = Field(0, description="Interleaving seed (goodai only).")
