@@ -396,6 +396,8 @@ class EventLog:
         with self._lock:  # fix the end of what is read; appends go on meanwhile
             if self._file is not None:
                 self._file.flush()  # type: ignore[attr-defined]
+            if not self.path.exists():  # read-only use before any writer created it
+                return
             handle = self.path.open("rb")
             end = os.fstat(handle.fileno()).st_size
         with handle:
@@ -411,13 +413,15 @@ class EventLog:
         Served from an index built on first use and kept up to date by appends.
         """
         with self._lock:
-            if self._updates is None:
-                index: dict[tuple[str | None, str | None, str], list[UpdateEntry]] = {}
+            updates = self._updates
+            if updates is None:
+                updates = {}
                 for entry in self.entries():
                     if isinstance(entry, UpdateEntry):
-                        index.setdefault(_update_key(entry), []).append(entry)
-                self._updates = index
-            return list(self._updates.get((scope.user_id, scope.agent_id, note_id), ()))
+                        updates.setdefault(_update_key(entry), []).append(entry)
+                if self._file is not None:  # not opened: another process appends; no cache
+                    self._updates = updates
+            return list(updates.get((scope.user_id, scope.agent_id, note_id), ()))
 
     def owners(self) -> list[Scope]:
         """Return every (user, agent) owner that has events in the log, in order of first use."""

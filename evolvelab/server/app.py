@@ -44,7 +44,7 @@ from evolvelab.server.api import (
     SearchIn,
 )
 from evolvelab.server.gate import Gate
-from evolvelab.server.service import MemoryService, Tenant
+from evolvelab.server.service import MemoryService, ReadOnlyReplica, Tenant
 from evolvelab.stream import dump_stream
 
 if TYPE_CHECKING:
@@ -85,6 +85,10 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(LimitExceeded)
     async def over(_: Request, exc: LimitExceeded) -> JSONResponse:
         return _error(exc.status, "limit_exceeded", str(exc), exc.field)
+
+    @app.exception_handler(ReadOnlyReplica)
+    async def read_only(_: Request, exc: ReadOnlyReplica) -> JSONResponse:
+        return _error(405, "read_only", str(exc))
 
     @app.exception_handler(NoteNotFound)
     async def missing(_: Request, exc: NoteNotFound) -> JSONResponse:

@@ -60,6 +60,25 @@ def _open(pipeline: Path, data_dir: Path | None) -> Memory:
     return memory
 
 
+def _open_replica(pipeline: Path, data_dir: Path | None) -> Memory:
+    """Open the pipeline to read beside the writer process: no log writes, no writer lock.
+
+    Raises:
+        click.UsageError: for a pipeline with a graph store (its database admits one process).
+    """
+    from evolvelab.eventlog import EventLog
+    from evolvelab.pipeline import Memory
+    from evolvelab.rebuild import log_dir
+
+    memory = Memory.from_yaml(pipeline, data_dir=data_dir)
+    if memory.graph is not None:
+        raise click.UsageError("--read-only needs a pipeline without a graph store: the graph "
+                               "database admits one process at a time")  # fmt: skip
+    memory.open()
+    memory.log = EventLog(log_dir(memory.data_dir))  # read for export and history, never opened
+    return memory
+
+
 def _logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -87,6 +106,8 @@ def _logging(level: str) -> None:
               help="Events (or messages) per request at most.")  # fmt: skip
 @click.option("--max-body-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=1024),
               help="Largest request body.")  # fmt: skip
+@click.option("--read-only", is_flag=True,
+              help="A read replica beside the writer of DATA_DIR: search, read, export; no writes.")  # fmt: skip
 @click.option("--log-queries/--no-log-queries", default=True, show_default=True,
               help="Keep searches in the event log (export turns them into queries to evolve on).")  # fmt: skip
 @click.option("--serial-reads", is_flag=True,
@@ -98,7 +119,7 @@ def _logging(level: str) -> None:
 def serve(
     pipeline: Path, host: str, port: int, data_dir: Path | None, keys_file: Path | None,
     cors_origin: tuple[str, ...], no_mcp: bool, max_wait_ms: float, max_events: int,
-    max_body_bytes: int, log_queries: bool, serial_reads: bool, log_level: str,
+    max_body_bytes: int, read_only: bool, log_queries: bool, serial_reads: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serve PIPELINE to agents over REST (and MCP at /mcp) until SIGTERM or Ctrl-C."""
     if keys_file is None and not _is_loopback(host):
@@ -115,10 +136,10 @@ def serve(
 
     keys = KeyRing.load(keys_file) if keys_file is not None else None
     limits = Limits(max_events=max_events, max_body_bytes=max_body_bytes)
-    memory = _open(pipeline, data_dir)
+    memory = _open_replica(pipeline, data_dir) if read_only else _open(pipeline, data_dir)
     service = MemoryService(memory, max_wait=max_wait_ms / 1000,
                             concurrent_reads=False if serial_reads else None,
-                            log_queries=log_queries)  # fmt: skip
+                            log_queries=log_queries, read_only=read_only)  # fmt: skip
     app = create_app(service, keys=keys, limits=limits, cors_origins=list(cors_origin),
                      mcp=not no_mcp, host=host)  # fmt: skip
     _logging(log_level)
@@ -134,6 +155,8 @@ def serve(
     auth = (f"API keys from {keys_file} ({len(set(keys.tenants.values()))} tenants)" if keys
             else "no --keys: no authentication, bound to 127.0.0.1 only")  # fmt: skip
     reads = "concurrent" if service.concurrent_reads else "one at a time"
+    if read_only:
+        auth += "; read-only replica (writes answer 405)"
     click.echo(f"evolvelab serve: pipeline {memory.name!r}, data in {memory.data_dir}; {auth}; "
                f"searches run {reads}")  # fmt: skip
     click.echo(f"listening on http://{host}:{bound} (REST /v1, MCP {'off' if no_mcp else '/mcp'}, "

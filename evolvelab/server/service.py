@@ -40,7 +40,7 @@ from evolvelab.types import AddResult, Event, Hit, Note, Outcome, Scope, Where
 if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
-__all__ = ["MemoryService", "STATEFUL_RETRIEVERS", "Tenant", "stateful_retrievers"]
+__all__ = ["MemoryService", "ReadOnlyReplica", "STATEFUL_RETRIEVERS", "Tenant", "stateful_retrievers"]
 
 LOG = logging.getLogger("evolvelab.server")
 _READ_TRIES = 3
@@ -54,6 +54,10 @@ pipeline using one run one at a time."""
 def stateful_retrievers(memory: Memory) -> list[str]:
     """Return the retrieve stages of ``memory`` that must not search concurrently."""
     return [r.config.type for r in memory.retrievers if r.config.type in STATEFUL_RETRIEVERS]
+
+
+class ReadOnlyReplica(EvolveLabError):
+    """A write sent to a server started with ``--read-only``."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +99,17 @@ class MemoryService:
         concurrent_reads: let searches overlap (default: unless a retrieve stage caches
             or writes, see :data:`STATEFUL_RETRIEVERS`).
         log_queries: keep searches in the event log (what ``export`` turns into queries).
+        read_only: a read replica beside the writer process: searches, reads and exports
+            only (writes raise :class:`ReadOnlyReplica`); no writer thread, nothing logged.
     """
 
     def __init__(
         self, memory: Memory, *, max_wait: float = 0.002, concurrent_reads: bool | None = None,
-        log_queries: bool = True,
+        log_queries: bool = True, read_only: bool = False,
     ) -> None:  # fmt: skip
         self.memory = memory
-        self.log_queries = log_queries
+        self.read_only = read_only
+        self.log_queries = log_queries and not read_only
         self.writer = GroupCommitter(memory, max_wait=max_wait)
         if concurrent_reads is None:
             concurrent_reads = not stateful_retrievers(memory)
@@ -110,8 +117,13 @@ class MemoryService:
         self._one_reader = threading.Lock()
 
     def start(self) -> None:
-        """Start the writer."""
-        self.writer.start()
+        """Start the writer (a read-only replica has none)."""
+        if not self.read_only:
+            self.writer.start()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyReplica("this server is a read-only replica: send writes to the writer")
 
     def stop(self) -> None:
         """Drain queued writes, then close the memory (and its log)."""
@@ -150,6 +162,7 @@ class MemoryService:
 
     async def add(self, tenant: Tenant, scope: Scope, events: Sequence[Event]) -> AddResult:
         """Add events; returns once they are durable."""
+        self._writable()
         request = AddRequest(scope=tenant.inside(scope), events=list(events))
         return await asyncio.wrap_future(self.writer.add(request))
 
@@ -189,6 +202,7 @@ class MemoryService:
         metadata: Mapping[str, Any] | None,
     ) -> Note:  # fmt: skip
         """Correct a note (durable on return)."""
+        self._writable()
         inner = tenant.inside(scope)
         return await self._write(
             lambda: update_note(self.memory, note_id, inner, content=content, metadata=metadata)
@@ -196,11 +210,13 @@ class MemoryService:
 
     async def delete(self, tenant: Tenant, ids: Sequence[str], scope: Scope) -> int:
         """Delete notes (durable on return); returns how many."""
+        self._writable()
         inner = tenant.inside(scope)
         return await self._write(lambda: delete_notes(self.memory, ids, inner))
 
     async def forget(self, tenant: Tenant, user_id: str | None, agent_id: str | None) -> int:
         """Erase a user and/or agent of this tenant; returns notes deleted."""
+        self._writable()
         owners = tenant.owners(user_id, agent_id)
         return await self._write(lambda: forget(self.memory, owners))
 
@@ -209,6 +225,7 @@ class MemoryService:
         score: float | None, used_ids: Sequence[str], detail: str = "",
     ) -> int:  # fmt: skip
         """Record feedback on the notes used for a task; returns how many notes were credited."""
+        self._writable()
         inner = tenant.inside(scope)
         owner = Scope(user_id=inner.user_id, agent_id=inner.agent_id)
 

@@ -242,3 +242,25 @@ def test_acknowledged_adds_survive_sigterm_and_sigkill(tmp_path: Path) -> None:
     assert httpx.get(f"{served.url}/v1/notes", params={"user_id": "u0"}).json()["notes"][-1]["content"] \
         == "event number 100"
     served.stop()
+
+
+def test_a_read_only_replica_serves_what_the_writer_commits(tmp_path: Path) -> None:
+    pipeline = write_pipeline(tmp_path)
+    writer = start_server(pipeline, tmp_path / "data")
+    replica = start_server(pipeline, tmp_path / "data", "--read-only",
+                           log_path=tmp_path / "replica.log")  # fmt: skip
+    try:
+        body = {"scope": {"user_id": "ana"}, "events": [{"id": "e1", "content": "Ana grows basil."}]}
+        (note_id,) = httpx.post(f"{writer.url}/v1/events", json=body).json()["ids"]
+        hits = httpx.post(f"{replica.url}/v1/search",
+                          json={"scope": {"user_id": "ana"}, "query": "basil"}).json()["hits"]
+        assert [h["id"] for h in hits] == [note_id]
+        assert httpx.get(f"{replica.url}/v1/notes/{note_id}", params={"user_id": "ana"}).status_code == 200
+        assert "Ana grows basil." in httpx.get(f"{replica.url}/v1/export").text
+        refused = httpx.post(f"{replica.url}/v1/events", json=body)
+        assert refused.status_code == 405 and refused.json()["error"]["code"] == "read_only"
+        assert httpx.delete(f"{replica.url}/v1/scopes", params={"user_id": "ana"}).status_code == 405
+        assert httpx.get(f"{writer.url}/v1/notes/{note_id}", params={"user_id": "ana"}).status_code == 200
+    finally:
+        replica.stop()
+        writer.stop()
