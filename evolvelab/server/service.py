@@ -139,9 +139,8 @@ class MemoryService:
     async def _read(self, fn: Any) -> Any:
         """Run ``fn`` on a worker thread, sharing the store lock with other reads.
 
-        A read may tidy a table (LanceDB folds new rows into its text index before a
-        search); two reads doing that at once can meet a retryable commit conflict,
-        which is retried here.
+        A read that meets a retryable commit conflict (a store that tidies a table on
+        read, or a retriever that writes) is tried again, up to three times.
         """
 
         def run() -> Any:

@@ -34,9 +34,9 @@ __all__ = ["CommitStats", "GroupCommitter", "ReadWriteLock"]
 class ReadWriteLock:
     """Many readers at once, or one writer: searches overlap, a commit has the stores alone.
 
-    Embedded stores are not safe against a write racing a read of the same table (a read
-    may also tidy the table, e.g. fold new rows into a full-text index), so the writer
-    thread takes this lock exclusively while it commits; reads share it. Writers are
+    Stores keep in-process state (open table handles, caches, in-memory indexes) that is
+    not built for a write racing a read in another thread, so the writer thread takes
+    this lock exclusively while it commits; reads share it. Writers are
     preferred: once a writer waits, new readers queue behind it, so a read-heavy load
     cannot starve commits.
     """
