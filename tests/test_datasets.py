@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -138,7 +139,11 @@ def test_a_file_that_is_not_locomo_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_kinds_say_what_is_allowed(tmp_path: Path) -> None:
-    with pytest.raises(EvolveLabError, match=r"unknown dataset 'locmo'; allowed: locomo, goodai, jsonl \(did you mean 'locomo'\?\)"):
+    from evolvelab.datasets import DATASETS
+
+    allowed = re.escape(", ".join(DATASETS))
+    assert list(DATASETS)[:5] == ["locomo", "goodai", "jsonl", "tasks", "halumem"]
+    with pytest.raises(EvolveLabError, match=rf"unknown dataset 'locmo'; allowed: {allowed} \(did you mean 'locomo'\?\)"):
         load_dataset("locmo", tmp_path)
 
 
