@@ -33,7 +33,8 @@ def _fields_at(loc: tuple[Any, ...]) -> tuple[str, ...]:
                 continue
             return tuple(getattr(model, "model_fields", {}))
         annotation = field.annotation
-        args = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type)]
+        args = list(getattr(annotation, "__args__", ()))
+        args += [inner for a in args for inner in getattr(a, "__args__", ())]  # list[Model]
         nested = [
             a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)
         ]
