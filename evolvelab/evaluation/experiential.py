@@ -269,6 +269,9 @@ def evaluate_tasks(
         calls0 = (before.calls, before.prompt_tokens, before.completion_tokens, before.seconds)
     run = _Run(memory, data, chosen, settings, batch_size)
     run.add(prefix)
+    for record in prefix:  # outcomes before the first task: fed as recorded
+        if isinstance(record, OutcomeRecord):
+            run._feedback(record.to_outcome(), list(record.used_ids))
     bar = _bar(progress, console, len(blocks))
     for position, block in enumerate(blocks, start=1):
         run.ask(block.query, position)
