@@ -65,7 +65,9 @@ def main() -> None:
     # a crash left 10 batches of recorded intents: time the open that replays them
     (root / "data" / "intents").mkdir(exist_ok=True)
     lines = "".join(
-        f'{{"scope": {{"user_id": "u"}}, "ids": ["x{k}-{i}"]}}\n' for k in range(10) for i in range(8)
+        f'{{"scope": {{"user_id": "u"}}, "ids": ["x{k}-{i}"]}}\n'
+        for k in range(10)
+        for i in range(8)
     )
     (root / "data" / "intents" / "1-crashed.log").write_text(lines)
     start = time.perf_counter()

@@ -30,7 +30,8 @@ WORKER = textwrap.dedent(
     from evolvelab.testing.contracts import make_note, store_resources
     from evolvelab.types import Scope, Where
 
-    folder, name, role, rounds, go = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    folder, name, role, rounds, go = sys.argv[1:6]
+    rounds = int(rounds)
     while not Path(go).exists():
         time.sleep(0.005)
     config = LanceDBStoreConfig(path=folder, reindex_writes=3, reindex_rows=20)

@@ -79,8 +79,9 @@ def test_another_owners_writes_leave_text_scores_unchanged(store: Store, tally) 
 def test_another_owners_writes_leave_vector_scores_unchanged(store: Store) -> None:
     store.add([make_note(f"b{i}", text, BOB) for i, text in enumerate(B_TEXTS)])
     query = embed("walrus by the sea")
-    before = [(h.note.id, h.score) for h in store.search_vectors(query, 5, BOB, Where())]  # type: ignore[attr-defined]
+    search = store.search_vectors  # type: ignore[attr-defined]
+    before = [(h.note.id, h.score) for h in search(query, 5, BOB, Where())]
     store.add([make_note(f"a{i}", f"walrus by the sea {i}", ALICE) for i in range(50)])
-    after = [(h.note.id, h.score) for h in store.search_vectors(query, 5, BOB, Where())]  # type: ignore[attr-defined]
+    after = [(h.note.id, h.score) for h in search(query, 5, BOB, Where())]
     assert [i for i, _ in after] == [i for i, _ in before]
     assert [s for _, s in after] == pytest.approx([s for _, s in before], rel=1e-6)
