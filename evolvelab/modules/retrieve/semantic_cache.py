@@ -134,6 +134,7 @@ class _Entry:
 
 @dataclass
 class _ScopeCache:
+    scope: Scope
     count: int
     entries: dict[str, list[_Entry]] = field(default_factory=dict)
 
@@ -268,13 +269,19 @@ class SemanticCacheRetriever(Retriever):
                 own.quota if own.quota is not None else cfg.quota)  # fmt: skip
 
     def invalidate(self, scope: Scope | None = None) -> None:
-        """Drop the cached entries of ``scope`` (every scope when ``None``)."""
+        """Drop cached entries: of every scope within ``scope``'s owner (user and agent), or
+        only of ``scope`` itself when it names a session; every entry when ``None``."""
         if scope is None:
             self._scopes.clear()
-        else:
-            self._scopes = {
-                k: v for k, v in self._scopes.items() if not k.startswith(scope.model_dump_json())
-            }
+            return
+
+        def covered(cached: Scope) -> bool:
+            same_owner = (cached.user_id, cached.agent_id) == (scope.user_id, scope.agent_id)
+            return same_owner and (
+                scope.session_id is None or cached.session_id == scope.session_id
+            )
+
+        self._scopes = {k: v for k, v in self._scopes.items() if not covered(v.scope)}
 
     def _fresh(self, entry: _Entry, query: Query) -> bool:
         if not self.config.verify:
@@ -296,7 +303,7 @@ class SemanticCacheRetriever(Retriever):
         cache = self._scopes.get(key)
         invalidated = cache is not None and cache.count != count
         if cache is None or invalidated:
-            cache = self._scopes[key] = _ScopeCache(count)
+            cache = self._scopes[key] = _ScopeCache(query.scope, count)
         vector = self._vectors([query.text])[0]
         category = self._classifier.classify(query.text, vector)
         threshold, ttl, quota = self.policy(category)
@@ -316,7 +323,7 @@ class SemanticCacheRetriever(Retriever):
                     served = [h.model_copy(update={"explain": {**h.explain, "cache_similarity": similarity}})
                               for h in entry.hits]  # fmt: skip
                     return self.extend(previous, served)
-                cache = self._scopes[key] = _ScopeCache(count)
+                cache = self._scopes[key] = _ScopeCache(query.scope, count)
                 invalidated = True
         if invalidated:
             self.stats["invalidations"] += 1

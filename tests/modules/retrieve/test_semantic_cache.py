@@ -151,6 +151,27 @@ def test_verify_catches_a_changed_note_with_the_same_count() -> None:
     assert hits[0].note.content == "Ana moved to Lisbon in May."
 
 
+def test_invalidate_drops_an_owners_entries_or_one_sessions() -> None:
+    with memory() as mem:
+        mem.add(events(), scope=ANA)
+        mem.add(events("b"), scope=BEN)
+        cache = cache_of(mem)
+        in_session = Scope(user_id="ana", session_id="s9")
+        for scope in (ANA, in_session, BEN):
+            mem.search("Where did Ana move?", scope=scope)
+        cache.invalidate(Scope(user_id="ana", session_id="s9"))  # that session only
+        mem.search("Where did Ana move?", scope=ANA)
+        assert cache.last.hit
+        mem.search("Where did Ana move?", scope=in_session)
+        assert not cache.last.hit
+        cache.invalidate(ANA)  # the owner: every scope of ana, sessions included
+        for scope in (ANA, in_session):
+            mem.search("Where did Ana move?", scope=scope)
+            assert not cache.last.hit
+        mem.search("Where did Ana move?", scope=BEN)
+        assert cache.last.hit
+
+
 def test_scopes_never_share_entries() -> None:
     with memory() as mem:
         mem.add(events(), scope=ANA)
