@@ -104,3 +104,15 @@ def test_export_of_one_tenant_strips_its_prefix_and_leaves_others_out(tmp_path: 
     result = CliRunner().invoke(cli, ["export", str(tmp_path / "data"), "--tenant", "acme"])
     lines = [json.loads(line) for line in result.stdout.splitlines()][1:]
     assert [(line["user_id"], line["content"]) for line in lines] == [("ana", "acme's ana")]
+
+
+def test_the_command_line_does_not_import_the_server_libraries() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, evolvelab.cli\n"
+             "from click.testing import CliRunner\n"
+             "CliRunner().invoke(evolvelab.cli.cli, ['--help'])\n"
+             "print(sorted(m for m in ('fastapi', 'uvicorn', 'mcp', 'httpx', 'lancedb') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
