@@ -396,6 +396,8 @@ def eval_command(
     source = _dataset_source(kind, source, sample)
     data = load_dataset(kind, source, seed=seed)
     if kind == "tasks":
+        if order is not None:
+            raise click.UsageError("--order does not apply to --dataset tasks: it is replayed task by task")
         report = _eval_tasks(pipeline, data, ks, permutations, context, feedback, limit, users,
                              batch_size, fresh, data_dir, qa, quiet)  # fmt: skip
         _write_reports(report, out, details, md_out, html_out, quiet)

@@ -173,3 +173,9 @@ def test_users_of_a_task_stream_are_replayed_apart(tmp_path: Path, pipeline: Pat
     one = evaluate_pipeline(pipeline, data, ks=(1, 5), order="tasks", scopes=["user2"])
     assert one.experience is not None and one.experience.tasks == 8 and one.scopes == ["user2"]
     assert {r.user_id for r in one.results or []} == {"user2"}
+
+
+def test_eval_command_refuses_an_order_for_task_streams(pipeline: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(pipeline), "--dataset", "tasks", "--sample",
+                                      "--order", "end"])  # fmt: skip
+    assert result.exit_code == 2 and "--order does not apply to --dataset tasks" in result.output
