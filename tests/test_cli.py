@@ -57,6 +57,7 @@ def test_version() -> None:
     assert result.exit_code == 0 and __version__ in result.output
 
 
+@pytest.mark.slow
 def test_help_does_not_import_heavy_libraries() -> None:
     code = "import sys; from evolvelab.cli import cli; print(sorted(m for m in ('lancedb','onnxruntime','optuna','instructor','openai','ladybug') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -69,6 +70,7 @@ def test_validate_shipped_pipelines() -> None:
     assert result.output.count("ok: ") == len(PIPELINES)
 
 
+@pytest.mark.slow
 def test_the_evolved_locomo_pipeline_runs_on_the_sample(tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     args = ["run", str(ROOT / "pipelines" / "evolved" / "locomo.yaml"), "--sample",
@@ -118,6 +120,7 @@ def test_plugins_table() -> None:
     assert result.exit_code == 0 and "lancedb" in result.output
 
 
+@pytest.mark.slow
 def test_run_then_search_in_another_process(tmp_path: Path, fast_pipeline: Path) -> None:
     stream = write_jsonl(tmp_path / "s.jsonl", STREAM)
     out = tmp_path / "results.json"

@@ -61,6 +61,7 @@ def test_convert_goodai_takes_a_seed(tmp_path: Path) -> None:
     assert "left out: the script is empty" in output
 
 
+@pytest.mark.slow
 def test_eval_writes_json_markdown_and_html(fast: Path, locomo: Path, tmp_path: Path) -> None:
     out, md, page = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.html"
     code, output = invoke("eval", fast, "--dataset", "locomo", "--data", locomo, "--k", "1,5",

@@ -377,6 +377,7 @@ def test_ollama_default_base_url() -> None:
     assert OllamaLLM(OllamaLLMConfig(model="llama3.2")).endpoint == "http://localhost:11434/v1"
 
 
+@pytest.mark.slow
 def test_importing_llm_does_not_import_instructor() -> None:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import evolvelab.llm"],

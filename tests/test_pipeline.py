@@ -151,6 +151,7 @@ def test_hostile_user_ids_never_cross_scopes_on_disk(tmp_path: Path, registry: R
         assert memory.search("bank pin", scope=Scope(user_id="a"))[0].note.source_ids == ["secret"]
 
 
+@pytest.mark.slow
 def test_writes_are_durable_across_processes(tmp_path: Path) -> None:
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(ON_DISK % {"root": tmp_path}, encoding="utf-8")

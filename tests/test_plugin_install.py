@@ -17,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # pip installs the example plugin; commands run in subprocesses
+
 PIPELINE = """\
 version: 1
 name: jaccard-demo

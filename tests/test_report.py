@@ -71,6 +71,7 @@ def test_compare_puts_reports_side_by_side(report: EvalReport) -> None:
     assert "0.900" in console.export_text()
 
 
+@pytest.mark.slow
 def test_markdown_report_with_plots_beside_it(report: EvalReport, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     written = write_markdown(report, tmp_path / "r.md")
@@ -81,6 +82,7 @@ def test_markdown_report_with_plots_beside_it(report: EvalReport, tmp_path: Path
     assert all(p.read_bytes().startswith(PNG) for p in written[1:])
 
 
+@pytest.mark.slow
 def test_html_report_embeds_its_plots(report: EvalReport, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     page = write_html(report, tmp_path / "r.html").read_text()
@@ -99,6 +101,7 @@ def test_without_matplotlib_the_pages_say_how_to_get_plots(
     assert not list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow
 def test_plots_are_png(report: EvalReport) -> None:
     pytest.importorskip("matplotlib")
     assert plots.recall_curve_png([report, report]).startswith(PNG)

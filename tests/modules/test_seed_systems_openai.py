@@ -70,6 +70,7 @@ def memory(endpoint: Endpoint, encode: dict[str, Any], retrieve: list[dict[str, 
     return Memory.from_dict(spec, llm=openai(endpoint)).open()
 
 
+@pytest.mark.slow
 def test_hcam_summaries_through_the_openai_layer() -> None:
     endpoint = Endpoint(
         {"summary": "Ana moved to Porto in May 2023.", "keywords": ["Porto", "move"]}

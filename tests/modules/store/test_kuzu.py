@@ -233,6 +233,7 @@ def test_reopen_keeps_links_and_their_order(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.slow
 def test_writes_are_durable_for_another_process(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.add([make_note("a", "written by the parent"), make_note("b")])

@@ -70,6 +70,7 @@ def test_default_path_is_under_the_data_dir(tmp_path: Path) -> None:
     assert (tmp_path / "lancedb" / f"notes-{owner_key(ALICE)}.lance").is_dir()
 
 
+@pytest.mark.slow
 def test_notes_are_durable_for_another_process(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.add([make_note("a", "written by the parent", ALICE)])
