@@ -22,7 +22,8 @@ sentences the script writes itself.
 Usage::
 
     python benchmarks/serve_load.py [--clients 1,4,16,64] [--seconds 8] [--events 4]
-        [--search-share 0.3] [--out serve_load.json]
+        [--search-share 0.3] [--store lancedb|memory] [--shared-user] [--no-fts-fresh]
+        [--out serve_load.json]
 """
 
 from __future__ import annotations
@@ -97,11 +98,12 @@ def sentence(rng: random.Random, n: int) -> str:
 
 async def client(
     number: int, url: str, until: float, events: int, search_share: float,
-    out: dict[str, Any], http: httpx.AsyncClient,
+    out: dict[str, Any], http: httpx.AsyncClient, shared: bool = False,
 ) -> None:  # fmt: skip
-    """Add or search in user ``u{number}``'s scope until ``until``; record latencies and acks."""
+    """Add or search until ``until`` in user ``u{number}``'s scope (``shared``: one user for
+    every client); record latencies and acknowledged note ids."""
     rng = random.Random(number)
-    user = f"u{number}"
+    user = "shared" if shared else f"u{number}"
     sent = 0
     while time.monotonic() < until:
         if rng.random() < search_share:
@@ -113,7 +115,7 @@ async def client(
             else:
                 out["errors"][response.status_code] += 1
             continue
-        batch = [{"id": f"{user}-{sent + i}", "content": sentence(rng, sent + i)} for i in range(events)]
+        batch = [{"id": f"c{number}-{sent + i}", "content": sentence(rng, sent + i)} for i in range(events)]
         sent += events
         start_time = time.perf_counter()
         try:
@@ -129,7 +131,7 @@ async def client(
 
 
 async def level(url: str, clients: int, seconds: float, events: int, share: float,
-                offset: int) -> dict[str, Any]:  # fmt: skip
+                offset: int, shared: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run ``clients`` clients for ``seconds``; return the measurements of the level."""
     out: dict[str, Any] = {"add_ms": [], "search_ms": [], "acked": [], "errors": Counter()}
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
@@ -137,7 +139,7 @@ async def level(url: str, clients: int, seconds: float, events: int, share: floa
         before = (await http.get(f"{url}/v1/stats")).json()
         start_time = time.monotonic()
         until = start_time + seconds
-        await asyncio.gather(*(client(offset + i, url, until, events, share, out, http)
+        await asyncio.gather(*(client(offset + i, url, until, events, share, out, http, shared)
                                for i in range(clients)))  # fmt: skip
         elapsed = time.monotonic() - start_time
         after = (await http.get(f"{url}/v1/stats")).json()
@@ -187,6 +189,9 @@ def main() -> None:
     parser.add_argument("--store", choices=["lancedb", "memory"], default="lancedb",
                         help="memory: the in-process store, to see the server's own cost "
                              "(no crash check: it keeps nothing on disk).")  # fmt: skip
+    parser.add_argument("--shared-user", action="store_true",
+                        help="Every client writes and searches one user's memory (a shared agent "
+                             "memory) instead of one user per client.")  # fmt: skip
     parser.add_argument("--no-fts-fresh", action="store_true",
                         help="LanceDB fts_fresh: false (no text-index update on every write).")
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
@@ -203,7 +208,7 @@ def main() -> None:
         try:
             for index, count in enumerate(counts):
                 result = asyncio.run(level(url, count, args.seconds, args.events, args.search_share,
-                                           offset=index * 100))  # fmt: skip
+                                           offset=index * 100, shared=args.shared_user))  # fmt: skip
                 levels.append(result)
                 print(json.dumps(result), flush=True)
         finally:
@@ -225,7 +230,7 @@ def main() -> None:
             crash = {"acknowledged_before_sigkill": len(acked), "missing_after_restart": missing}
             print(json.dumps(crash), flush=True)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} logical cores", "store": args.store,
-               "fts_fresh": not args.no_fts_fresh,
+               "fts_fresh": not args.no_fts_fresh, "shared_user": args.shared_user,
                "load_average_at_end": os.getloadavg()[0], "events_per_add": args.events,
                "search_share": args.search_share, "seconds_per_level": args.seconds,
                "levels": levels, "crash": crash}  # fmt: skip
