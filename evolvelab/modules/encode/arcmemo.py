@@ -94,13 +94,16 @@ def abstraction_messages(
     names = "\n".join(f"- {name}" for name in known) or "(none yet)"
     return [
         {"role": "system", "content": (
-            "You turn an agent's finished attempt into reusable concepts for future, different "
-            "tasks. A concept is not a record of this attempt: it is a modular takeaway that "
-            "another task can compose with others. For each concept give a short name, the "
-            "situation in which it applies (cues a new task would show), and the takeaway "
-            "(what to do, or what to avoid and why). Write 1-4 concepts. If one of the known "
-            "concepts fits, reuse its exact name so the two merge. List the trace steps each "
-            "concept came from.")},
+            "You study an agent's finished attempt at a task and write reusable lessons for "
+            "future, different tasks. Each lesson is a concept: a short name, the situation "
+            "(what to recognise in a new task: conditions, cues, structure) and the takeaway "
+            "(a concrete suggestion of what to do or check there). Keep them general: replace "
+            "the attempt's specific objects, names and numbers by what they stand for, and "
+            "ask whether the lesson would still help if those changed. Base lessons on steps "
+            "the trace shows. If the attempt failed, or corrected a mistake, write the correct "
+            "approach and state the pitfall as a warning for the situation in which it "
+            "appears. Write 1-4 concepts. If a known concept fits, reuse its exact name so the "
+            "two merge. List the trace steps each concept came from.")},
         {"role": "user", "content": (
             f"Task: {task}\n\nTrace:\n{trace}\n\nOutcome: {outcome}\n\nKnown concepts:\n{names}")},
     ]  # fmt: skip
