@@ -56,8 +56,17 @@ def headline(ctx: Context, result: EvolveResult) -> str:
             f"{len(result.best)} pipelines on the Pareto front of "
             f"{', '.join(ctx.objective_names)}; their held-out scores are in the table"
         )
-    if winner is None or compared is None:
-        return "no held-out comparison: no finished trial, no base, or no held-out users"
+    if winner is None:
+        return "no winner: no trial finished"
+    if compared is None:
+        metric = ctx.objective_names[0]
+        base = result.base[0].train.get(metric) if result.base else None
+        against = f" (base {base:.4f})" if base is not None else ""
+        return (
+            f"no held-out users: trial {winner.number} is the best on train, {metric} "
+            f"{winner.train.get(metric, float('nan')):.4f}{against}; nothing here says it "
+            "generalises (add validation or test users, or split: {folds: k})"
+        )
     where = {
         "test": f"test users ({', '.join(ctx.users('test'))}), never used to search or select",
         "cross-validation": f"{len(ctx.folds)}-fold cross-validation over users, each fold "

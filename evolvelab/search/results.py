@@ -262,11 +262,14 @@ def _best_header(ctx: Context, result: EvolveResult, finalist: Finalist, file: s
         )
 
     sampler = ctx.spec.sampler.type or ("tpe" if len(names) == 1 else "nsga2")
-    how = (
-        "best on the Pareto front"
-        if finalist.role == "pareto"
-        else "selected on " + ("the folds" if ctx.folds else "validation")
-    )
+    if finalist.role == "pareto":
+        how = "best on the Pareto front"
+    elif ctx.folds:
+        how = "selected on the folds"
+    elif ctx.users("validation"):
+        how = "selected on validation"
+    else:
+        how = "best on train; no held-out users"
     lines = [
         f"Evolved by `evolvelab evolve {ctx.spec_path}`: study '{ctx.study}', {ctx.budget} trials,",
         f"sampler {sampler} seed {ctx.seed}; base: {', '.join(b.label for b in ctx.space.bases)}.",

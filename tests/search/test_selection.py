@@ -232,3 +232,16 @@ def test_several_datasets_are_weighted_and_broken_down(
     report = (out / "report.md").read_text()
     assert "## Per dataset" in report and "(the weighted mean over the datasets)" in report
     assert "# reproduce (second): evolvelab eval" in (out / "trials" / "0000.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_without_held_out_users_the_headline_says_nothing_generalises(
+    write_spec, spec_text: str, tmp_path: Path
+) -> None:
+    spec = write_spec(
+        spec_text.replace("  train: {users: [ana]}\n  validation: {users: [ben]}\n",
+                          "  train: {users: [ana, ben]}\n").replace("trials: 5", "trials: 2")
+    )  # fmt: skip
+    result = evolve(spec, out=tmp_path / "out", progress=False)
+    assert result.held_out is None and result.headline.startswith("no held-out users: trial ")
+    assert "best on train; no held-out users" in (tmp_path / "out" / "best.yaml").read_text()
