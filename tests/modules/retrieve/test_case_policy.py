@@ -117,3 +117,35 @@ def test_difference_credit_does_not_reward_a_case_for_its_companions(tmp_path: P
         credit = {n.id: q_samples(n)[0][1] for n in mem.store.get([good, bad], AGENT)}
     # priors are the cases' own rewards (1 and 0): each gets 2 * 0.5 minus the other's estimate
     assert credit == {good: 1.0, bad: 0.0}
+
+
+@pytest.mark.slow
+def test_the_policy_beats_similarity_on_the_bundled_task_stream(tmp_path: Path) -> None:
+    from evolvelab.datasets.tasks import load_tasks, tasks_sample_path
+    from evolvelab.evaluation import evaluate_pipeline
+
+    text = """version: 1
+name: af
+embedder: {type: hashing, dim: 256}
+encode:
+  - {type: experience, index: task}
+store: {type: memory}
+retrieve:
+  - {type: case_policy, k: 10, pool: 30, weight: %s}
+manage:
+  - {type: case_q, reward: score}
+"""
+    data = load_tasks(tasks_sample_path())
+    reports = {}
+    for weight in ("0.5", "0.0"):  # the learned policy; similarity over the same case bank
+        path = tmp_path / f"af{weight}.yaml"
+        path.write_text(text % weight, encoding="utf-8")
+        reports[weight] = evaluate_pipeline(path, data, ks=(1, 5), order="tasks")
+    policy, similarity = reports["0.5"], reports["0.0"]
+    assert policy.helpful_recall and similarity.helpful_recall
+    assert policy.misleading_rate and similarity.misleading_rate
+    assert policy.helpful_recall["1"] > similarity.helpful_recall["1"]
+    assert policy.helpful_recall["5"] > similarity.helpful_recall["5"]
+    assert policy.misleading_rate["5"] < similarity.misleading_rate["5"]
+    later = zip(policy.experience.curve[1:], similarity.experience.curve[1:], strict=True)  # type: ignore[union-attr]
+    assert all(p.misleading_rate["5"] < s.misleading_rate["5"] for p, s in later)  # with experience
