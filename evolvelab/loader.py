@@ -184,9 +184,50 @@ def validate_pipeline(located: Located, registry: Registry) -> PipelineSpec:
                 problem = mapper.map(error)
                 if problem.path not in located.unresolved:
                     problems.append(problem)
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a plugin validator's own error
+            problems += _raising_stages(located, registry, err)
     if problems or spec is None:
         raise ConfigError(problems)
     return spec
+
+
+def _raising_stages(located: Located, registry: Registry, err: BaseException) -> list[Problem]:
+    """Locate the stage configs whose checks raise something pydantic does not catch.
+
+    Pydantic turns only ``ValueError`` and ``AssertionError`` from a validator into a
+    validation error; anything else (a plugin's ``RuntimeError``, ``KeyError``, even
+    ``SystemExit``) aborts the whole validation without a position. Each stage is checked
+    again on its own so the problem names the stage, its plugin and its line.
+    """
+    problems = []
+    data = located.data
+    for slot, kind in SLOT_KINDS.items():
+        items = data.get(slot)
+        spots = list(enumerate(items)) if isinstance(items, list) else [(None, items)]
+        for index, item in spots:
+            name = item.get("type") if isinstance(item, Mapping) else None
+            if not isinstance(name, str) or name not in registry.names(kind):
+                continue
+            entry = registry.get(kind, name)
+            try:
+                entry.cls.config_model.model_validate(item)
+            except ValidationError:
+                continue  # reported normally once the raising stage is fixed
+            except (Exception, SystemExit) as raised:  # noqa: BLE001
+                plugin = entry.plugin
+                where = (slot,) if index is None else (slot, index)
+                problems.append(located.problem(
+                    where,
+                    f"{kind} '{name}' (plugin {plugin.name} {plugin.dist} {plugin.version}): "
+                    f"checking its settings raised {type(raised).__name__}: {raised}",
+                    hints=("this is a bug in the plugin, not in your file: report it to its "
+                           "authors",),
+                ))  # fmt: skip
+    if not problems:
+        problems.append(located.problem(
+            (), f"checking the pipeline raised {type(err).__name__}: {err}"
+        ))  # fmt: skip
+    return problems
 
 
 def load_pipeline(

@@ -17,11 +17,13 @@ import textwrap
 import types
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import click
 import pytest
 from click.testing import CliRunner
+from pydantic import Field, field_validator
 
 from evolvelab import (
     ConfigError,
@@ -439,3 +441,56 @@ def test_plugins_report_and_validate_with_broken_plugins(site: Path, tmp_path: P
     (tmp_path / "q.yaml").write_text(PIPELINE.format(name="half_first"))
     result = evolvelab(["validate", "q.yaml"], site, tmp_path)
     assert result.returncode == 2 and "unknown retriever type 'half_first'" in result.stderr
+
+
+# --- config models whose checks raise something other than ValueError -------------------
+
+
+class TouchyConfig(RetrieverConfig):
+    """A plugin config whose validators raise what pydantic does not turn into errors."""
+
+    type: Literal["touchy"] = "touchy"
+    mode: str = Field("calm", description="What the validator does: calm or one of RAISES.")
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value in RAISES:
+            raise RAISES[value]
+        return value
+
+
+class TouchyRetriever(FirstRetriever):
+    config_model: ClassVar[type[TouchyConfig]] = TouchyConfig  # type: ignore[assignment]
+
+
+RAISES: dict[str, BaseException] = {
+    "runtime": RuntimeError("no licence"),
+    "type": TypeError("unhashable"),
+    "key": KeyError("weights"),
+    "recursion": RecursionError("too deep"),
+    "memory": MemoryError(),
+    "exit": SystemExit(3),
+}
+
+
+@pytest.mark.parametrize("mode", list(RAISES))
+def test_a_config_check_raising_anything_is_a_located_problem(
+    mode: str, tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """A plugin's config validator that raises RuntimeError (etc.) is located, never a traceback."""
+    registry = registry_with(
+        types.SimpleNamespace(register_retrievers=hookimpl(lambda: [TouchyRetriever]))
+    )
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPELINE.format(name="touchy") + f"  - {{type: touchy, mode: {mode}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        Memory.from_yaml(path, registry=registry)
+    [problem] = caught.value.problems
+    assert (problem.line, problem.col, problem.path) == (10, 5, ("retrieve", 2))
+    assert problem.message.startswith(
+        f"retriever 'touchy' (plugin test-plugin-0 dist-0 9.9): checking its settings raised "
+        f"{type(RAISES[mode]).__name__}"
+    ), problem.message
+    tally(1, "config validators raising non-ValueError")
+
