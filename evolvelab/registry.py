@@ -155,6 +155,12 @@ class Registry:
             name = type_name(config_model)
         except TypeError as err:
             raise PluginError(f"{where}: {err}") from err
+        literal = config_model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+        if not isinstance(literal, str) or not name or name.split() != [name]:
+            raise PluginError(
+                f"{where}: {config_model.__name__}.type must be a non-empty name without spaces "
+                f"(a string a pipeline file can hold as `type: NAME`), not {literal!r}"
+            )
         undescribed = [
             field for field, info in config_model.model_fields.items()
             if field != "type" and not (info.description or "").strip()

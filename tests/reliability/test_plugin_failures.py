@@ -494,3 +494,21 @@ def test_a_config_check_raising_anything_is_a_located_problem(
     ), problem.message
     tally(1, "config validators raising non-ValueError")
 
+
+def test_a_registered_type_name_must_be_a_plain_string(capsys: pytest.CaptureFixture[str]) -> None:
+    """Literal[5], '' or a name with spaces is refused at registration, naming the plugin."""
+    models = []
+    for i, tag in enumerate([5, "", "two words", "line\nbreak"]):
+        config = type(f"Odd{i}Config", (RetrieverConfig,), {
+            "__annotations__": {"type": Literal[tag]}, "type": tag,  # type: ignore[valid-type]
+        })  # fmt: skip
+        models.append(type(f"Odd{i}", (FirstRetriever,), {"config_model": config}))
+    plugins = [
+        types.SimpleNamespace(register_retrievers=hookimpl(lambda m=m: [m])) for m in models
+    ]
+    registry = registry_with(*plugins)
+    assert registry.names("retriever") == registry_with().names("retriever")
+    assert len(registry.failures) == len(models)
+    for failure in registry.failures:
+        assert "type must be a non-empty name without spaces" in failure.error, failure.error
+
