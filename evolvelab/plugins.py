@@ -10,6 +10,7 @@ import is reported with its name and skipped, whatever it raises (``SystemExit``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -119,7 +120,8 @@ def get_plugin_manager(load_entrypoints: bool = True) -> PluginSet:
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
             try:
-                module = ep.load()
+                with contextlib.redirect_stdout(sys.stderr):  # stdout may carry data (-o -)
+                    module = ep.load()
                 pm.register(module, name=ep.name)
                 _check_hooks(pm, ep.name)
             except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too

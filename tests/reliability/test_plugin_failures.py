@@ -512,3 +512,18 @@ def test_a_registered_type_name_must_be_a_plain_string(capsys: pytest.CaptureFix
     for failure in registry.failures:
         assert "type must be a non-empty name without spaces" in failure.error, failure.error
 
+
+def test_a_plugin_printing_while_imported_does_not_corrupt_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`evolvelab schema -o -` and `export` write data to stdout; a chatty import goes to stderr."""
+    module = f"chatty_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text("print('hello from import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [metadata.EntryPoint("chatty", module, "evolvelab")]
+    fake = types.SimpleNamespace(entry_points=lambda group: points if group == "evolvelab" else [])
+    monkeypatch.setattr("evolvelab.plugins.metadata", fake)
+    plugin_set = get_plugin_manager(load_entrypoints=True)
+    assert "chatty" in plugin_set.plugins
+    out, err = capsys.readouterr()
+    assert out == "" and "hello from import" in err
