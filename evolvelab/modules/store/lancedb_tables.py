@@ -144,10 +144,6 @@ class OwnerTables:
             return self._remember(owner, table, created=False)
         return self._remember(owner, table, created=True)
 
-    def cached(self) -> list[tuple[str, Any]]:
-        """Return the (owner, table) pairs this process holds open."""
-        return list(self._cache.items())
-
     def names(self, limit: int = 64) -> list[str]:
         """Return up to ``limit`` names of this store's owner tables."""
         found: list[str] = []
@@ -195,10 +191,6 @@ class OwnerTables:
         with contextlib.suppress(ValueError, FileNotFoundError):
             self._db.drop_table(old.name)
         return list(moved.values())
-
-    def clear(self) -> None:
-        """Forget every open handle."""
-        self._cache.clear()
 
     def _cached(self, owner: str) -> Any | None:
         table = self._cache.get(owner)
