@@ -204,3 +204,10 @@ def test_a_metric_may_not_take_a_builtin_name() -> None:
                    description="again")  # fmt: skip
     with pytest.raises(PluginError, match="objective 'mrr' is registered twice"):
         ObjectiveTable([*BUILTIN_METRICS, clash])
+
+
+def test_the_docs_list_every_built_in_objective() -> None:
+    page = (SEARCH.parents[1] / "docs" / "evolve.md").read_text(encoding="utf-8")
+    table = page.split("## Objectives", 1)[1].split("\n\n", 2)[2]
+    for pattern in objective_table().patterns():
+        assert f"`{pattern}`" in table, pattern
