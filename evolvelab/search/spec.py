@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     PrivateAttr,
@@ -33,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from evolvelab.config import NAME_PATTERN, check_name
 from evolvelab.errors import ConfigError, Problem, closest
 from evolvelab.loader import Located
 from evolvelab.search.dataspec import DatasetSpec, Folds, Split, TaskSpec, _Model
@@ -234,6 +236,28 @@ class AutoSpec(_Model):
     exclude: list[str] = Field(default_factory=list, description="Stage types that may not join.")
 
 
+SPEC_NAME_MAX = 80
+"""The longest spec name: 20 characters are left for the names derived from it
+(``<name>-evolved``, ``<name>-p0001``), which must be valid pipeline names too."""
+
+
+def _spec_name(name: str) -> str:
+    """Check a spec name like a pipeline name, leaving room for derived suffixes."""
+    if len(name) > SPEC_NAME_MAX:
+        raise ValueError(
+            f"a spec name is at most {SPEC_NAME_MAX} characters: the evolved pipelines are "
+            "named after it ('<name>-evolved', '<name>-p0001')"
+        )
+    try:
+        return check_name(name)
+    except ValueError:
+        raise ValueError(
+            "a spec name may use letters, digits, '.', '_' and '-' (a letter or digit "
+            "first): the evolved pipelines are named after it ('<name>-evolved'), and a "
+            "pipeline's name is its data folder's"
+        ) from None
+
+
 def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -242,7 +266,12 @@ class EvolveSpec(_Model):
     """An evolve spec file (``version: 1``)."""
 
     version: Literal[1] = Field(description="Spec format version. Only 1 exists.")
-    name: str = Field(min_length=1, description="Name of the search (default study name).")
+    name: Annotated[str, AfterValidator(_spec_name)] = Field(
+        description="Name of the search (default study name); the evolved pipelines are named "
+        f"after it, so it is a plain name (letters, digits, '.', '_', '-'; at most "
+        f"{SPEC_NAME_MAX} characters).",
+        json_schema_extra={"pattern": NAME_PATTERN, "maxLength": SPEC_NAME_MAX},
+    )
     description: str = Field("", description="What the search is for.")
     base: Annotated[list[str], BeforeValidator(_listify)] = Field(
         min_length=1, description="Base pipeline file(s), relative to the spec; trial 0 each."

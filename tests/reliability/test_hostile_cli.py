@@ -1,0 +1,75 @@
+"""Hostile input through the command line, as a user would type it: exit 2 with a located
+message, never a traceback, nothing stored lost, nothing silently dropped.
+
+Each case here was found by attacking the CLI with inputs that were not in the other
+reliability tests; each failed (a traceback, a wrong exit code, or a silent surprise)
+before the fix that came with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evolvelab.cli import cli
+from evolvelab.errors import ConfigError
+from evolvelab.search.specfile import parse_spec
+
+BASE = """\
+version: 1
+name: base
+embedder: {type: hashing, dim: 32}
+encode: [{type: turn}]
+store: {type: memory}
+retrieve: [{type: bm25, k: 5}]
+"""
+
+SPEC = """\
+version: 1
+name: {name}
+base: [base.yaml]
+dataset: {{type: sample, split: {{folds: 2}}}}
+trials: 1
+"""
+
+# spec names that used to be accepted, then named best.yaml's pipeline `<name>-evolved`,
+# which is not a valid pipeline name (or a path outside the results folder)
+BAD_SPEC_NAMES = {
+    "a path": "a/b",
+    "an absolute path": "/tmp/evolved",
+    "a parent folder": "../x",
+    "unicode": "héllo",
+    "a leading dot": ".hidden",
+    "too long for its suffixes": "a" * 81,
+    "an environment value that is a path": "{$env: HOME}",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_SPEC_NAMES.values()), ids=list(BAD_SPEC_NAMES))
+def test_an_evolve_spec_name_is_a_plain_name_with_room_for_suffixes(
+    name: str, tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """`evolvelab evolve` refuses it, located at the name, before any trial runs."""
+    (tmp_path / "base.yaml").write_text(BASE)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(name=name))
+    result = CliRunner().invoke(cli, ["evolve", str(spec), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert f"{spec}:2:7: name: " in result.output, result.output
+    assert not (tmp_path / "out").exists()
+    tally(1, "hostile evolve spec names")
+
+
+def test_the_longest_spec_name_still_names_valid_evolved_pipelines() -> None:
+    """80 characters: `<name>-evolved` and `<name>-p0001` are valid pipeline names."""
+    from evolvelab.config import check_name
+
+    spec = parse_spec(SPEC.format(name="a" * 80))
+    for derived in (f"{spec.name}-evolved", f"{spec.name}-p123456789"):
+        assert check_name(derived) == derived
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(SPEC.format(name="a" * 81))
+    assert "at most 80 characters" in caught.value.render()
