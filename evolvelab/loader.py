@@ -21,7 +21,10 @@ from evolvelab.located import Located, parse_yaml, read_yaml_file
 if TYPE_CHECKING:
     from evolvelab.registry import Registry
 
-__all__ = ["Located", "SLOT_KINDS", "load_pipeline", "parse_yaml", "validate_pipeline"]
+__all__ = [
+    "Located", "SLOT_KINDS", "booleans_read_as_numbers", "load_pipeline", "parse_yaml",
+    "validate_pipeline",
+]  # fmt: skip
 
 Path_ = tuple[str | int, ...]
 
@@ -186,9 +189,48 @@ def validate_pipeline(located: Located, registry: Registry) -> PipelineSpec:
                     problems.append(problem)
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a plugin validator's own error
             problems += _raising_stages(located, registry, err)
+    if spec is not None:
+        problems += booleans_read_as_numbers(located, spec)
     if problems or spec is None:
         raise ConfigError(problems)
     return spec
+
+
+def booleans_read_as_numbers(located: Located, spec: BaseModel) -> list[Problem]:
+    """Find YAML booleans that validated as numbers (pydantic's lax mode reads true as 1).
+
+    ``k: true`` or ``version: yes`` is a slip, not a way to write 1: each such value is
+    a problem at its position. Booleans that land in boolean fields are left alone.
+    """
+    problems = []
+
+    def walk(raw: Any, built: Any, path: Path_) -> None:
+        if isinstance(raw, bool):
+            if not isinstance(built, bool) and isinstance(built, int | float):
+                word = "true" if raw else "false"
+                problems.append(located.problem(
+                    path, f"expected a number, not a boolean ({word})"
+                ))  # fmt: skip
+            return
+        if isinstance(raw, Mapping):
+            for key, value in raw.items():
+                if isinstance(built, BaseModel):
+                    child = getattr(built, str(key), _MISSING)
+                elif isinstance(built, Mapping):
+                    child = built.get(key, _MISSING)
+                else:
+                    return
+                if child is not _MISSING:
+                    walk(value, child, (*path, key))
+        elif isinstance(raw, list) and isinstance(built, list | tuple):
+            for i, (value, child) in enumerate(zip(raw, built, strict=False)):
+                walk(value, child, (*path, i))
+
+    walk(located.data, spec, ())
+    return problems
+
+
+_MISSING = object()
 
 
 def _raising_stages(located: Located, registry: Registry, err: BaseException) -> list[Problem]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from evolvelab.errors import ConfigError, Problem, closest
+from evolvelab.loader import booleans_read_as_numbers
 from evolvelab.located import Located, parse_yaml, read_yaml_file
 from evolvelab.search.spec import EvolveSpec, error_message
 
@@ -112,6 +113,8 @@ def parse_spec(
             spec = EvolveSpec.model_validate(located.data, context={"registry": registry})
         except ValidationError as err:
             problems += [p for p in _problems(err, located) if p.path not in located.unresolved]
+        else:
+            problems += booleans_read_as_numbers(located, spec)
     if problems or spec is None:
         raise ConfigError(problems)
     spec._folder = folder if folder is not None else Path()

@@ -73,3 +73,46 @@ def test_the_longest_spec_name_still_names_valid_evolved_pipelines() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_spec(SPEC.format(name="a" * 81))
     assert "at most 80 characters" in caught.value.render()
+
+
+# a YAML boolean where a number belongs: pydantic's lax mode read `true` as 1, silently
+BOOLEAN_NUMBERS = {
+    "an integer field": ("retrieve: [{type: bm25, k: true}]", (6, 28), "retrieve[0].k"),
+    "a float field": ("store: {type: memory, bm25_k1: yes}", (5, 32), "store.bm25_k1"),
+    "the version": ("version: true", (1, 10), "version"),
+}
+
+
+@pytest.mark.parametrize("case", list(BOOLEAN_NUMBERS), ids=list(BOOLEAN_NUMBERS))
+def test_a_boolean_is_not_read_as_a_number_in_a_pipeline(
+    case: str, tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """`k: true` used to run with k=1; now `validate` says where the boolean is."""
+    replacement, (line, col), where = BOOLEAN_NUMBERS[case]
+    key = replacement.split(":", 1)[0]
+    text = "\n".join(
+        replacement if row.startswith(f"{key}:") else row for row in BASE.splitlines()
+    ) + "\n"
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line}:{col}: {where}: expected a number, not a boolean" in result.output
+    tally(1, "booleans in number fields")
+
+
+def test_booleans_where_booleans_belong_still_validate(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE.replace("encode: [{type: turn}]", "encode: [{type: turn, speaker: no}]"))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_boolean_is_not_read_as_a_number_in_an_evolve_spec(tmp_path: Path) -> None:
+    """`trials: true` used to run one trial."""
+    text = SPEC.format(name="s").replace("trials: 1", "trials: true")
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(text, file="spec.yaml")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.col, problem.path) == (5, 9, ("trials",))
+    assert problem.message == "expected a number, not a boolean (true)"
