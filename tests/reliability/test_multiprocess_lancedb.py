@@ -143,3 +143,14 @@ def test_reads_of_an_owner_without_notes_create_nothing(tmp_path: Path) -> None:
     assert list(store.scan(nobody, Where())) == []
     assert store.count(nobody) == 0
     assert store._owner_tables().names() == []
+
+
+def test_an_open_reader_sees_another_writers_new_notes(tmp_path: Path) -> None:
+    """A reader that opened the store before a write sees it at once (refresh_seconds 0)."""
+    folder = tmp_path / "db"
+    writer, reader = open_store(folder), open_store(folder)
+    writer.add([make_note("a", "first note about walruses", SHARED)])
+    assert [h.note.id for h in reader.search_text("walruses", 5, SHARED, Where())] == ["a"]
+    writer.add([make_note("b", "second note about walruses", SHARED)])
+    assert reader.count(SHARED) == 2
+    assert len(reader.search_text("walruses", 5, SHARED, Where())) == 2
