@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from evolvelab._strict_json import decode_lines, loads, split_lines
 from evolvelab.errors import EvolveLabError, Problem, StreamError, closest
@@ -94,6 +102,13 @@ class StreamHeader(_Line):
     name: str = Field(min_length=1, description="Name of the stream, used in reports.")
     version: Literal[1] = Field(1, description="Stream format version. Only 1 exists.")
     description: str = Field("", description="What the stream holds and where it came from.")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):  # true and 1.0 equal 1
+            raise ValueError(f"the version is the integer 1, not {json.dumps(value)}")
+        return value
 
 
 class EventRecord(_Scoped):
@@ -411,7 +426,10 @@ def _check(
             col, hint = _col(line, ("id",)), (f"first used on line {first_use}",)
             problems.append(Problem(source, ("id",), message, number, col, hints=hint))
     warnings = []
+    asked = {r.id: (r, n) for n, _, r in parsed if isinstance(r, QueryRecord)}
     for number, line, record in parsed:
+        if isinstance(record, OutcomeRecord):
+            warnings += _unmatched_outcome(record, asked, source, number, line)
         if isinstance(record, QueryRecord):
             known = events.get((record.user_id, record.agent_id), {})
             for key in ("evidence", "misleading"):
@@ -421,6 +439,29 @@ def _check(
                         col = _col(line, (key, i))
                         warnings.append(Problem(source, (key, i), message, number, col))
     return header, records, warnings
+
+
+def _unmatched_outcome(
+    record: OutcomeRecord,
+    asked: dict[str, tuple[QueryRecord, int]],
+    source: str,
+    number: int,
+    line: str,
+) -> list[Problem]:
+    """Warn about an outcome whose query is not in the stream, or is in another scope."""
+    if record.query_id not in asked:
+        message = f"outcome for query {record.query_id!r}, which is not in the stream"
+        col = _col(line, ("query_id",))
+        return [Problem(source, ("query_id",), message, number, col)]
+    query, at = asked[record.query_id]
+    if (query.user_id, query.agent_id) == (record.user_id, record.agent_id):
+        return []
+    key = "user_id" if query.user_id != record.user_id else "agent_id"
+    message = (
+        f"outcome for query {record.query_id!r} in {_label(record.scope())}, but the query "
+        f"is in {_label(query.scope())} (line {at})"
+    )
+    return [Problem(source, (key,), message, number, _col(line, (key,)))]
 
 
 def _label(scope: Scope) -> str:

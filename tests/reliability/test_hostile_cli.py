@@ -116,3 +116,60 @@ def test_a_boolean_is_not_read_as_a_number_in_an_evolve_spec(tmp_path: Path) -> 
     [problem] = caught.value.problems
     assert (problem.line, problem.col, problem.path) == (5, 9, ("trials",))
     assert problem.message == "expected a number, not a boolean (true)"
+
+
+# --- streams ---------------------------------------------------------------------------
+
+PIPELINE = BASE.replace("name: base", "name: hostile-stream")
+EVENT = '{"type": "event", "id": "e1", "content": "I adopted a cat called Miso.", "user_id": "kim"}'
+QUERY = '{"type": "query", "id": "q1", "text": "What is the cat called?", "user_id": "kim"}'
+
+
+def _run(tmp_path: Path, *lines: str) -> tuple[Path, object]:
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    stream = tmp_path / "s.jsonl"
+    stream.write_text("".join(line + "\n" for line in lines))
+    args = ["run", str(tmp_path / "p.yaml"), "--stream", str(stream), "--data-dir", str(tmp_path / "d")]
+    return stream, CliRunner().invoke(cli, args)
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_a_stream_header_version_is_the_integer_1(
+    version: str, tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """`"version": true` and `1.0` used to pass the strict reader as version 1."""
+    header = '{"type": "stream", "name": "s", "version": ' + version + "}"
+    stream, result = _run(tmp_path, header, EVENT)
+    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
+    assert f"{stream}:1:44: version: " in result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "d").exists()
+    tally(1, "stream headers with a non-integer version")
+
+
+OUTCOMES = {
+    "an unknown query": (
+        '{"type": "outcome", "query_id": "q9", "success": true, "user_id": "kim"}',
+        "s.jsonl:3:33: query_id: outcome for query 'q9', which is not in the stream",
+    ),
+    "another scope than its query": (
+        '{"type": "outcome", "query_id": "q1", "success": true, "user_id": "lee"}',
+        "s.jsonl:3:67: user_id: outcome for query 'q1' in scope user_id='lee', but the query "
+        "is in scope user_id='kim' (line 2)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OUTCOMES), ids=list(OUTCOMES))
+def test_an_outcome_that_matches_no_query_is_a_warning(
+    case: str, tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """Such an outcome used to be read without a word (nothing would ever use it)."""
+    from evolvelab.stream import read_stream
+
+    line, message = OUTCOMES[case]
+    stream, result = _run(tmp_path, EVENT, QUERY, line)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert message in " ".join(result.output.split()), result.output  # type: ignore[attr-defined]
+    [warning] = read_stream(stream).warnings
+    assert warning.render().startswith(f"{stream.parent}/{message}")
+    tally(1, "outcomes matching no query")
