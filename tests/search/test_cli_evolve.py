@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from evolvelab.cli import cli
@@ -15,6 +16,7 @@ from evolvelab.search.specfile import load_spec, parse_spec
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_evolve_command_runs_and_reports(write_spec, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(

@@ -25,6 +25,7 @@ def _trials(out: Path, name: str = "quick") -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False)
 
 
+@pytest.mark.slow
 def test_loop_writes_reproducible_results(
     write_spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_invalid_candidates_fail_with_their_error(
     assert where.startswith(str(path)) and lines[line - 1][col - 1 :].startswith("0")
 
 
+@pytest.mark.slow
 def test_interrupted_search_resumes_without_redoing_trials(
     write_spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,6 +105,7 @@ def test_interrupted_search_resumes_without_redoing_trials(
     assert len(done) == 5 and len({t.number for t in done}) == 5
 
 
+@pytest.mark.slow
 def test_rerun_after_the_budget_only_reports(write_spec, tmp_path: Path) -> None:
     spec, out = write_spec(), tmp_path / "out"
     evolve(spec, out=out, trials=2, progress=False)
@@ -129,6 +132,7 @@ def _proposal(base_file: Path, k: int, refiner: bool):
     )
 
 
+@pytest.mark.slow
 def test_llm_mutation_fills_slots(
     write_spec, tmp_path: Path, spec_text: str, fast_pipeline: Path
 ) -> None:
@@ -150,6 +154,7 @@ def test_llm_mutation_fills_slots(
     assert len(_trials(tmp_path / "out")) == 6  # proposals fill budget slots, never add trials
 
 
+@pytest.mark.slow
 def test_several_objectives_give_a_pareto_set(write_spec, tmp_path: Path, spec_text: str) -> None:
     spec = write_spec(
         spec_text.replace("trials: 5", "trials: 4")

@@ -102,6 +102,7 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_workers_share_a_postgresql_study(postgres_url: str, write_spec, tmp_path: Path) -> None:
     spec = write_spec()
     result = evolve(

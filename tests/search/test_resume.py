@@ -40,6 +40,7 @@ def interrupt_third(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
     return state
 
 
+@pytest.mark.slow
 def test_a_resumed_search_continues_instead_of_repeating_its_first_trials(
     write_spec, spec_text: str, tmp_path: Path, interrupt_third: dict[str, bool]
 ) -> None:
@@ -62,6 +63,7 @@ def test_each_trial_has_its_own_seed() -> None:
     assert len(seeds) == 2000 and trial_seed(0, 7) == trial_seed(0, 7)
 
 
+@pytest.mark.slow
 def test_an_interrupted_trials_file_says_interrupted(
     write_spec, tmp_path: Path, interrupt_third: dict[str, bool]
 ) -> None:

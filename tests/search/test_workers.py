@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import optuna
+import pytest
 
 from evolvelab.search.evolve import evolve
 from evolvelab.search.specfile import load_spec
@@ -40,6 +41,7 @@ def test_concurrent_claims_take_each_slot_once(write_spec, tmp_path: Path) -> No
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 24
 
 
+@pytest.mark.slow
 def test_two_worker_processes_complete_exactly_the_budget(write_spec, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = evolve(write_spec(), out=out, trials=8, workers=2, progress=False)
