@@ -110,6 +110,30 @@ class IntentLog:
                 if self._busy == 0 and not self._unfinished:
                     self._file.truncate(0)
 
+    def settle(self, store: Store, graph: Store) -> bool:
+        """Repair this process's own unfinished records now (after a write raised).
+
+        Without this, one failed write would keep every later record in the file until
+        the next open. Best effort: if the repair fails too, the records stay for it.
+
+        Returns:
+            Whether the file is clean again.
+        """
+        with self._mutex:
+            if self._file is None or not self._unfinished:
+                return True
+            if self._busy:
+                return False
+            try:
+                self._file.seek(0)
+                for scope, ids in _records(self._file.read()):
+                    _repair(store, graph, scope, ids)
+            except Exception:
+                return False
+            self._file.truncate(0)
+            self._unfinished = False
+            return True
+
     def replay(self, store: Store, graph: Store) -> int:
         """Repair what crashed processes left: bring ``graph`` in line with ``store``.
 

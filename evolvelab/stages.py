@@ -199,21 +199,25 @@ class Resources:
         if self.graph is None:
             self.store.add(written)
             return written
-        with contextlib.ExitStack() as logged:  # a crash in here is repaired on reopen
-            for owner, ids in _ids_by_owner(written):
-                logged.enter_context(self._intent(owner, ids))
-            self.store.add(written)
-            try:
-                self.graph.add(written)
-            except BaseException:
-                kept = {(old.scope.model_dump_json(), old.id) for old in previous}
-                for key, group in groups.items():
-                    new = [n.id for n in group if (key, n.id) not in kept]
-                    if new:
-                        self.store.delete(new, group[0].scope)
-                if previous:
-                    self.store.add(previous)
-                raise
+        try:
+            with contextlib.ExitStack() as logged:  # a crash in here is repaired on reopen
+                for owner, ids in _ids_by_owner(written):
+                    logged.enter_context(self._intent(owner, ids))
+                self.store.add(written)
+                try:
+                    self.graph.add(written)
+                except BaseException:
+                    kept = {(old.scope.model_dump_json(), old.id) for old in previous}
+                    for key, group in groups.items():
+                        new = [n.id for n in group if (key, n.id) not in kept]
+                        if new:
+                            self.store.delete(new, group[0].scope)
+                    if previous:
+                        self.store.add(previous)
+                    raise
+        except BaseException:
+            self._settle()
+            raise
         return written
 
     def remove(self, ids: Sequence[str], scope: Scope) -> int:
@@ -221,9 +225,13 @@ class Resources:
         if self.graph is None:
             return self.store.delete(ids, scope)
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
-        with self._intent(owner, list(ids)):
-            deleted = self.store.delete(ids, scope)
-            self.graph.delete(ids, scope)
+        try:
+            with self._intent(owner, list(ids)):
+                deleted = self.store.delete(ids, scope)
+                self.graph.delete(ids, scope)
+        except BaseException:
+            self._settle()
+            raise
         return deleted
 
     def recover(self) -> int:
@@ -250,6 +258,11 @@ class Resources:
         """Close the intent log (its file goes away when every write finished)."""
         if self.intents is not None:
             self.intents.close()
+
+    def _settle(self) -> None:
+        """After a failed two-store write, repair its record now if the stores allow."""
+        if self.intents is not None and self.graph is not None:
+            self.intents.settle(self.store, self.graph)
 
     def _intent(self, owner: Scope, ids: list[str]) -> contextlib.AbstractContextManager[None]:
         if self.intents is None:

@@ -151,3 +151,26 @@ def test_a_torn_record_and_a_live_file_are_left_alone(tmp_path: Path) -> None:
     assert [p.name for p in folder.iterdir()] == [Path(live._file.name).name]
     live.close()
     assert list(folder.iterdir()) == []  # a clean close leaves nothing behind
+
+
+def test_a_failed_graph_write_is_settled_at_once_not_left_for_the_next_open(
+    tmp_path: Path,
+) -> None:
+    from evolvelab.errors import EvolveLabError
+
+    with Memory.from_text(pipeline(tmp_path), data_dir=tmp_path / "data") as memory:
+        graph_add = memory.graph.add  # type: ignore[union-attr]
+
+        def failing(notes: object) -> None:
+            raise RuntimeError("graph disk full")
+
+        memory.graph.add = failing  # type: ignore[union-attr, method-assign]
+        with pytest.raises(EvolveLabError):
+            memory.add([{"id": "e1", "content": "a turn about walruses"}], OWNER)
+        memory.graph.add = graph_add  # type: ignore[union-attr, method-assign]
+        log = memory.resources.intents
+        assert log is not None and log._file is not None
+        assert Path(log._file.name).stat().st_size == 0  # repaired: nothing left to replay
+        memory.add([{"id": "e2", "content": "another turn"}], OWNER)
+        assert Path(log._file.name).stat().st_size == 0
+    assert not list((tmp_path / "data" / "intents").glob("*.log"))
