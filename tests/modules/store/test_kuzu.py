@@ -16,7 +16,13 @@ import evolvelab
 from evolvelab.errors import EvolveLabError, PluginError
 from evolvelab.modules.store.kuzu import _COLUMNS, SCHEMA_VERSION, KuzuStore, KuzuStoreConfig
 from evolvelab.stages import GraphLinks, Neighbour, Scannable, TextSearch, VectorSearch
-from evolvelab.testing.contracts import StoreContract, make_note, store_resources
+from evolvelab.testing.contracts import (
+    DurableStoreContract,
+    GraphLinksContract,
+    ScanContract,
+    make_note,
+    store_resources,
+)
 from evolvelab.types import Link, Note, Scope, Where
 
 ALICE = Scope(user_id="alice")
@@ -36,7 +42,7 @@ def kuzu_store(tmp_path: Path) -> Iterator[KuzuStore]:
     store.close()
 
 
-class TestKuzuStore(StoreContract):
+class TestKuzuStore(DurableStoreContract, ScanContract, GraphLinksContract):
     @pytest.fixture
     def store(self, kuzu_store: KuzuStore) -> KuzuStore:
         return kuzu_store

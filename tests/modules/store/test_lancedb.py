@@ -17,7 +17,15 @@ from evolvelab.modules.store import lancedb_index
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
 from evolvelab.modules.store.lancedb_schema import owner_key
 from evolvelab.stages import Resources, Scannable, TextSearch, VectorSearch
-from evolvelab.testing.contracts import StoreContract, embed, make_note, store_resources
+from evolvelab.testing.contracts import (
+    DurableStoreContract,
+    ScanContract,
+    TextSearchContract,
+    VectorSearchContract,
+    embed,
+    make_note,
+    store_resources,
+)
 from evolvelab.types import Scope, Where
 
 ALICE = Scope(user_id="alice")
@@ -33,7 +41,7 @@ def table_of(store: LanceDBStore, scope: Scope) -> Any:
     return store._owner_tables().find(owner_key(scope))
 
 
-class TestLanceDBStore(StoreContract):
+class TestLanceDBStore(DurableStoreContract, ScanContract, VectorSearchContract, TextSearchContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[LanceDBStore]:
         store = open_store(tmp_path)

@@ -28,7 +28,16 @@ from evolvelab.modules.store.layered_decay_rules import initial_importance
 from evolvelab.registry import Registry
 from evolvelab.stages import Clock, Scannable, TextSearch, VectorSearch
 from evolvelab.testing import FakeLLM
-from evolvelab.testing.contracts import DIM, StoreContract, embed, make_note, store_resources
+from evolvelab.testing.contracts import (
+    DIM,
+    DurableStoreContract,
+    ScanContract,
+    TextSearchContract,
+    VectorSearchContract,
+    embed,
+    make_note,
+    store_resources,
+)
 from evolvelab.types import Note, Outcome, Scope, Where
 
 ALICE = Scope(user_id="alice")
@@ -64,7 +73,7 @@ def stored(store: LayeredDecayStore, id: str) -> Note:
     return note
 
 
-class TestFinMemContract(StoreContract):
+class TestFinMemContract(DurableStoreContract, ScanContract, VectorSearchContract, TextSearchContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[LayeredDecayStore]:
         store = open_store(tmp_path, mode="finmem")
@@ -76,7 +85,7 @@ class TestFinMemContract(StoreContract):
         return lambda: open_store(tmp_path, mode="finmem")
 
 
-class TestMemoryBankContract(StoreContract):
+class TestMemoryBankContract(DurableStoreContract, ScanContract, VectorSearchContract, TextSearchContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[LayeredDecayStore]:
         store = open_store(tmp_path, mode="memorybank")

@@ -9,7 +9,14 @@ import pytest
 
 from evolvelab.modules.store.memory import MemoryStore, MemoryStoreConfig, tokenize
 from evolvelab.stages import GraphLinks, Scannable, TextSearch, VectorSearch
-from evolvelab.testing.contracts import StoreContract, make_note, store_resources
+from evolvelab.testing.contracts import (
+    GraphLinksContract,
+    ScanContract,
+    TextSearchContract,
+    VectorSearchContract,
+    make_note,
+    store_resources,
+)
 from evolvelab.types import Scope, Where
 
 ALICE = Scope(user_id="alice")
@@ -22,7 +29,7 @@ def memory_store(tmp_path: Path) -> MemoryStore:
     return store
 
 
-class TestMemoryStore(StoreContract):
+class TestMemoryStore(ScanContract, VectorSearchContract, TextSearchContract, GraphLinksContract):
     @pytest.fixture
     def store(self, memory_store: MemoryStore) -> MemoryStore:
         return memory_store
