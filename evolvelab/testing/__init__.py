@@ -3,8 +3,11 @@
 - :class:`FakeLLM`: queue pydantic answers, get them back in order; fails loudly on a
   mismatch or an empty queue. Pass it as ``Memory.from_yaml(path, llm=FakeLLM())``.
 - :class:`HashingEmbedder` (also as ``FakeEmbedder``): deterministic vectors, no model.
-- :class:`StoreContract` (``evolvelab.testing.contracts``): the shared test suite every
-  store passes; subclass it and provide a ``store`` fixture.
+- :class:`StoreContract` and the suite of each capability (``ScanContract``,
+  ``VectorSearchContract``, ``TextSearchContract``, ``GraphLinksContract``,
+  ``DurableStoreContract``; all in ``evolvelab.testing.contracts``): the shared test
+  suites every store passes; subclass those your store offers and provide a ``store``
+  fixture.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from evolvelab.testing.fake_llm import FakeLLM, FakeLLMConfig, FakeLLMError
 
 FakeEmbedder = HashingEmbedder
 
+_SUITES = (
+    "DurableStoreContract", "GraphLinksContract", "ScanContract", "StoreContract",
+    "TextSearchContract", "VectorSearchContract",
+)  # fmt: skip
+
 __all__ = [
     "FakeEmbedder",
     "FakeLLM",
@@ -23,13 +31,13 @@ __all__ = [
     "FakeLLMError",
     "HashingEmbedder",
     "HashingEmbedderConfig",
-    "StoreContract",
+    *_SUITES,
 ]
 
 
-def __getattr__(name: str) -> Any:  # the contract suite imports pytest: load it on demand
-    if name == "StoreContract":
-        from evolvelab.testing.contracts import StoreContract
+def __getattr__(name: str) -> Any:  # the contract suites import pytest: load them on demand
+    if name in _SUITES:
+        from evolvelab.testing import contracts
 
-        return StoreContract
+        return getattr(contracts, name)
     raise AttributeError(f"module 'evolvelab.testing' has no attribute {name!r}")
