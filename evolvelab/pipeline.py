@@ -414,7 +414,7 @@ class Memory:
         """Run the encoders over one add's events: its notes, scoped, and what was dropped.
 
         Every write path encodes through here (``add`` and the group commit of
-        :func:`evolvelab.lifecycle.commit_adds`), so every note gets the scope of its
+        :func:`evolvelab.group_commit.commit_adds`), so every note gets the scope of its
         events the same way (:func:`evolvelab.scoping.scope_notes`).
 
         Raises:
