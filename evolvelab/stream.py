@@ -278,11 +278,15 @@ def read_stream(path: str | Path) -> Stream:
     """
     try:
         data = Path(path).read_bytes()
+        lines, bad = decode_lines(data)
+        del data
+        problems = [Problem(str(path), (), message, line, col) for line, col, message in bad]
+        return _parse(lines, str(path), problems)
     except OSError as err:
         raise StreamError([Problem(str(path), (), f"cannot read stream: {err}")]) from err
-    lines, bad = decode_lines(data)
-    problems = [Problem(str(path), (), message, line, col) for line, col, message in bad]
-    return _parse(lines, str(path), problems)
+    except MemoryError:  # an endless device (/dev/zero) or a file larger than memory
+        message = "cannot read stream: it does not fit in memory; split it into smaller files"
+        raise StreamError([Problem(str(path), (), message)]) from None
 
 
 def parse_stream(text: str, source: str = "<string>") -> Stream:

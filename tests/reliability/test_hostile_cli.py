@@ -173,3 +173,28 @@ def test_an_outcome_that_matches_no_query_is_a_warning(
     [warning] = read_stream(stream).warnings
     assert warning.render().startswith(f"{stream.parent}/{message}")
     tally(1, "outcomes matching no query")
+
+
+@pytest.mark.slow
+def test_a_stream_that_does_not_fit_in_memory_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    """`--stream /dev/zero` (endless) under a 2 GB address-space limit: a located error."""
+    import resource
+    import subprocess
+    import sys
+
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    args = ["run", "p.yaml", "--stream", "/dev/zero", "--data-dir", "d"]
+    result = subprocess.run(
+        [sys.executable, "-m", "evolvelab", *args], capture_output=True, text=True,
+        cwd=tmp_path, timeout=120, preexec_fn=limit,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "/dev/zero: cannot read stream: it does not fit in memory" in result.stderr
+    assert not (tmp_path / "d").exists()
