@@ -42,6 +42,9 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as err:  # a file that cannot be written or read: say which, no traceback
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
+        except MemoryError:  # e.g. --data /dev/zero, or a file larger than memory
+            click.echo("error: out of memory (is an input endless, or larger than memory?)", err=True)
+            sys.exit(1)
 
     return wrapper
 

@@ -198,3 +198,30 @@ def test_a_stream_that_does_not_fit_in_memory_is_an_error_not_a_traceback(tmp_pa
     assert "Traceback" not in result.stderr
     assert "/dev/zero: cannot read stream: it does not fit in memory" in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["locomo", "longmemeval"])
+def test_a_dataset_that_does_not_fit_in_memory_is_an_error_not_a_traceback(
+    kind: str, tmp_path: Path
+) -> None:
+    """Whatever runs out of memory on the command line says so (exit 1), without a traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    args = ["eval", "p.yaml", "--dataset", kind, "--data", "/dev/zero", "--quiet"]
+    result = subprocess.run(
+        [sys.executable, "-m", "evolvelab", *args], capture_output=True, text=True,
+        cwd=tmp_path, timeout=120, preexec_fn=limit,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "error: out of memory" in result.stderr
