@@ -225,3 +225,23 @@ def test_a_dataset_that_does_not_fit_in_memory_is_an_error_not_a_traceback(
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "error: out of memory" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("slot", "item", "col"),
+    [("retrieve", "[{type: lsh, seed: -1}]", 30), ("manage", "[{type: thought_manage, seed: -1}]", 39)],
+    ids=["lsh", "thought_manage"],
+)
+def test_a_negative_seed_is_refused_by_validate(
+    slot: str, item: str, col: int, tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """`seed: -1` validated, then `run` failed after ingesting ('expected non-negative integer')."""
+    text = BASE.replace("retrieve: [{type: bm25, k: 5}]", f"{slot}: {item}")
+    if slot == "manage":
+        text += "retrieve: [{type: bm25, k: 5}]\n"
+    path = tmp_path / "p.yaml"
+    path.write_text(text.replace("store: {type: memory}", "store: {type: lancedb}"))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:6:{col}: {slot}[0].seed: input should be greater than or equal to 0" in result.output
+    tally(1, "negative seeds")

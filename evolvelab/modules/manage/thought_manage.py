@@ -80,7 +80,7 @@ class ThoughtManageConfig(ManagerConfig):
     probe_radius: int = Field(
         1, ge=0, le=3, description="Buckets within this Hamming distance count as the same bucket."
     )
-    seed: int = Field(0, description="Seeds the LSH hyperplanes.")
+    seed: int = Field(0, ge=0, description="Seeds the LSH hyperplanes.")
     merge_similarity: Annotated[float, Tunable(0.8, 0.99)] = Field(
         0.9, gt=0.0, le=1.0, description="Without an LLM: cosine at which bucket-mates merge."
     )

@@ -53,7 +53,7 @@ class LSHConfig(RetrieverConfig):
         1, ge=0, le=3,
         description="Multi-probe: also probe every bucket within this Hamming distance of the query's.",
     )  # fmt: skip
-    seed: int = Field(0, description="Seeds the random hyperplanes; same seed, same buckets.")
+    seed: int = Field(0, ge=0, description="Seeds the random hyperplanes; same seed, same buckets.")
     kinds: list[str] | None = Field(
         None, description="Note kinds to index, e.g. [thought]; null: every kind."
     )
