@@ -97,11 +97,11 @@ def commit_adds(
 
 def _run_due_managers(memory: Memory, scope: Scope, written: AddResult) -> AddResult | EvolveLabError:
     """Count one add for ``scope`` and run the managers due on it, as ``Memory.add`` does."""
-    memory._count_add(scope)
+    memory._count_add(scope, written)
     due = memory._due_managers()
     for position, manager in enumerate(due):
         try:
-            memory._call(manager, "manage", scope)
+            memory._call(manager, "manage_after_add", scope)
         except EvolveLabError as err:
             path = format_path(memory._paths[id(manager)][0])
             not_run = [memory._label(m) for m in due[position + 1 :]]

@@ -392,16 +392,16 @@ class Memory:
             stored = self._stored_as_written(notes)
             if not stored:
                 raise
-            self._count_add(scope)
+            self._count_add(scope, stored)
             raise AfterWriteError(
                 AddResult(stored, dropped), "store", self.store.config.type, err,
                 total=len(notes), not_run=[self._label(m) for m in self._due_managers()],
             ) from err  # fmt: skip
-        self._count_add(scope)
+        self._count_add(scope, written)
         due = self._due_managers()
         for position, manager in enumerate(due):
             try:
-                self._call(manager, "manage", scope)
+                self._call(manager, "manage_after_add", scope)
             except EvolveLabError as err:
                 path = format_path(self._paths[id(manager)][0])
                 not_run = [self._label(m) for m in due[position + 1 :]]
@@ -445,10 +445,17 @@ class Memory:
         """Name a stage as ``encode[0] (fact)``."""
         return f"{format_path(self._paths[id(component)][0])} ({component.config.type})"
 
-    def _count_add(self, scope: Scope) -> None:
-        """Remember that ``scope`` was written to and count the add for manager schedules."""
+    def _count_add(self, scope: Scope, written: Sequence[Note] = ()) -> None:
+        """Remember that ``scope`` was written to and count the add for manager schedules.
+
+        Scheduled managers (``every`` > 0) also learn which notes the add wrote, so a
+        manager of new notes runs over them instead of rescanning the scope.
+        """
         self._touched[_scope_key(scope)] = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         self._adds += 1
+        for manager in self.managers:
+            if manager.config.every:  # type: ignore[attr-defined]
+                manager.added(written, scope)
 
     def _due_managers(self) -> list[Manager]:
         """Return the managers whose ``every`` schedule falls on the current add."""

@@ -574,13 +574,58 @@ class ManageReport:
 
 
 class Manager(Component):
-    """Keep memory healthy: link, evolve, decay, consolidate, validate."""
+    """Keep memory healthy: link, evolve, decay, consolidate, validate.
+
+    Two ways in:
+
+    * ``manage(scope)``: a sweep over the whole scope (what ``Memory.manage`` calls).
+    * After adds (``every: N``), the pipeline tells every scheduled manager what each add
+      wrote (:meth:`added`) and, when the manager is due, calls :meth:`manage_after_add`.
+      A manager that only has work for *new* notes overrides :meth:`manage_added` and is
+      then handed the ids written since its last run, so its cost follows the batch, not
+      the size of the memory. Its first run on a scope in a process is still a sweep: notes
+      left unprocessed by an earlier process (or a crash) are only found by one. Notes
+      another process adds later are found by the next sweep (``manage()``).
+    """
 
     config_model: ClassVar[type[ManagerConfig]]
 
     @abc.abstractmethod
     def manage(self, scope: Scope) -> ManageReport:
         """Run once over ``scope`` and report what changed."""
+
+    def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
+        """Run over the notes with ``ids`` (added to ``scope`` since the last run).
+
+        The default is a sweep (``manage(scope)``), right for managers whose work is about
+        the whole scope (decay, chunking). A manager that processes new notes overrides it
+        and reads just these notes (``store.get``), which may since have been changed or
+        deleted by another stage.
+        """
+        return self.manage(scope)
+
+    def added(self, notes: Sequence[Note], scope: Scope) -> None:
+        """Remember the ids of notes an add wrote, for the next :meth:`manage_after_add`."""
+        pending = self._added_ids().setdefault(_scope_id(scope), {})
+        pending.update(dict.fromkeys(n.id for n in notes))
+
+    def manage_after_add(self, scope: Scope) -> ManageReport:
+        """Run as scheduled after an add: a sweep the first time, then the new notes only."""
+        key = _scope_id(scope)
+        ids = list(self._added_ids().pop(key, {}))
+        swept: set[tuple[str | None, str | None]] = self.__dict__.setdefault("_swept", set())
+        if key not in swept:
+            report = self.manage(scope)
+            swept.add(key)
+            return report
+        return self.manage_added(scope, ids)
+
+    def _added_ids(self) -> dict[tuple[str | None, str | None], dict[str, None]]:
+        return self.__dict__.setdefault("_pending_ids", {})
+
+
+def _scope_id(scope: Scope) -> tuple[str | None, str | None]:
+    return (scope.user_id, scope.agent_id)
 
 
 @runtime_checkable

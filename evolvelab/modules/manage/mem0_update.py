@@ -30,7 +30,7 @@ deterministic rule of :func:`decide_by_rule`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -320,10 +320,19 @@ class Mem0UpdateManager(Manager):
         run.put(self._close(target, fact, op), fact.model_copy(update=update))
 
     def manage(self, scope: Scope) -> ManageReport:
-        owner = self._owner(scope)
+        """Decide ADD / UPDATE / DELETE / NOOP for every unchecked fact in ``scope``."""
         store = self.resources.find(Scannable)
-        new = [n for n in store.scan(owner, Where(kind=self.config.kinds))
-               if n.metadata.get(CHECKED) is not True]  # fmt: skip
+        return self._update(scope, store.scan(self._owner(scope), Where(kind=self.config.kinds)))
+
+    def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
+        """Decide for the facts added since the last run only (read by id, not scanned)."""
+        kinds = set(self.config.kinds)
+        notes = self.resources.store.get(ids, self._owner(scope))
+        return self._update(scope, [n for n in notes if n.kind in kinds and n.invalid_at is None])
+
+    def _update(self, scope: Scope, notes: Iterable[Note]) -> ManageReport:
+        owner = self._owner(scope)
+        new = [n for n in notes if n.metadata.get(CHECKED) is not True]
         new.sort(key=lambda n: (n.event_time, n.id))
         use_llm = llm_available(self.resources.llm)
         counts = {"ADD": 0, "UPDATE": 0, "DELETE": 0, "NOOP": 0, "invalid": 0, "asked": 0}

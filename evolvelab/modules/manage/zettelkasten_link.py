@@ -133,9 +133,18 @@ class ZettelkastenLinkManager(Manager):
             rewritten neighbours), ``invalid_ids`` (ids an LLM named that were not among
             the neighbours), ``llm_calls`` and ``llm_fallbacks``.
         """
+        scanner = self.resources.find(Scannable)
+        return self._link(scope, [n for n in scanner.scan(scope, Where())])
+
+    def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
+        """Process just the notes added since the last run (read by id, not scanned)."""
+        notes = self.resources.store.get(ids, scope)
+        return self._link(scope, [n for n in notes if n.invalid_at is None])
+
+    def _link(self, scope: Scope, notes: Sequence[Note]) -> ManageReport:
+        """Process those of ``notes`` not processed yet, oldest first."""
         res = self.resources
-        scanner = res.find(Scannable)
-        pending = [n for n in scanner.scan(scope, Where()) if not n.metadata.get(MARKER)]
+        pending = [n for n in notes if not n.metadata.get(MARKER)]
         pending.sort(key=lambda n: (n.created_at, n.id))
         run = _Run()
         if pending:
