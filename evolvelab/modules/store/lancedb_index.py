@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from evolvelab.embed import NoEmbedder
 
 if TYPE_CHECKING:
     from evolvelab.modules.store.lancedb import LanceDBStoreConfig
@@ -97,7 +96,7 @@ def vector_config(embedder: Embedder, rows: int, config: LanceDBStoreConfig) -> 
 
     if rows < config.index_threshold or rows < 2:
         return None
-    if isinstance(embedder, NoEmbedder) or embedder.dim < MIN_DIM:
+    if not embedder.vector_search or embedder.dim < MIN_DIM:
         return None
     count = partitions(rows, config.num_partitions)
     if embedder.dim % _RQ_MULTIPLE == 0:
