@@ -29,6 +29,7 @@ from evolvelab.errors import ConfigError, Problem
 
 __all__ = [
     "MARKER",
+    "in_use",
     "is_empty",
     "is_marked",
     "make_temporary",
@@ -112,7 +113,42 @@ def prepare(folder: Path) -> Path:
     return folder
 
 
+_LOCKS = ("*/writer.lock", "intents/*.log")
+"""Files a live process holds a ``flock`` on while it writes a data folder: the event log's
+writer lock (``evolvelab serve``, ``Memory.use_event_log``) and each open pipeline's intent
+file (pipelines with a graph store)."""
+
+
+def in_use(folder: Path) -> str | None:
+    """Say which process writes ``folder`` right now (e.g. ``"pid 4242"``), or ``None``.
+
+    A process that keeps an event log or an intent file holds a lock on it; a lock that
+    cannot be taken is a live writer. (A pipeline with neither leaves no trace to test.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no flock to test
+        return None
+    for pattern in _LOCKS:
+        for lock in Path(folder).glob(pattern):
+            try:
+                with lock.open("rb") as handle:
+                    try:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except OSError:
+                        if lock.name != "writer.lock":  # intents/<pid>-<random>.log
+                            return f"pid {lock.name.split('-', 1)[0]}"
+                        return handle.read(64).decode("utf-8", "replace").strip() or "a process"
+            except OSError:
+                continue
+    return None
+
+
 def _check(folder: Path, action: str) -> None:
+    holder = in_use(folder) if folder.is_dir() and not folder.is_symlink() else None
+    if holder is not None:
+        raise _refuse(folder, f"refusing to {action} this folder: it is in use by {holder}",
+                      "stop that process first (e.g. the `evolvelab serve` of this folder)")  # fmt: skip
     if folder.is_symlink():
         raise _refuse(folder, f"refusing to {action} a symbolic link",
                       "give the folder it points to, if EvolveLab created that")  # fmt: skip

@@ -197,3 +197,31 @@ def test_rebuild_fresh_wipes_only_a_marked_folder_and_marks_what_it_builds(tmp_p
     assert datadir.is_marked(target)
     again = CliRunner().invoke(cli, [*args, str(target), "--fresh"])
     assert again.exit_code == 0, again.output
+
+
+LANCE = BODY.replace("store: {type: memory}", "store: {type: lancedb}")
+
+
+def test_fresh_refuses_a_folder_a_live_process_is_writing(tmp_path: Path) -> None:
+    """`run --fresh` used to wipe a served folder under the server: its acknowledged adds and
+    its event log were gone. A writer holding the folder's lock now makes the wipe refuse."""
+    from evolvelab import Event, Scope
+
+    folder = tmp_path / "served"
+    path = pipeline(tmp_path, body=LANCE)
+    with Memory.from_yaml(path, data_dir=folder) as served:  # what `evolvelab serve` does
+        served.use_event_log()
+        served.add([Event(id="e1", content="acknowledged, so durable")], Scope(user_id="ana"))
+        before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+        args = ["run", str(path), "--stream", str(stream(tmp_path)), "--data-dir", str(folder)]
+        result = CliRunner().invoke(cli, [*args, "--fresh"])
+        assert result.exit_code == 2, result.output
+        assert "refusing to wipe this folder: it is in use by pid" in " ".join(result.output.split())
+        assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+        assert served.count(Scope(user_id="ana")) == 1
+    with pytest.raises(ConfigError, match="in use by"):  # remove() checks the same
+        with Memory.from_yaml(path, data_dir=folder) as again:
+            again.use_event_log()
+            datadir.remove(folder)
+    result = CliRunner().invoke(cli, [*args, "--fresh"])  # nobody holds it now
+    assert result.exit_code == 0, result.output
