@@ -3,9 +3,13 @@
 A pure ASGI middleware, so it also guards the mounted MCP endpoint. With keys, every
 path under ``/v1`` and ``/mcp`` needs ``Authorization: Bearer KEY`` (401 otherwise);
 the tenant the key belongs to goes into the request's state. Bodies over the limit are
-refused with 413 before the app reads them. The access log line holds the method, the
-path (never the query string: it may carry user ids), the tenant, the status and the
-latency: never memory content, never keys.
+refused with 413 before the app reads them. A body must be JSON a store can keep
+(:func:`evolvelab._strict_json.loads`): UTF-8, nested at most 64 deep, no lone surrogate,
+no ``NaN`` and no number out of range; anything else is a 422 ``invalid_json`` with its
+line and column, before the app (or the MCP endpoint) sees it. A request with two
+``Authorization`` headers is refused (401): which one counts would be a guess. The access
+log line holds the method, the path (never the query string: it may carry user ids), the
+tenant, the status and the latency: never memory content, never keys.
 """
 
 from __future__ import annotations
@@ -35,8 +39,33 @@ def bearer_token(headers: list[tuple[bytes, bytes]] | Any) -> str | None:
     return None
 
 
-async def _reply(send: Any, status: int, code: str, message: str, extra: dict | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+def _authorizations(headers: list[tuple[bytes, bytes]]) -> int:
+    return sum(1 for name, _ in headers if name.lower() == b"authorization")
+
+
+def _not_storable_json(body: bytes) -> str | None:
+    """Return why ``body`` is not JSON a store can keep (``None``: it is, or it is empty)."""
+    from evolvelab._strict_json import loads
+
+    if not body.strip():
+        return None  # the app answers a missing body with the field it lacks
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"not UTF-8 at byte {err.start}"
+    try:
+        loads(text)
+    except json.JSONDecodeError as err:
+        return f"{err.msg} at line {err.lineno} column {err.colno}"
+    return None
+
+
+async def _reply(send: Any, status: int, code: str, message: str, extra: dict | None = None,
+                 field: str | None = None) -> None:  # fmt: skip
+    error: dict[str, str] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    body = json.dumps({"error": error}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     for name, value in (extra or {}).items():
         headers.append((name.encode(), value.encode()))
@@ -75,6 +104,10 @@ class Gate:
         try:
             guarded = path.startswith(_GUARDED)
             if guarded and self.keys is not None:
+                if _authorizations(scope.get("headers", [])) > 1:
+                    await _reply(sending, 401, "unauthorized", "send one Authorization header, not several",
+                                 {"www-authenticate": "Bearer"})  # fmt: skip
+                    return
                 tenant = self.keys.tenant_for(bearer_token(scope.get("headers", [])))
                 if tenant is None:
                     await _reply(sending, 401, "unauthorized", "missing or invalid API key",
@@ -86,6 +119,11 @@ class Gate:
                 if body is None:
                     await _reply(sending, 413, "too_large",
                                  f"request body over {self.max_body} bytes (max_body_bytes)")  # fmt: skip
+                    return
+                problem = _not_storable_json(body)
+                if problem is not None:
+                    await _reply(sending, 422, "invalid_json", f"body: invalid JSON ({problem})",
+                                 field="body")  # fmt: skip
                     return
                 receive = _replay(body, receive)
             await self.app(scope, receive, sending)
