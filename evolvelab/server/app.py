@@ -184,6 +184,33 @@ def _scope(user_id: str | None, agent_id: str | None, session_id: str | None) ->
     return ScopeIn(user_id=user_id, agent_id=agent_id, session_id=session_id).scope()
 
 
+def _events(body: EventsIn, scope: Any) -> list[Any]:
+    """Return the request's events, or raise a 422 naming the item an event refuses.
+
+    The request models accept what JSON can say; an :class:`~evolvelab.types.Event`
+    checks more (a time must stay within years 1-9999 in UTC), so an item can pass the
+    request model and still be refused here.
+    """
+    from pydantic import ValidationError
+
+    from evolvelab.lifecycle import messages_to_events
+
+    field = "events" if body.events is not None else "messages"
+    items: list[Any] = list(body.events if body.events is not None else body.messages or [])
+    events = []
+    for index, item in enumerate(items):
+        try:
+            if body.events is not None:
+                events.append(item.event(scope))
+            else:
+                events.extend(messages_to_events([item], scope))
+        except ValidationError as err:
+            first = err.errors()[0]
+            loc = ("body", field, index, *first.get("loc", ()))
+            raise RequestValidationError([{**first, "loc": loc}]) from None
+    return events
+
+
 def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # noqa: C901
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -195,12 +222,7 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
         """Remember events (or chat messages) in a scope; returns once durable."""
         body.check(limits)
         scope = body.scope.scope()
-        if body.events is not None:
-            events = [e.event(scope) for e in body.events]
-        else:
-            from evolvelab.lifecycle import messages_to_events
-
-            events = messages_to_events(body.messages or [], scope)
+        events = _events(body, scope)
         incomplete = None
         try:
             result = await service.add(_tenant(request), scope, events)
