@@ -142,7 +142,7 @@ def create_app(
     if mcp:
         from evolvelab.server.mcp_tools import http_endpoint
 
-        session_manager, mcp_app = http_endpoint(service, keys, host)
+        session_manager, mcp_app = http_endpoint(service, keys, host, limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from served import Served, write_pipeline
 
@@ -93,3 +94,48 @@ def test_streamable_http_applies_the_tenant_of_the_key(two_tenants: Served) -> N
 
     hits = asyncio.run(other_tenant_search())["hits"]
     assert [h["content"] for h in hits] == ["Globex keeps oolong."]
+
+
+def test_tool_errors_say_why_and_the_limits_of_rest_hold(two_tenants: Served) -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    globex_note = httpx.post(f"{two_tenants.url}/v1/events", headers=two_tenants.headers("globex"),
+                             json={"scope": {"user_id": "ana"}, "events": [{"content": "Globex plan B."}]}).json()["ids"][0]  # fmt: skip
+
+    async def main() -> dict[str, Any]:
+        http = httpx2.AsyncClient(headers=two_tenants.headers("acme"), timeout=30)
+        async with http, Client(streamable_http_client(f"{two_tenants.url}/mcp", http_client=http)) as client:
+            listed = await client.list_tools()
+            schemas = {t.name: t.input_schema for t in listed.tools}
+            calls = {
+                "other tenant's id": ("get_memory", {"id": globex_note, "user_id": "ana"}),
+                "delete other's": ("delete_memory", {"id": globex_note, "user_id": "ana"}),
+                "bad cursor": ("list_memories", {"cursor": "garbage"}),
+                "too long": ("add_memory", {"content": "x" * 20_001}),
+                "empty user": ("add_memory", {"content": "hi", "user_id": ""}),
+                "long user": ("add_memory", {"content": "hi", "user_id": "u" * 257}),
+                "empty query": ("search_memory", {"query": ""}),
+                "too many ids": ("record_outcome", {"success": True, "used_ids": ["n"] * 1001}),
+            }
+            results = {}
+            for label, (tool, args) in calls.items():
+                result = await client.call_tool(tool, args)
+                results[label] = (result.is_error, result.content[0].text)
+            return {"schemas": schemas, "results": results}
+
+    out = asyncio.run(main())
+    results = out["results"]
+    assert all(is_error for is_error, _ in results.values()), results
+    assert "no note" in results["other tenant's id"][1] and "no memory" in results["delete other's"][1]
+    assert "not a cursor" in results["bad cursor"][1]
+    assert "20000" in results["too long"][1] and "at least 1" in results["empty user"][1]
+    assert "256" in results["long user"][1] and "1000" in results["too many ids"][1]
+    schemas = out["schemas"]
+    assert schemas["add_memory"]["properties"]["content"]["maxLength"] == 20_000
+    assert schemas["record_outcome"]["properties"]["used_ids"]["maxItems"] == 1000
+    # the other tenant's note is untouched
+    response = httpx.get(f"{two_tenants.url}/v1/notes/{globex_note}", params={"user_id": "ana"},
+                         headers=two_tenants.headers("globex"))  # fmt: skip
+    assert response.status_code == 200
