@@ -266,15 +266,16 @@ def search(
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{len(hits)} hits for {query!r}")
+    table = Table(title=escape(f"{len(hits)} hits for {query!r}"))
     for column in ("#", "score", "channel", "sources", "content"):
         table.add_column(column, overflow="fold")
-    for rank, hit in enumerate(hits, start=1):
-        table.add_row(
-            str(rank), f"{hit.score:.3f}", hit.channel, ", ".join(hit.note.source_ids), hit.note.content
-        )
+    for rank, hit in enumerate(hits, start=1):  # stored text is shown as written, not as markup
+        sources = ", ".join(hit.note.source_ids)
+        table.add_row(str(rank), f"{hit.score:.3f}", escape(hit.channel), escape(sources),
+                      escape(hit.note.content))  # fmt: skip
     Console().print(table)
 
 

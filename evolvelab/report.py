@@ -110,14 +110,15 @@ def _facts(report: EvalReport) -> list[tuple[str, str]]:
 
 
 def _rich_table(table: Table, title: str | None = None) -> object:
+    from rich.markup import escape
     from rich.table import Table as RichTable
 
     header, rows = table
     out = RichTable(title=title)
     for i, name in enumerate(header):
         out.add_column(name, justify="left" if i == 0 else "right")
-    for row in rows:
-        out.add_row(*row)
+    for row in rows:  # labels come from data files (categories, names): not markup
+        out.add_row(*(escape(cell) if isinstance(cell, str) else cell for cell in row))
     return out
 
 
@@ -125,14 +126,16 @@ def render_report(report: EvalReport, console: Console | None = None) -> None:
     """Print a report to the terminal: the summary, categories, then the facts."""
     from rich.console import Console
 
+    from rich.markup import escape
+
     console = console or Console()
-    title = f"{report.pipeline} on {report.dataset}: recall on a turn budget"
+    title = escape(f"{report.pipeline} on {report.dataset}: recall on a turn budget")
     console.print(_rich_table(summary_table(report), title))
     console.print(_rich_table(category_table(report), "by category"))
     for key, value in _facts(report):
-        console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+        console.print(f"[bold]{key}[/bold]: {escape(str(value))}", highlight=False)
     for warning in report.warnings:
-        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning[/yellow] {escape(str(warning))}", highlight=False)
 
 
 def _label(report: EvalReport, reports: Sequence[EvalReport], index: int) -> str:

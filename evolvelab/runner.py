@@ -104,11 +104,13 @@ def run_stream(
     """
     from rich.console import Console
 
+    from rich.markup import escape
+
     console = Console(quiet=quiet)
     memory = Memory.from_yaml(pipeline, data_dir=data_dir)
     stream = read_stream(stream_path)
     for warning in stream.warnings:
-        console.print(f"[yellow]warning[/yellow] {warning.render()}")
+        console.print(f"[yellow]warning[/yellow] {escape(warning.render())}")
     if fresh:
         spec: Any = memory.spec
         paths = [Path(c.path) for c in (spec.store, spec.graph) if getattr(c, "path", None)]
@@ -143,6 +145,7 @@ def run_stream(
 
 def _render(console: object, summary: RunSummary, show: int) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     assert isinstance(console, Console)
@@ -158,14 +161,15 @@ def _render(console: object, summary: RunSummary, show: int) -> None:
             found = "[red]missed[/red]"
         top = str(result.hits[0]["content"]) if result.hits else ""
         top = top if len(top) <= 70 else top[:67] + "..."
-        table.add_row(result.id, result.category or "", result.text, found, top)
+        table.add_row(escape(result.id), escape(result.category or ""), escape(result.text), found,
+                      escape(top))  # text from the stream is not markup  # fmt: skip
     console.print(table)
     rate = summary.events / summary.ingest_seconds if summary.ingest_seconds else 0.0
     recall = "n/a" if summary.recall is None else f"{summary.recall:.3f}"
     p50 = "n/a" if summary.search_ms_p50 is None else f"{summary.search_ms_p50:.1f}"
     p95 = "n/a" if summary.search_ms_p95 is None else f"{summary.search_ms_p95:.1f}"
     for warning in summary.warnings:
-        console.print(f"[yellow]warning[/yellow] {warning}")
+        console.print(f"[yellow]warning[/yellow] {escape(warning)}")
     dropped = f" ({summary.dropped} item(s) dropped, see the warning)" if summary.dropped else ""
     console.print(
         f"ingested {summary.events} events{dropped} in {summary.ingest_seconds:.1f}s ({rate:.0f}/s); "

@@ -125,8 +125,8 @@ EVENT = '{"type": "event", "id": "e1", "content": "I adopted a cat called Miso."
 QUERY = '{"type": "query", "id": "q1", "text": "What is the cat called?", "user_id": "kim"}'
 
 
-def _run(tmp_path: Path, *lines: str) -> tuple[Path, object]:
-    (tmp_path / "p.yaml").write_text(PIPELINE)
+def _run(tmp_path: Path, *lines: str, pipeline: str = PIPELINE) -> tuple[Path, object]:
+    (tmp_path / "p.yaml").write_text(pipeline)
     stream = tmp_path / "s.jsonl"
     stream.write_text("".join(line + "\n" for line in lines))
     args = ["run", str(tmp_path / "p.yaml"), "--stream", str(stream), "--data-dir", str(tmp_path / "d")]
@@ -245,3 +245,39 @@ def test_a_negative_seed_is_refused_by_validate(
     assert result.exit_code == 2, result.output
     assert f"{path}:6:{col}: {slot}[0].seed: input should be greater than or equal to 0" in result.output
     tally(1, "negative seeds")
+
+
+# --- text from files shown on the terminal -------------------------------------------------
+
+MARKUP_STREAM = [
+    '{"type": "event", "id": "e1", "content": "Miso the cat [/red] sleeps [bold]all day", "user_id": "kim"}',
+    '{"type": "query", "id": "q1", "text": "cat [link=http://evil.example]click[/link]", '
+    '"user_id": "kim", "evidence": ["e1"], "category": "[/yellow]odd"}',
+    '{"type": "query", "id": "q2", "text": "dog", "user_id": "kim", "evidence": ["[/yellow]e9"]}',
+]
+
+
+@pytest.mark.slow
+def test_text_that_looks_like_terminal_markup_is_shown_as_written(
+    tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """`[/red]` in an event crashed `run` after the ingest (rich MarkupError traceback);
+    `[link=...]` in a query turned into a hyperlink. Both are printed as written now."""
+    lance = PIPELINE.replace("store: {type: memory}", "store: {type: lancedb}")
+    stream, result = _run(tmp_path, *MARKUP_STREAM, pipeline=lance)
+    output = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert result.exit_code == 0, (output, result.exception)  # type: ignore[attr-defined]
+    assert "[/red]" in output and "[bold]all" in output, output  # folded in its column
+    assert "[link=http://evil.ex" in output and "click[/link]" in output, output
+    assert "'[/yellow]e9' names no event" in output, output
+    args = ["search", str(tmp_path / "p.yaml"), "cat", "--user", "kim", "--data-dir", str(tmp_path / "d")]
+    found = CliRunner().invoke(cli, args)
+    assert found.exit_code == 0, (found.output, found.exception)
+    assert "[/red]" in found.output
+    evaluated = CliRunner().invoke(
+        cli, ["eval", str(tmp_path / "p.yaml"), "--dataset", "jsonl", "--data", str(stream)]
+    )
+    assert evaluated.exit_code == 0, (evaluated.output, evaluated.exception)
+    assert "[/yellow]odd" in evaluated.output
+    tally(3, "streams with markup-like text (run, search, eval)")
+
