@@ -11,6 +11,8 @@ problems are collected as :class:`Problem` records and raised together in one
 
 from __future__ import annotations
 
+import re
+
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -169,7 +171,21 @@ class Problem:
         elif self.suggestion:
             lines.append(f"    did you mean '{self.suggestion}'?")
         lines.extend(f"    {hint}" for hint in self.hints)
-        return "\n".join(lines)
+        return "\n".join(_printable(line) for line in lines)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(text: str) -> str:
+    r"""Escape control characters (``\x1b`` and the like) that a file put into a message.
+
+    Values and keys of hostile files are echoed in problems; raw, an escape sequence would
+    reach the terminal (set its title, clear it, fake output), and bidirectional overrides
+    would reorder what is shown.
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1] if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)  # fmt: skip
 
 
 class ConfigError(EvolveLabError):

@@ -281,3 +281,16 @@ def test_text_that_looks_like_terminal_markup_is_shown_as_written(
     assert "[/yellow]odd" in evaluated.output
     tally(3, "streams with markup-like text (run, search, eval)")
 
+
+def test_control_characters_in_a_located_problem_are_escaped(tmp_path: Path) -> None:
+    """An escape sequence in a YAML value or key reached the terminal raw (title, colours)."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        BASE.replace("encode: [{type: turn}]", 'encode: [{type: "\\e]0;pwned\\aturn"}]')
+        .replace("{type: bm25, k: 5}", '{type: bm25, k: 5, "\\e[2Jbogus": 1}')
+    )
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "unknown encoder type '\\x1b]0;pwned\\x07turn'" in result.output
+    assert "retrieve[0].\\x1b[2Jbogus: unknown field" in result.output
