@@ -59,15 +59,16 @@ def plugin_report(registry: Registry) -> dict[str, Any]:
 def render_plugin_report(report: dict[str, Any]) -> None:
     """Print the report as tables."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = Console()  # names, fields and errors come from plugins: printed as written
     table = Table(title="plugins")
     for column in ("plugin", "version", "types"):
         table.add_column(column, overflow="fold")
     for plugin in report["plugins"]:
         types = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in plugin["types"].items())
-        table.add_row(plugin["name"], plugin["version"], types or "-")
+        table.add_row(escape(plugin["name"]), escape(plugin["version"]), escape(types or "-"))
     console.print(table)
     for kind, infos in report["types"].items():
         sub = Table(title=f"{kind} types")
@@ -75,10 +76,11 @@ def render_plugin_report(report: dict[str, Any]) -> None:
             sub.add_column(column, overflow="fold")
         for info in infos:
             caps = info.get("capabilities", info.get("requires", []))
-            sub.add_row(info["name"], info["plugin"], ", ".join(caps) or "-", ", ".join(info["fields"]))
+            cells = (info["name"], info["plugin"], ", ".join(caps) or "-", ", ".join(info["fields"]))
+            sub.add_row(*map(escape, cells))
         console.print(sub)
     for failure in report["failures"]:
         console.print(
-            f"[red]failed to load[/red] {failure['name']} ({failure['dist']} {failure['version']}): "
-            f"{failure['error']}"
+            "[red]failed to load[/red] "
+            + escape(f"{failure['name']} ({failure['dist']} {failure['version']}): {failure['error']}")
         )

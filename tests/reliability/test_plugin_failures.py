@@ -527,3 +527,28 @@ def test_a_plugin_printing_while_imported_does_not_corrupt_standard_output(
     assert "chatty" in plugin_set.plugins
     out, err = capsys.readouterr()
     assert out == "" and "hello from import" in err
+
+
+def test_the_plugin_report_prints_names_and_errors_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """`evolvelab plugins` crashed (rich MarkupError) on a type named '[/red]x', and dropped
+    '[type=list_type, ...]' from an error message, reading both as terminal markup."""
+    from evolvelab.plugin_report import plugin_report, render_plugin_report
+
+    class MarkupConfig(RetrieverConfig):
+        type: Literal["[/red]x"] = "[/red]x"
+
+    class Marked(FirstRetriever):
+        config_model: ClassVar[type[MarkupConfig]] = MarkupConfig  # type: ignore[assignment]
+
+    def broken() -> list[object]:
+        raise ValueError("facts [type=list_type, input_value='Ana'] [/bold]")
+
+    registry = registry_with(
+        types.SimpleNamespace(register_retrievers=hookimpl(lambda: [Marked])),
+        types.SimpleNamespace(register_encoders=hookimpl(broken)),
+    )
+    capsys.readouterr()
+    render_plugin_report(plugin_report(registry))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[/red]x" in out
+    assert "[type=list_type, input_value='Ana'] [/bold]" in out
