@@ -86,14 +86,15 @@ def use_event_log(memory: Memory, directory: str | Path | None = None) -> Replay
 def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
     """Apply the memory's log entries with ``seq > after`` to its stores (without logging them).
 
-    Consecutive adds are written in groups; every applied entry is marked applied.
+    Consecutive adds are written in groups; every applied entry is marked applied. An
+    erasure (delete, forget) is marked applied only once the log is rewritten without
+    what it erased, so a crash during recovery leaves it to be done again.
     """
     log = memory.log
     report = ReplayReport()
     if log is None:
         return report
     pending: list[AddEntry] = []
-    erasures: list[DeleteEntry | ForgetEntry] = []
 
     def flush() -> None:
         if not pending:
@@ -120,11 +121,11 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
                 report.updates += 1
             elif isinstance(entry, DeleteEntry):
                 memory.resources.remove(entry.note_ids, entry.scope)
-                erasures.append(entry)
+                erase_from_log(log, [entry])  # a crash may have come before its rewrite
                 report.deletes += 1
             elif isinstance(entry, ForgetEntry):
                 forget(memory, entry.owners, log=False)
-                erasures.append(entry)
+                erase_from_log(log, [entry])
                 report.forgets += 1
             elif isinstance(entry, OutcomeEntry):
                 outcome = Outcome(task_id=entry.query_id, success=entry.success,
@@ -135,7 +136,6 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
             report.failures.append(f"log entry {entry.seq} ({entry.op}): {err}")  # type: ignore[attr-defined]
         log.mark_applied(entry.seq)
     flush()
-    erase_from_log(log, erasures)  # again: a crash may have come before the first rewrite
     return report
 
 

@@ -214,3 +214,31 @@ def test_an_erasure_interrupted_before_the_log_rewrite_is_finished_on_open(tmp_p
     with pytest.raises(NoteNotFound):
         reopened.get(secret, ANA)
     reopened.close()
+
+
+def test_a_crash_during_recovery_never_marks_an_erasure_done_before_the_log_is_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evolvelab.rebuild
+
+    memory = _memory(tmp_path)
+    _, secret = _chat(memory, ANA, "Fine to keep.", "My PIN is 4321.")
+    source = memory.get(secret, ANA).source_ids
+    memory.close()
+    log = EventLog(tmp_path / "data" / "eventlog").open()  # the first crash: logged, nothing else
+    log.append([DeleteEntry(scope=Scope(user_id="ana"), note_ids=[secret], source_ids=source)])
+    log.close()
+
+    def crash(*_: object) -> int:
+        raise KeyboardInterrupt("killed while rewriting the log")
+
+    with monkeypatch.context() as patch:  # the second crash: during recovery's log rewrite
+        patch.setattr(evolvelab.rebuild, "erase_from_log", crash)
+        recovering = Memory.from_text(PIPELINE % "memory", data_dir=tmp_path / "data")
+        with pytest.raises(KeyboardInterrupt):
+            recovering.use_event_log()
+        recovering.log.close()
+    reopened = Memory.from_text(PIPELINE % "memory", data_dir=tmp_path / "data")
+    reopened.use_event_log()
+    assert "4321" not in (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
+    reopened.close()
