@@ -161,8 +161,11 @@ def create_app(
         description="Serve an EvolveLab memory pipeline: add, search, list, correct, forget, export.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     _install_errors(app)
+    _docs(app)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -174,6 +177,40 @@ def create_app(
 
         app.router.routes.append(Route("/mcp", endpoint=mcp_app))
     return Gate(app, keys, limits.max_body_bytes)
+
+
+_ASSETS = "/docs-assets"
+
+
+def _docs(app: FastAPI) -> None:
+    """Serve ``/docs`` (Swagger UI) and ``/redoc`` with their scripts from this server.
+
+    FastAPI's default pages load Swagger UI and ReDoc from a CDN, so they render blank
+    without network access; the ``fastapi-offline`` package ships both (Swagger UI 5,
+    which reads the OpenAPI 3.1 that FastAPI writes), served here under ``/docs-assets``.
+    """
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    static = files("fastapi_offline") / "static"
+    app.mount(_ASSETS, StaticFiles(directory=str(static)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="EvolveLab memory - API",
+            swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_ASSETS}/swagger-ui.css", swagger_favicon_url=f"{_ASSETS}/favicon.png",
+        )  # fmt: skip
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="EvolveLab memory - API",
+                              redoc_js_url=f"{_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{_ASSETS}/favicon.png", with_google_fonts=False)  # fmt: skip
 
 
 def _tenant(request: Request) -> Tenant:

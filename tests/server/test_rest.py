@@ -31,6 +31,19 @@ def test_health_and_docs_need_no_key(two_tenants: Served) -> None:
     assert httpx.get(f"{two_tenants.url}/docs").status_code == 200
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_every_asset_from_the_server_itself(two_tenants: Served, page: str) -> None:
+    import re
+
+    html = httpx.get(f"{two_tenants.url}{page}").text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", html)
+    urls = [u for pair in assets for u in pair if u]
+    assert urls and not [u for u in urls if "//" in u], urls  # no other host, no CDN
+    for url in urls:
+        response = httpx.get(f"{two_tenants.url}{url}")
+        assert response.status_code == 200 and len(response.content) > 100, url
+
+
 @pytest.mark.parametrize("method, path", [
     ("POST", "/v1/events"), ("POST", "/v1/search"), ("GET", "/v1/notes"),
     ("GET", "/v1/notes/n_1"), ("PATCH", "/v1/notes/n_1"), ("DELETE", "/v1/notes/n_1"),
