@@ -498,8 +498,9 @@ class Memory:
         for note in notes:
             by_scope.setdefault(note.scope.model_dump_json(), []).append(note)
         stored: dict[tuple[str, str], Note] = {}
-        for group in by_scope.values():
-            for old in self.store.get([n.id for n in group], group[0].scope):
+        asked = [([n.id for n in group], group[0].scope) for group in by_scope.values()]
+        for found in self.store.get_many(asked):
+            for old in found:
                 stored[(old.scope.model_dump_json(), old.id)] = old
         return stored
 

@@ -522,6 +522,14 @@ class Store(Component):
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
         """Return the notes with these ids that belong to ``scope`` (unknown ids skipped)."""
 
+    def get_many(self, requests: Sequence[tuple[Sequence[str], Scope]]) -> list[list[Note]]:
+        """Answer several :meth:`get` calls at once, in order (one per scope of a batch).
+
+        The default asks one after another; a store whose scopes live apart (``lancedb``:
+        a table per owner) may answer them side by side.
+        """
+        return [self.get(ids, scope) for ids, scope in requests]
+
     @abc.abstractmethod
     def delete(self, ids: Sequence[str], scope: Scope) -> int:
         """Delete the notes with these ids in ``scope``; return how many were deleted."""

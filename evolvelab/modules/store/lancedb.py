@@ -107,16 +107,26 @@ class LanceDBStoreConfig(StoreConfig):
         "new data file, and searches slow down as files pile up.",
     )
     keep_versions_minutes: float = Field(
-        60.0,
+        5.0,
         ge=0.0,
-        description="Maintenance deletes table versions older than this; readers in other "
-        "processes need the versions they are reading, so keep it above your longest read.",
+        description="Maintenance (on the `reindex_rows` / `reindex_writes` schedule) deletes "
+        "table versions and index files older than this; readers in other processes need "
+        "the version they are reading, so keep it above your longest read. Every write "
+        "leaves a version behind, so disk holds the data plus this window's commits.",
     )
     refresh_seconds: float = Field(
         0.0,
         ge=0.0,
         description="How stale a read may be: check for other processes' writes at most "
         "this often (0: before every read).",
+    )
+    write_threads: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Owner tables one add writes at the same time (a group commit of "
+        "several users' adds writes one table each); 1: one after another. Each owner's "
+        "write is still durable and searchable before `add` returns.",
     )
     commit_retries: int = Field(
         12,
@@ -162,6 +172,8 @@ class LanceDBStore(Store):
         self._schema: Any = None
         self._path = ""
         self._upkeep: dict[str, _Upkeep] = {}
+        self._pool: Any = None
+        """Threads writing (and reading) several owners' tables at once; made when needed."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -201,7 +213,10 @@ class LanceDBStore(Store):
             ) from err
 
     def close(self) -> None:
-        """Drop the table handles (safe to call twice)."""
+        """Drop the table handles and the worker threads (safe to call twice)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self._tables = None
         self._upkeep = {}
 
@@ -212,6 +227,9 @@ class LanceDBStore(Store):
 
         Each owner's notes are one atomic upsert into that owner's table; a concurrent
         writer's conflicting commit makes it redo the upsert, never fail or double a row.
+        The owners of one call are written side by side (``write_threads``); the call
+        returns when every one of them is committed and its text index is up to date. If
+        one owner's write fails, the others still finish, and the first error is raised.
 
         Args:
             notes: the notes; those without an embedding are embedded here.
@@ -224,16 +242,51 @@ class LanceDBStore(Store):
         by_owner: dict[str, list[Note]] = {}
         for note in self._embedded(notes):
             by_owner.setdefault(rows.owner_key(note.scope), []).append(note)
-        for owner, group in by_owner.items():
-            table = self._owner_tables().ensure(owner)
-            data = rows.notes_to_table(group, self._schema)
+        # tables are opened (or created) here, one by one; the writes then run side by side
+        work = [(self._owner_tables().ensure(owner), group) for owner, group in by_owner.items()]
+        self._side_by_side(self._write_owner, work)
 
-            def upsert(table: Any = table, data: Any = data) -> None:
-                merge = table.merge_insert("_key").when_matched_update_all()
-                merge.when_not_matched_insert_all().execute(data)
+    def get_many(self, requests: Sequence[tuple[Sequence[str], Scope]]) -> list[list[Note]]:
+        """Answer several :meth:`get` calls; different owners' tables are read side by side."""
+        for _, scope in requests:  # open the tables here, not on the worker threads
+            self._table_of(scope)
+        return self._side_by_side(self.get, list(requests))
 
-            self._commit(upsert, f"writing notes of {group[0].scope!r}")
-            self._maintain(table, data.num_rows)
+    def _side_by_side(self, action: Any, calls: list[tuple[Any, Any]]) -> list[Any]:
+        """Run ``action(*call)`` for each call, on up to ``write_threads`` threads.
+
+        Every call runs to its end even if another fails (a committed write stays
+        committed); then the first error is raised.
+        """
+        if len(calls) <= 1 or self.config.write_threads == 1:
+            return [action(*call) for call in calls]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(
+                self.config.write_threads, thread_name_prefix="lancedb-owner"
+            )
+        futures = [self._pool.submit(action, *call) for call in calls]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+        return [f.result() for f in futures]
+
+    def _write_owner(self, table: Any, group: list[Note]) -> None:
+        """Upsert one owner's notes, then the upkeep that keeps them searchable.
+
+        Runs on a worker thread when one add writes several owners: the tables are
+        independent, and LanceDB does the work outside the GIL.
+        """
+        data = rows.notes_to_table(group, self._schema)
+
+        def upsert() -> None:
+            merge = table.merge_insert("_key").when_matched_update_all()
+            merge.when_not_matched_insert_all().execute(data)
+
+        self._commit(upsert, f"writing notes of {group[0].scope!r}")
+        self._maintain(table, data.num_rows)
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
         """Return the notes with these ids in ``scope``, in the order asked.
