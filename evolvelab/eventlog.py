@@ -10,7 +10,8 @@ a JSON-lines file under ``<data dir>/eventlog/``::
     {"seq": 3, "at": "...", "op": "delete", "scope": {...}, "note_ids": [...], "source_ids": [...]}
 
 Durability: :meth:`EventLog.append` writes and ``fsync``\\ s before it returns, so an
-entry that was acknowledged survives a crash; a torn last line (a crash mid-write, never
+entry that was acknowledged survives a crash (a new log's name is made durable too, by an
+``fsync`` of its folder when it is created); a torn last line (a crash mid-write, never
 acknowledged) is cut off when the log is opened. The ``applied`` file next to the log
 records the last entry the stores have absorbed; entries after it are replayed on open.
 
@@ -170,6 +171,15 @@ LogEntry = Annotated[
 _ENTRY: TypeAdapter[LogEntry] = TypeAdapter(LogEntry)
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make the names in ``directory`` (a new or renamed file) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _update_key(entry: UpdateEntry) -> tuple[str | None, str | None, str]:
     return entry.scope.user_id, entry.scope.agent_id, entry.note_id
 
@@ -208,9 +218,15 @@ class EventLog:
             if self._file is not None:
                 return self
             try:
+                created = not self.directory.exists()
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._take_writer_lock()
-                self.path.touch(exist_ok=True)
+                if not self.path.exists():
+                    self.path.touch()
+                    created = True
+                if created and self._fsync:  # the new file's name must survive a crash too
+                    _fsync_dir(self.directory)
+                    _fsync_dir(self.directory.parent)
                 self._cut_torn_tail()
                 self._next = self._last_seq() + 1
                 applied = self.directory / APPLIED_FILE
@@ -381,11 +397,7 @@ class EventLog:
             self._file.close()  # type: ignore[attr-defined]
             os.replace(tmp, self.path)
             self._updates = None  # rebuilt on next use
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync_dir(self.directory)
             self._file = self.path.open("ab")
             return touched
 

@@ -107,3 +107,27 @@ def test_one_process_writes_a_log_at_a_time(tmp_path: Path) -> None:
     first.close()
     again = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
     assert again.stdout == ""
+
+
+def test_a_new_log_makes_its_name_durable_before_the_first_acknowledgement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    synced: list[tuple[int, int]] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        info = os.fstat(fd)
+        synced.append((info.st_ino, stat.S_ISDIR(info.st_mode)))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    folder = tmp_path / "data" / "eventlog"
+    log = EventLog(folder).open()
+    log.append([_add("first")])
+    directories = {inode for inode, is_dir in synced if is_dir}
+    assert folder.stat().st_ino in directories  # the file's name in its folder
+    assert folder.parent.stat().st_ino in directories  # the new folder's name in its parent
+    log.close()
