@@ -45,6 +45,7 @@ from evolvelab.server.api import (
 )
 from evolvelab.server.gate import Gate
 from evolvelab.server.service import MemoryService, ReadOnlyReplica, Tenant
+from evolvelab.server.writer import ShuttingDown
 from evolvelab.stream import dump_stream
 
 if TYPE_CHECKING:
@@ -89,6 +90,12 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ReadOnlyReplica)
     async def read_only(_: Request, exc: ReadOnlyReplica) -> JSONResponse:
         return _error(405, "read_only", str(exc))
+
+    @app.exception_handler(ShuttingDown)
+    async def stopping(_: Request, exc: ShuttingDown) -> JSONResponse:
+        response = _error(503, "shutting_down", str(exc))
+        response.headers["retry-after"] = "1"
+        return response
 
     @app.exception_handler(NoteNotFound)
     async def missing(_: Request, exc: NoteNotFound) -> JSONResponse:

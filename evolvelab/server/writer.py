@@ -28,7 +28,14 @@ from evolvelab.types import AddResult
 if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
-__all__ = ["CommitStats", "GroupCommitter", "ReadWriteLock"]
+__all__ = ["CommitStats", "GroupCommitter", "ReadWriteLock", "ShuttingDown"]
+
+
+class ShuttingDown(EvolveLabError):
+    """A write that arrived after the writer stopped (or before it started): try again later.
+
+    The server answers it with 503 and ``Retry-After``, not as a client mistake.
+    """
 
 
 class ReadWriteLock:
@@ -149,7 +156,7 @@ class GroupCommitter:
         """Queue an add; the future completes once its commit is durable.
 
         Raises:
-            EvolveLabError: if the writer is stopping.
+            ShuttingDown: if the writer is stopping or not started.
         """
         future: Future[AddResult] = Future()
         self._put(_Add(request, future))
@@ -163,7 +170,7 @@ class GroupCommitter:
 
     def _put(self, item: Any) -> None:
         if self._stopping or self._thread is None:
-            raise EvolveLabError("the server is shutting down; write refused")
+            raise ShuttingDown("the server is shutting down; write refused (retry later)")
         self._queue.put(item)
 
     def stop(self, timeout: float | None = 30.0) -> None:

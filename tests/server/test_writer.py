@@ -114,3 +114,22 @@ def test_the_tenant_is_folded_into_every_scope_and_taken_off_answers() -> None:
     assert pattern.matches(Scope(user_id="acme/ana", agent_id="bot"))
     assert not pattern.matches(Scope(user_id="globex/ana", agent_id="bot"))
     assert Tenant(None).inside(Scope(user_id="ana")) == Scope(user_id="ana")
+
+
+def test_a_write_after_shutdown_is_a_503_to_retry_not_a_client_error(memory: Memory) -> None:
+    import asyncio
+
+    import httpx
+
+    from evolvelab.server.app import create_app
+
+    app = create_app(MemoryService(memory), mcp=False)  # lifespan not run: no writer
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/v1/events", json={"events": [{"content": "late"}]})
+
+    response = asyncio.run(post())
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["error"]["code"] == "shutting_down"
