@@ -50,7 +50,7 @@ def _not_storable_json(body: bytes) -> str | None:
     if not body.strip():
         return None  # the app answers a missing body with the field it lacks
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a leading BOM is allowed, as FastAPI's parser allows it
     except UnicodeDecodeError as err:
         return f"not UTF-8 at byte {err.start}"
     try:

@@ -92,3 +92,8 @@ def test_a_chunked_body_without_length_is_limited_and_still_works(two_tenants: S
     assert _refused(big, 413)["code"] == "too_large" and "max_body_bytes" in big.text
     small = chunked([b'{"scope": {"user_id": "chunk"}, ', b'"events": [{"content": "hi"}]}'])
     assert small.status_code == 200 and len(small.json()["ids"]) == 1
+
+
+def test_a_utf8_byte_order_mark_is_accepted(two_tenants: Served) -> None:
+    response = _post(two_tenants, "/v1/search", b'\xef\xbb\xbf{"scope": {"user_id": "bom"}, "query": "x"}')
+    assert response.status_code == 200, response.text
