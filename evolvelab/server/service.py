@@ -168,7 +168,11 @@ class MemoryService:
     async def search(
         self, tenant: Tenant, scope: Scope, text: str, k: int, where: Where | None
     ) -> tuple[str, list[Hit]]:
-        """Search; the query is logged (not fsynced: a query is not a write) with its hits."""
+        """Search; the query is logged (not fsynced: a query is not a write) with its hits.
+
+        The log append runs on a worker thread: an erasure rewriting the log holds it for
+        as long as the rewrite takes, and the event loop must keep serving meanwhile.
+        """
         inner = tenant.inside(scope)
         hits = await self._read(lambda: self.memory.search(text, k, inner, where))
         query_id = "q_" + secrets.token_hex(8)
@@ -176,7 +180,7 @@ class MemoryService:
             entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
                                hit_ids=[h.note.id for h in hits],
                                hit_sources=[h.note.source_ids for h in hits])  # fmt: skip
-            self.memory.log.append([entry], durable=False)
+            await asyncio.to_thread(self.memory.log.append, [entry], durable=False)
         return query_id, hits
 
     async def get(self, tenant: Tenant, note_id: str, scope: Scope) -> Note:

@@ -133,3 +133,37 @@ def test_a_write_after_shutdown_is_a_503_to_retry_not_a_client_error(memory: Mem
     response = asyncio.run(post())
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.json()["error"]["code"] == "shutting_down"
+
+
+def test_a_search_never_blocks_the_event_loop_while_the_log_is_rewritten(memory: Memory) -> None:
+    import asyncio
+
+    import httpx
+
+    from evolvelab.server.app import create_app
+
+    service = MemoryService(memory)
+    app = create_app(service, mcp=False)
+    rewriting = threading.Event()
+
+    def long_rewrite() -> None:  # an erasure rewriting a large log holds the log's lock
+        with memory.log._lock:  # type: ignore[union-attr]
+            rewriting.set()
+            time.sleep(1.5)
+
+    async def main() -> float:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            thread = threading.Thread(target=long_rewrite)
+            thread.start()
+            rewriting.wait()
+            start = time.perf_counter()
+            search = asyncio.create_task(client.post("/v1/search", json={"query": "x"}))
+            await asyncio.sleep(0.2)  # the search has run and is logging its query
+            assert (await client.get("/healthz")).status_code == 200
+            waited = time.perf_counter() - start
+            assert (await search).status_code == 200
+            thread.join()
+            return waited
+
+    assert asyncio.run(main()) < 1.0  # not the 1.5 s the rewrite holds the log
