@@ -191,6 +191,29 @@ def _scores(results: list[QueryResult], ks: list[int]) -> dict[str, Any]:
     }
 
 
+def _score_fields(results: list[QueryResult], ks: list[int], names: dict[str, str]) -> dict[str, Any]:
+    """The :class:`EvalReport` fields every replay fills alike: scores, per category, latency.
+
+    ``names`` maps category codes to their names (the dataset's ``categories``).
+    """
+    codes = sorted({r.category for r in results if r.category is not None}, key=_category_key)
+    latencies = [r.search_ms for r in results]
+    return {
+        **_scores(results, ks),
+        "by_category": {
+            code: CategoryScore(name=names.get(code),
+                                **_scores([r for r in results if r.category == code], ks))
+            for code in codes
+        },
+        "search_ms": Latency(p50=percentile(latencies, 50), p95=percentile(latencies, 95),
+                             mean=mean(latencies), max=max(latencies, default=None),
+                             histogram=_histogram(latencies)),
+        "ks": ks,
+        "asked": len(results),
+        "categories": {c: names[c] for c in codes if c in names},
+    }  # fmt: skip
+
+
 def _qa_report(results: list[QueryResult], settings: QASettings, spent: LLMCounts) -> QAReport:
     def block(rows: list[QueryResult]) -> dict[str, Any]:
         judged = [r.judge for r in rows if r.judge is not None]
@@ -279,26 +302,14 @@ def evaluate(
     total = _spent(memory.llm, pipeline_before)
     if answer_llm is not memory.llm:
         total = _add(total, qa_spent)
-    overall = _scores(results, chosen_ks)
-    codes = sorted({r.category for r in results if r.category is not None}, key=_category_key)
-    by_category = {
-        code: CategoryScore(name=dataset.categories.get(code),
-                            **_scores([r for r in results if r.category == code], chosen_ks))
-        for code in codes
-    }  # fmt: skip
-    latencies = [r.search_ms for r in results]
     seconds = run.ingest_seconds
     return EvalReport(
-        pipeline=memory.name, dataset=dataset.name, questions=overall["questions"],
-        skipped=overall["skipped"], recall=overall["recall"], by_category=by_category,
-        search_ms=Latency(p50=percentile(latencies, 50), p95=percentile(latencies, 95),
-                          mean=mean(latencies), max=max(latencies, default=None),
-                          histogram=_histogram(latencies)),
+        pipeline=memory.name, dataset=dataset.name,
+        **_score_fields(results, chosen_ks, dataset.categories),
         ingest=Ingest(events=run.events, seconds=round(seconds, 3),
                       per_second=run.events / seconds if seconds > 0 else None,
                       scopes=run.scopes, manage_seconds=round(run.manage_seconds, 3)),
-        llm=total, hit=overall["hit"], mrr=overall["mrr"], ks=chosen_ks, asked=len(results),
-        categories={c: dataset.categories[c] for c in codes if c in dataset.categories},
+        llm=total,
         qa=_qa_report(results, qa, qa_spent) if qa is not None else None,
         data=dataset.source, order=order,
         scopes=list(dict.fromkeys(r.user_id for r in records if r.user_id is not None)),

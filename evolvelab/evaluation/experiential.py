@@ -46,16 +46,8 @@ from evolvelab.evaluation._task_scores import (
     simulated_outcome,
     spread,
 )
-from evolvelab.evaluation.schema import (
-    CategoryScore,
-    EvalReport,
-    ExperienceReport,
-    Ingest,
-    Latency,
-    LLMCounts,
-    QueryResult,
-)
-from evolvelab.metrics import mean, percentile, rank_ids, ranked_sources, recall_at_k_ids
+from evolvelab.evaluation.schema import EvalReport, ExperienceReport, Ingest, QueryResult
+from evolvelab.metrics import rank_ids, ranked_sources, recall_at_k_ids
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, Stream, StreamRecord
 from evolvelab.types import Hit, Outcome, Scope
 
@@ -250,7 +242,7 @@ def evaluate_tasks(
     Raises:
         EvolveLabError: for bad ``ks`` or ``limit``; stage errors propagate.
     """
-    from evolvelab.evaluation.core import _check_ks, _histogram, _scores, environment
+    from evolvelab.evaluation.core import _check_ks, _score_fields, _spent, _usage, environment
 
     started = time.perf_counter()
     settings = settings or TaskSettings()
@@ -263,10 +255,7 @@ def evaluate_tasks(
         if held:
             warnings.append(f"scope user_id={user_id!r} agent_id={agent_id!r} already held {held} "
                             "notes before the replay; scores mix with an earlier run")  # fmt: skip
-    before = getattr(memory.llm, "usage", None)
-    calls0 = None
-    if before is not None:
-        calls0 = (before.calls, before.prompt_tokens, before.completion_tokens, before.seconds)
+    before = _usage(memory.llm)
     run = _Run(memory, data, chosen, settings, batch_size)
     run.add(prefix)
     for record in prefix:  # outcomes before the first task: fed as recorded
@@ -281,19 +270,7 @@ def evaluate_tasks(
             bar[0].advance(bar[1])
     if bar is not None:
         bar[0].__exit__(None, None, None)
-    overall = _scores(run.results, chosen)
-    codes = sorted({r.category for r in run.results if r.category is not None})
-    by_category = {c: CategoryScore(name=data.categories.get(c),
-                                    **_scores([r for r in run.results if r.category == c], chosen))
-                   for c in codes}  # fmt: skip
     headline = order_scores(run.rows, chosen, None)
-    latencies = [r.search_ms for r in run.results]
-    usage = getattr(memory.llm, "usage", None)
-    llm = LLMCounts()
-    if usage is not None and calls0 is not None:
-        llm = LLMCounts(calls=usage.calls - calls0[0], prompt_tokens=usage.prompt_tokens - calls0[1],
-                        completion_tokens=usage.completion_tokens - calls0[2],
-                        seconds=round(usage.seconds - calls0[3], 3))  # fmt: skip
     experience = ExperienceReport(
         tasks=len(run.rows), helpful_tasks=sum(r.helpful_recall is not None for r in run.rows),
         misleading_tasks=sum(r.misleading_rate is not None for r in run.rows),
@@ -302,17 +279,11 @@ def evaluate_tasks(
     )  # fmt: skip
     seconds = run.ingest_seconds
     return EvalReport(
-        pipeline=memory.name, dataset=data.name, questions=overall["questions"],
-        skipped=overall["skipped"], recall=overall["recall"], by_category=by_category,
-        search_ms=Latency(p50=percentile(latencies, 50), p95=percentile(latencies, 95),
-                          mean=mean(latencies), max=max(latencies, default=None),
-                          histogram=_histogram(latencies)),
+        pipeline=memory.name, dataset=data.name, **_score_fields(run.results, chosen, data.categories),
         ingest=Ingest(events=run.events, seconds=round(seconds, 3),
                       per_second=run.events / seconds if seconds > 0 else None,
                       scopes=len({_key(b.query) for b in blocks})),
-        llm=llm, hit=overall["hit"], mrr=overall["mrr"], ks=chosen, asked=len(run.results),
-        categories={c: data.categories[c] for c in codes if c in data.categories},
-        data=data.source, order="tasks",
+        llm=_spent(memory.llm, before), data=data.source, order="tasks",
         scopes=list(dict.fromkeys(b.query.user_id for b in blocks if b.query.user_id is not None)),
         limit=limit, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wall_seconds=round(time.perf_counter() - started, 3), environment=environment(),
