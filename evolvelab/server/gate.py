@@ -39,6 +39,18 @@ def bearer_token(headers: list[tuple[bytes, bytes]] | Any) -> str | None:
     return None
 
 
+def _loggable(scope: dict) -> str:
+    """Return the path as the client sent it, still percent-encoded (no query string).
+
+    The decoded path can hold a newline (``%0A``) and forge a second log line; the raw
+    one cannot (the HTTP parser refuses control characters in the request line).
+    """
+    raw = scope.get("raw_path")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else scope.get("path", "")
+    text = text.split("?", 1)[0]
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _authorizations(headers: list[tuple[bytes, bytes]]) -> int:
     return sum(1 for name, _ in headers if name.lower() == b"authorization")
 
@@ -129,7 +141,7 @@ class Gate:
             await self.app(scope, receive, sending)
         finally:
             ACCESS.info(
-                "%s %s tenant=%s status=%s %.1fms", scope.get("method"), path,
+                "%s %s tenant=%s status=%s %.1fms", scope.get("method"), _loggable(scope),
                 tenant or "-", status["code"] or "-", (time.perf_counter() - start) * 1000,
             )  # fmt: skip
 

@@ -97,3 +97,12 @@ def test_a_chunked_body_without_length_is_limited_and_still_works(two_tenants: S
 def test_a_utf8_byte_order_mark_is_accepted(two_tenants: Served) -> None:
     response = _post(two_tenants, "/v1/search", b'\xef\xbb\xbf{"scope": {"user_id": "bom"}, "query": "x"}')
     assert response.status_code == 200, response.text
+
+
+def test_a_path_cannot_forge_a_line_in_the_access_log(two_tenants: Served) -> None:
+    forged = "2026-01-01 00:00:00,000 evolvelab.access INFO DELETE /v1/scopes tenant=globex status=200"
+    path = "/v1/notes/abc%0A" + forged.replace(" ", "%20")
+    assert httpx.get(f"{two_tenants.url}{path}", headers=two_tenants.headers("acme")).status_code == 404
+    lines = two_tenants.log_path.read_text().splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01 00:00:00,000")]
+    assert any("GET /v1/notes/abc%0A2026-01-01%2000" in line for line in lines)
