@@ -23,6 +23,9 @@ that already reports JSON errors with line and column reports these the same way
 never on the other characters ``str.splitlines`` treats as line breaks (U+2028, U+2029,
 U+0085...), which JSON allows unescaped inside strings; bytes that are not UTF-8 are
 reported with their line and column.
+
+:func:`locate` maps every key and value of a valid JSON line to its column (and lists
+repeated keys), so a problem found after decoding still points at its place.
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "decode_lines", "loads", "split_lines"]
+__all__ = ["MAX_DEPTH", "JSONPath", "column", "decode_lines", "loads", "locate", "split_lines"]
 
 MAX_DEPTH = 64
 """How deeply arrays and objects may nest."""
 
+JSONPath = tuple[str | int, ...]
+"""Keys and list indexes from the top of a JSON value down to one inside it."""
+
 _INT64 = (-(2**63), 2**63 - 1)
 _BOM = b"\xef\xbb\xbf"
+_DECODER = json.JSONDecoder()
 # a string token, a bracket, or a bare word (number, true, false, null, NaN, Infinity)
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|[^\s\[\]{},:"]+', re.S)
 _RAW_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -227,3 +234,44 @@ def decode_lines(data: bytes) -> tuple[list[str], list[tuple[int, int, str]]]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines], bad
+
+
+def column(line: str, path: JSONPath) -> int:
+    """Return the 1-based column of the value at ``path`` in a JSON line."""
+    spots, _ = locate(line)
+    return spots.get(path, spots[()])[1]
+
+
+def locate(text: str) -> tuple[dict[JSONPath, tuple[int, int]], list[tuple[JSONPath, int]]]:
+    """Map each path in valid JSON ``text`` to (key column, value column); list repeated keys."""
+    spots: dict[JSONPath, tuple[int, int]] = {}
+    repeated: list[tuple[JSONPath, int]] = []
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        return i
+
+    def walk(i: int, path: JSONPath, key_col: int) -> int:
+        spots[path] = (key_col, i + 1)
+        if text[i] not in "{[":
+            return _DECODER.raw_decode(text, i)[1]
+        closing, index, keys = ("}" if text[i] == "{" else "]"), 0, set()
+        i = skip(i + 1)
+        while text[i] != closing:
+            if closing == "}":
+                key, end = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
+                if key in keys:
+                    repeated.append(((*path, key), i + 1))
+                keys.add(key)
+                i = skip(walk(skip(skip(end) + 1), (*path, key), i + 1))
+            else:
+                i = skip(walk(i, (*path, index), i + 1))
+                index += 1
+            if text[i] == ",":
+                i = skip(i + 1)
+        return i + 1
+
+    start = skip(0)
+    walk(start, (), start + 1)
+    return spots, repeated

@@ -33,7 +33,7 @@ from pydantic import (
     field_validator,
 )
 
-from evolvelab._strict_json import decode_lines, loads, split_lines
+from evolvelab._strict_json import column, decode_lines, loads, locate, split_lines
 from evolvelab.errors import EvolveLabError, Problem, StreamError, closest
 from evolvelab.types import Event, MetadataValue, Outcome, Query, Scope
 
@@ -201,7 +201,6 @@ _ITEM: TypeAdapter[Any] = TypeAdapter(StreamItem)
 _MODELS = {"stream": StreamHeader, "event": EventRecord, "query": QueryRecord,
            "outcome": OutcomeRecord}  # fmt: skip
 _TYPES = tuple(_MODELS)
-_DECODER = json.JSONDecoder()
 _BLANK = " \t\r\n"  # JSON's whitespace: a line of only these is skipped
 
 
@@ -361,7 +360,7 @@ def _parse_line(line: str, number: int, source: str, problems: list[Problem]) ->
         errors = err.errors(include_url=False)
     if not errors and not repeats:
         return record  # the common case: a good line, nothing to locate
-    spots, repeated = _locate(line)
+    spots, repeated = locate(line)
     for path, col in repeated:
         problems.append(Problem(source, path, "duplicate key (JSON keeps the last)", number, col))
     if not isinstance(data, dict):
@@ -411,7 +410,7 @@ def _check(
     for number, line, record in parsed:
         if isinstance(record, StreamHeader):
             if number != first or header is not None:
-                col = _col(line, ("type",))
+                col = column(line, ("type",))
                 problems.append(Problem(source, ("type",), "the header must be the first line",
                                         number, col))  # fmt: skip
             header = record
@@ -427,7 +426,7 @@ def _check(
         first_use = seen.setdefault(record.id, number)
         if first_use != number:
             message = f"duplicate {record.type} id {record.id!r} in {where}"
-            col, hint = _col(line, ("id",)), (f"first used on line {first_use}",)
+            col, hint = column(line, ("id",)), (f"first used on line {first_use}",)
             problems.append(Problem(source, ("id",), message, number, col, hints=hint))
     warnings = []
     asked = {r.id: (r, n) for n, _, r in parsed if isinstance(r, QueryRecord)}
@@ -440,7 +439,7 @@ def _check(
                 for i, gold in enumerate(getattr(record, key) or ()):
                     if gold not in known:
                         message = f"{key} id {gold!r} names no event in {_label(record.scope())}"
-                        col = _col(line, (key, i))
+                        col = column(line, (key, i))
                         warnings.append(Problem(source, (key, i), message, number, col))
     return header, records, warnings
 
@@ -455,7 +454,7 @@ def _unmatched_outcome(
     """Warn about an outcome whose query is not in the stream, or is in another scope."""
     if record.query_id not in asked:
         message = f"outcome for query {record.query_id!r}, which is not in the stream"
-        col = _col(line, ("query_id",))
+        col = column(line, ("query_id",))
         return [Problem(source, ("query_id",), message, number, col)]
     query, at = asked[record.query_id]
     if (query.user_id, query.agent_id) == (record.user_id, record.agent_id):
@@ -465,7 +464,7 @@ def _unmatched_outcome(
         f"outcome for query {record.query_id!r} in {_label(record.scope())}, but the query "
         f"is in {_label(query.scope())} (line {at})"
     )
-    return [Problem(source, (key,), message, number, _col(line, (key,)))]
+    return [Problem(source, (key,), message, number, column(line, (key,)))]
 
 
 def _label(scope: Scope) -> str:
@@ -473,44 +472,3 @@ def _label(scope: Scope) -> str:
     pairs = (("user_id", scope.user_id), ("agent_id", scope.agent_id))
     parts = [f"{key}={value!r}" for key, value in pairs if value is not None]
     return "scope " + ", ".join(parts) if parts else "the empty scope"
-
-
-def _col(line: str, path: Path_) -> int:
-    """Return the 1-based column of the value at ``path`` in a JSON line."""
-    spots, _ = _locate(line)
-    return spots.get(path, spots[()])[1]
-
-
-def _locate(text: str) -> tuple[dict[Path_, tuple[int, int]], list[tuple[Path_, int]]]:
-    """Map each path in valid JSON ``text`` to (key column, value column); list repeated keys."""
-    spots: dict[Path_, tuple[int, int]] = {}
-    repeated: list[tuple[Path_, int]] = []
-
-    def skip(i: int) -> int:
-        while i < len(text) and text[i] in " \t\r\n":
-            i += 1
-        return i
-
-    def walk(i: int, path: Path_, key_col: int) -> int:
-        spots[path] = (key_col, i + 1)
-        if text[i] not in "{[":
-            return _DECODER.raw_decode(text, i)[1]
-        closing, index, keys = ("}" if text[i] == "{" else "]"), 0, set()
-        i = skip(i + 1)
-        while text[i] != closing:
-            if closing == "}":
-                key, end = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-                if key in keys:
-                    repeated.append(((*path, key), i + 1))
-                keys.add(key)
-                i = skip(walk(skip(skip(end) + 1), (*path, key), i + 1))
-            else:
-                i = skip(walk(i, (*path, index), i + 1))
-                index += 1
-            if text[i] == ",":
-                i = skip(i + 1)
-        return i + 1
-
-    start = skip(0)
-    walk(start, (), start + 1)
-    return spots, repeated
