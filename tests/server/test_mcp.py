@@ -139,3 +139,26 @@ def test_tool_errors_say_why_and_the_limits_of_rest_hold(two_tenants: Served) ->
     response = httpx.get(f"{two_tenants.url}/v1/notes/{globex_note}", params={"user_id": "ana"},
                          headers=two_tenants.headers("globex"))  # fmt: skip
     assert response.status_code == 200
+
+
+def test_text_that_is_not_unicode_is_a_tool_error_saying_so(tmp_path: Path) -> None:
+    from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+
+    from evolvelab.pipeline import Memory
+    from evolvelab.server.mcp_tools import build_mcp
+    from evolvelab.server.service import MemoryService
+
+    memory = Memory.from_yaml(write_pipeline(tmp_path), data_dir=tmp_path / "data")
+    memory.use_event_log()
+    service = MemoryService(memory)
+    server = build_mcp(service)
+    service.start()
+    try:
+        for args in ({"content": "a lone \ud800"}, {"content": "fine", "speaker": "\udfff"}):
+            with pytest.raises(ToolError) as caught:
+                asyncio.run(server.call_tool("add_memory", args))
+            assert not isinstance(caught.value, UnexpectedToolError)
+            assert "unicode" in str(caught.value).lower()
+    finally:
+        service.stop()
+    assert "\\ud800" not in (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
