@@ -25,8 +25,9 @@ from collections import Counter
 from collections.abc import Iterable
 
 from evolvelab.text import STOP_WORDS, tokens
+from evolvelab.types import Note
 
-__all__ = ["PhraseCounter", "entities", "noun_phrases", "opinion_confidence"]
+__all__ = ["PhraseCounter", "entities", "note_entities", "noun_phrases", "opinion_confidence"]
 
 _CAPS = re.compile(r"\b[A-Z][A-Za-z0-9'&-]*(?:\s+(?:of\s+|the\s+)?[A-Z][A-Za-z0-9'&-]*)*")
 _QUOTED = re.compile(r"[\"“]([^\"“”]{2,60})[\"”]")
@@ -142,3 +143,9 @@ def opinion_confidence(text: str, base: float) -> float | None:
     if _BOOST.search(text):
         confidence += 0.15
     return round(min(max(confidence, 0.05), 0.95), 3)
+
+
+def note_entities(note: Note) -> list[str]:
+    """Return the entities a note carries in ``metadata.entities`` (``|``-separated)."""
+    raw = note.metadata.get("entities")
+    return [e for e in raw.split("|") if e] if isinstance(raw, str) else []

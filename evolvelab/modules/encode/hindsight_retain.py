@@ -42,7 +42,7 @@ from pydantic import BaseModel, Field
 
 from evolvelab.config import EncoderConfig, Tunable
 from evolvelab.llm import llm_available
-from evolvelab.modules.encode._entities import PhraseCounter, entities, opinion_confidence
+from evolvelab.modules.encode._entities import PhraseCounter, entities, note_entities, opinion_confidence
 from evolvelab.modules.encode.turn import render_event
 from evolvelab.stages import LLM, Encoder, Resources, Scannable
 from evolvelab.types import Event, Link, Note, Scope, Where, stable_id
@@ -178,7 +178,7 @@ class HindsightRetainEncoder(Encoder):
 
     def _remember(self, state: _Owner, note: Note) -> None:
         keep = max(self.config.entity_links, 1)
-        for name in _entity_list(note):
+        for name in note_entities(note):
             state.by_entity.setdefault(name, deque(maxlen=keep)).append(note.id)
         state.phrases.add(note.content)
         state.last.setdefault(
@@ -285,7 +285,7 @@ class HindsightRetainEncoder(Encoder):
         out: list[Note] = []
         for note, causes in drafts:
             links: list[Link] = []
-            for name in _entity_list(note):
+            for name in note_entities(note):
                 for target in (
                     list(state.by_entity.get(name, ()))[-cfg.entity_links :]
                     if cfg.entity_links
@@ -308,11 +308,6 @@ class HindsightRetainEncoder(Encoder):
             out.append(note)
             self._remember(state, note)
         return out
-
-
-def _entity_list(note: Note) -> list[str]:
-    raw = note.metadata.get("entities")
-    return [e for e in raw.split("|") if e] if isinstance(raw, str) else []
 
 
 def _retain_messages(window: Sequence[Event]) -> list[dict[str, str]]:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from evolvelab.config import ManagerConfig, Tunable
 from evolvelab.llm import llm_available
+from evolvelab.modules.encode._entities import note_entities
 from evolvelab.stages import Manager, ManageReport, Scannable
 from evolvelab.types import Note, Scope, Where, stable_id
 
@@ -87,9 +88,8 @@ class EntityObserveManager(Manager):
         )
         mentions: dict[str, list[Note]] = defaultdict(list)
         for note in notes:
-            raw = note.metadata.get("entities")
-            for name in raw.split("|") if isinstance(raw, str) else ():
-                if name and name not in speakers:
+            for name in note_entities(note):
+                if name not in speakers:
                     mentions[name].append(note)
         stored = {n.id: n for n in store.scan(owner, Where(kind=["observation"]))}
         llm = self.resources.llm if cfg.use_llm and llm_available(self.resources.llm) else None

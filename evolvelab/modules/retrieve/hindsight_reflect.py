@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from evolvelab.config import RetrieverConfig, Tunable
 from evolvelab.llm import llm_available
+from evolvelab.modules.manage._opinions import confidence_of
 from evolvelab.stages import Retriever
 from evolvelab.types import Hit, Note, Query, stable_id
 
@@ -152,8 +153,7 @@ class HindsightReflectRetriever(Retriever):
             sources = list(dict.fromkeys(s for n in basis for s in n.source_ids))
             names = [e.strip().lower() for e in opinion.entities if e.strip()]
             if old is not None:
-                held = old.metadata.get("confidence")
-                held = float(held) if isinstance(held, int | float) else opinion.confidence
+                held = confidence_of(old, default=opinion.confidence)
                 confidence = held + self.config.rate * (opinion.confidence - held)
                 notes.append(old.model_copy(update={
                     "metadata": {**old.metadata, "confidence": round(confidence, 4)},
