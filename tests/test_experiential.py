@@ -121,6 +121,16 @@ def test_feedback_credits_the_notes_that_were_supplied(tmp_path: Path, pipeline:
     assert sum(n.success_count + n.failure_count for n in notes.values()) == 2
 
 
+def test_a_second_replay_into_the_same_memory_is_named_in_the_warnings(tmp_path: Path, pipeline: Path) -> None:
+    data = load_dataset("tasks", _stream(tmp_path))
+    with Memory.from_yaml(pipeline, data_dir=tmp_path / "d") as memory:
+        first = evaluate_tasks(memory, data, ks=(1,))
+        again = evaluate_tasks(memory, data, ks=(1,))
+    assert first.warnings == []
+    assert again.warnings == ["scope user_id=None agent_id='a' already held 3 notes before ingestion; "
+                              "scores mix with an earlier run (use a fresh data dir)"]  # fmt: skip
+
+
 def test_recorded_feedback_feeds_the_streams_own_outcomes(tmp_path: Path, pipeline: Path) -> None:
     data = load_dataset("tasks", _stream(tmp_path))
     report = evaluate_pipeline(pipeline, data, ks=(1,), order="tasks",

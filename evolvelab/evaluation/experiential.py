@@ -46,10 +46,11 @@ from evolvelab.evaluation._task_scores import (
     simulated_outcome,
     spread,
 )
+from evolvelab.evaluation.replay import Replay, _Runner, held_warnings
 from evolvelab.evaluation.schema import EvalReport, ExperienceReport, Ingest, QueryResult
 from evolvelab.metrics import rank_ids, ranked_sources, recall_at_k_ids
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, Stream, StreamRecord
-from evolvelab.types import Hit, Outcome, Scope
+from evolvelab.types import Outcome
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -109,18 +110,18 @@ class _Run:
 
     def __init__(self, memory: Memory, data: Dataset, ks: list[int], settings: TaskSettings,
                  batch_size: int) -> None:  # fmt: skip
-        self.memory, self.data, self.ks, self.settings, self.batch = memory, data, ks, settings, batch_size
+        self.memory, self.ks, self.settings, self.batch = memory, ks, settings, batch_size
         self.episodes = episode_of(data.stream.events)
         self.local: dict[tuple[str | None, str | None], dict[str, str]] = {}
         for (user_id, agent_id, event), episode in self.episodes.items():
             self.local.setdefault((user_id, agent_id), {})[event] = episode
         self.ingested: dict[tuple[str | None, str | None], set[str]] = {}
-        self.events = 0
-        self.ingest_seconds = 0.0
+        self.replay = Replay()
+        """Events ingested, time spent, what ingestion dropped (the plain replay's counters)."""
+        self._runner = _Runner(memory, self.replay, ks[-1], feedback=True, on_answer=None)
         self.rows: list[TaskScore] = []
         self.results: list[QueryResult] = []
         self.supplied: dict[str, list[str]] = {}
-        self.outcomes = 0
 
     def add(self, records: Sequence[StreamRecord]) -> None:
         """Ingest the events among ``records`` (consecutive events of a scope batched)."""
@@ -132,10 +133,7 @@ class _Run:
                 pending.append(record)
                 continue
             if pending:
-                start = time.perf_counter()
-                self.memory.add([e.to_event() for e in pending], scope=pending[0].scope())
-                self.ingest_seconds += time.perf_counter() - start
-                self.events += len(pending)
+                self._runner.add(pending)
                 self.ingested.setdefault(_key(pending[0]), set()).update(e.id for e in pending)
             pending = [record] if isinstance(record, EventRecord) else []
 
@@ -148,9 +146,8 @@ class _Run:
 
     def ask(self, query: QueryRecord, position: int) -> None:
         """Search for ``query``, score what came back, and remember what was supplied."""
-        start = time.perf_counter()
-        hits: list[Hit] = self.memory.search(query.to_query(k=self.ks[-1]))
-        seconds = time.perf_counter() - start
+        asked = self._runner.ask(query)
+        hits, seconds = asked.hits, asked.seconds
         scope = _key(query)
         local = self.local.get(scope, {})
         budget = episode_budget(hits, local, self.ks[-1])
@@ -192,8 +189,8 @@ class _Run:
     def _feedback(self, outcome: Outcome, used: list[str]) -> None:
         start = time.perf_counter()
         self.memory.feedback(outcome, used)
-        self.ingest_seconds += time.perf_counter() - start
-        self.outcomes += 1
+        self.replay.ingest_seconds += time.perf_counter() - start
+        self.replay.outcomes += 1
 
 
 def _select(
@@ -240,7 +237,9 @@ def evaluate_tasks(
         curve over the stream; one order), step-level ``recall`` of the helpful steps.
 
     Raises:
-        EvolveLabError: for bad ``ks`` or ``limit``; stage errors propagate.
+        EvolveLabError: for bad ``ks`` or ``limit``.
+        IngestError: an ``add`` failed (which batch, and what is stored); other stage
+            errors propagate.
     """
     from evolvelab.evaluation.core import _check_ks, _score_fields, _spent, _usage, environment
 
@@ -249,12 +248,7 @@ def evaluate_tasks(
     chosen = _check_ks(ks)
     prefix, blocks = _select(data, scopes, limit)
     memory.open()
-    warnings = []
-    for user_id, agent_id in dict.fromkeys(_key(r) for b in blocks for r in (b.query, *b.records)):
-        held = memory.count(Scope(user_id=user_id, agent_id=agent_id))
-        if held:
-            warnings.append(f"scope user_id={user_id!r} agent_id={agent_id!r} already held {held} "
-                            "notes before the replay; scores mix with an earlier run")  # fmt: skip
+    warnings = held_warnings(memory, dict.fromkeys(_key(r) for b in blocks for r in (b.query, *b.records)))
     before = _usage(memory.llm)
     run = _Run(memory, data, chosen, settings, batch_size)
     run.add(prefix)
@@ -277,17 +271,18 @@ def evaluate_tasks(
         context=settings.context, feedback=settings.feedback, success_rate=headline.success_rate,
         curve=curve(run.rows, chosen, settings.window), orders=[headline],
     )  # fmt: skip
-    seconds = run.ingest_seconds
+    seconds = run.replay.ingest_seconds
+    run.replay.warn_dropped()
     return EvalReport(
         pipeline=memory.name, dataset=data.name, **_score_fields(run.results, chosen, data.categories),
-        ingest=Ingest(events=run.events, seconds=round(seconds, 3),
-                      per_second=run.events / seconds if seconds > 0 else None,
+        ingest=Ingest(events=run.replay.events, seconds=round(seconds, 3),
+                      per_second=run.replay.events / seconds if seconds > 0 else None,
                       scopes=len({_key(b.query) for b in blocks})),
         llm=_spent(memory.llm, before), data=data.source, order="tasks",
         scopes=list(dict.fromkeys(b.query.user_id for b in blocks if b.query.user_id is not None)),
         limit=limit, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wall_seconds=round(time.perf_counter() - started, 3), environment=environment(),
-        notes=[p.render() for p in data.notes], warnings=warnings, results=run.results,
+        notes=[p.render() for p in data.notes], warnings=warnings + run.replay.warnings, results=run.results,
         helpful_recall=headline.helpful_recall, misleading_rate=headline.misleading_rate,
         experience=experience,
     )  # fmt: skip

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from evolvelab.pipeline import Memory
 
-__all__ = ["Asked", "IngestError", "Replay", "replay", "select_records"]
+__all__ = ["Asked", "IngestError", "Replay", "held_warnings", "replay", "select_records"]
 
 Manage = Literal["end", "none"]
 
@@ -67,6 +67,14 @@ class Replay:
     def dropped_count(self) -> int:
         """How many items ingestion dropped in all."""
         return sum(d.count for d in self.dropped)
+
+    def warn_dropped(self) -> None:
+        """Add one warning listing what ingestion dropped, if it dropped anything."""
+        if self.dropped:
+            reasons = "; ".join(d.render() for d in self.dropped)
+            self.warnings.append(
+                f"ingest dropped {self.dropped_count} item(s) the encoders could not keep: {reasons}"
+            )
 
     def _count_dropped(self, dropped: Sequence[Dropped]) -> None:
         for item in dropped:
@@ -109,6 +117,19 @@ class IngestError(EvolveLabError):
 
 def _key(record: EventRecord | QueryRecord | OutcomeRecord) -> tuple[str | None, str | None]:
     return record.user_id, record.agent_id
+
+
+def held_warnings(memory: Memory, keys: Iterable[tuple[str | None, str | None]]) -> list[str]:
+    """Name each (user_id, agent_id) owner that already holds notes before a replay."""
+    warnings = []
+    for user_id, agent_id in keys:
+        held = memory.count(Scope(user_id=user_id, agent_id=agent_id))
+        if held:
+            warnings.append(
+                f"scope user_id={user_id!r} agent_id={agent_id!r} already held {held} notes "
+                "before ingestion; scores mix with an earlier run (use a fresh data dir)"
+            )
+    return warnings
 
 
 def select_records(
@@ -237,13 +258,7 @@ def replay(
     queries = [r for r in records if isinstance(r, QueryRecord)]
     keys = list(dict.fromkeys(_key(r) for r in events))
     result.scopes = len(keys)
-    for user_id, agent_id in keys:
-        held = memory.count(Scope(user_id=user_id, agent_id=agent_id))
-        if held:
-            result.warnings.append(
-                f"scope user_id={user_id!r} agent_id={agent_id!r} already held {held} notes "
-                "before ingestion; scores mix with an earlier run (use a fresh data dir)"
-            )
+    result.warnings.extend(held_warnings(memory, keys))
     runner = _Runner(memory, result, k, feedback, on_answer)
     memory.open()
     with _Progress(progress, console) as bars:
@@ -289,11 +304,7 @@ def replay(
                 bars.advance(ingesting, len(pending))
         else:
             raise EvolveLabError(f"unknown order {order!r}; allowed: end, stream")
-    if result.dropped:
-        reasons = "; ".join(d.render() for d in result.dropped)
-        result.warnings.append(
-            f"ingest dropped {result.dropped_count} item(s) the encoders could not keep: {reasons}"
-        )
+    result.warn_dropped()
     return result
 
 
@@ -333,7 +344,7 @@ class _Runner:
             self.memory.feedback(record.to_outcome(), record.used_ids)
             self.result.outcomes += 1
 
-    def ask(self, record: QueryRecord) -> None:
+    def ask(self, record: QueryRecord) -> Asked:
         query = record.to_query(k=self.k)
         start = time.perf_counter()
         hits = self.memory.search(query)
@@ -341,3 +352,4 @@ class _Runner:
         self.result.asked.append(asked)
         if self.on_answer is not None:
             self.on_answer(asked)
+        return asked
