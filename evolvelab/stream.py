@@ -434,14 +434,44 @@ def _check(
         if isinstance(record, OutcomeRecord):
             warnings += _unmatched_outcome(record, asked, source, number, line)
         if isinstance(record, QueryRecord):
-            known = events.get((record.user_id, record.agent_id), {})
-            for key in ("evidence", "misleading"):
-                for i, gold in enumerate(getattr(record, key) or ()):
-                    if gold not in known:
-                        message = f"{key} id {gold!r} names no event in {_label(record.scope())}"
-                        col = column(line, (key, i))
-                        warnings.append(Problem(source, (key, i), message, number, col))
+            warnings += _dangling(record, events, source, number, line)
     return header, records, warnings
+
+
+_SHOWN = 20
+"""Dangling ids warned about one by one per query and list; the rest are counted."""
+
+
+def _dangling(
+    record: QueryRecord,
+    events: dict[ScopeKey, dict[str, int]],
+    source: str,
+    number: int,
+    line: str,
+) -> list[Problem]:
+    """Warn about ``evidence`` / ``misleading`` ids that name no event in the query's scope.
+
+    The line is located once (not once per id), and past :data:`_SHOWN` ids per list the
+    rest are summed up in one warning, so a query listing 100,000 unknown ids costs one
+    pass over its line.
+    """
+    known = events.get((record.user_id, record.agent_id), {})
+    where = _label(record.scope())
+    warnings: list[Problem] = []
+    spots: dict[Any, tuple[int, int]] = {}
+    for key in ("evidence", "misleading"):
+        ids = getattr(record, key) or ()
+        missing = [(i, gold) for i, gold in enumerate(ids) if gold not in known]
+        if missing and not spots:
+            spots = locate(line)[0]
+        for n, (i, gold) in enumerate(missing[: _SHOWN + 1]):
+            col = spots.get((key, i), spots[()])[1]
+            if n < _SHOWN:
+                message = f"{key} id {gold!r} names no event in {where}"
+            else:
+                message = f"{len(missing) - _SHOWN:,} more {key} ids name no event in {where}"
+            warnings.append(Problem(source, (key, i), message, number, col))
+    return warnings
 
 
 def _unmatched_outcome(

@@ -294,3 +294,27 @@ def test_control_characters_in_a_located_problem_are_escaped(tmp_path: Path) -> 
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "unknown encoder type '\\x1b]0;pwned\\x07turn'" in result.output
     assert "retrieve[0].\\x1b[2Jbogus: unknown field" in result.output
+
+
+def test_a_query_with_a_huge_evidence_list_is_read_in_bounded_time(
+    tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """100,000 evidence ids that name no event: the reader re-parsed the whole line for each
+    id (minutes, gigabytes). Now the line is located once and the warnings are summarised."""
+    import json
+    import time
+
+    from evolvelab.stream import parse_stream
+
+    ids = [f"x{i}" for i in range(100_000)]
+    text = EVENT + "\n" + json.dumps(
+        {"type": "query", "id": "q1", "text": "cat?", "user_id": "kim", "evidence": ids}
+    ) + "\n"
+    start = time.perf_counter()
+    stream = parse_stream(text, "s.jsonl")
+    assert time.perf_counter() - start < 10
+    shown = [w for w in stream.warnings if "names no event" in w.message]
+    assert len(shown) == 20 and shown[0].col == 78 and shown[0].path == ("evidence", 0)
+    [rest] = [w for w in stream.warnings if "more" in w.message]
+    assert rest.message == "99,980 more evidence ids name no event in scope user_id='kim'"
+    tally(len(ids), "dangling evidence ids in one query")
