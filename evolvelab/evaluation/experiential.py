@@ -46,7 +46,7 @@ from evolvelab.evaluation._task_scores import (
     simulated_outcome,
     spread,
 )
-from evolvelab.evaluation.replay import Replay, _Runner, held_warnings
+from evolvelab.evaluation.replay import Replay, _Progress, _Runner, held_warnings
 from evolvelab.evaluation.schema import EvalReport, ExperienceReport, Ingest, QueryResult
 from evolvelab.metrics import rank_ids, ranked_sources, recall_at_k_ids
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, Stream, StreamRecord
@@ -255,15 +255,17 @@ def evaluate_tasks(
     for record in prefix:  # outcomes before the first task: fed as recorded
         if isinstance(record, OutcomeRecord):
             run._feedback(record.to_outcome(), list(record.used_ids))
-    bar = _bar(progress, console, len(blocks))
-    for position, block in enumerate(blocks, start=1):
-        run.ask(block.query, position)
-        run.add(block.records)
-        run.feed(block)
-        if bar is not None:
-            bar[0].advance(bar[1])
-    if bar is not None:
-        bar[0].__exit__(None, None, None)
+    if progress and console is None:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    with _Progress(progress, console) as bars:
+        task = bars.task(f"replay {len(blocks)} tasks", len(blocks))
+        for position, block in enumerate(blocks, start=1):
+            run.ask(block.query, position)
+            run.add(block.records)
+            run.feed(block)
+            bars.advance(task)
     headline = order_scores(run.rows, chosen, None)
     experience = ExperienceReport(
         tasks=len(run.rows), helpful_tasks=sum(r.helpful_recall is not None for r in run.rows),
@@ -286,17 +288,6 @@ def evaluate_tasks(
         helpful_recall=headline.helpful_recall, misleading_rate=headline.misleading_rate,
         experience=experience,
     )  # fmt: skip
-
-
-def _bar(progress: bool, console: Console | None, total: int) -> tuple[Any, Any] | None:
-    if not progress:
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bars = Progress(console=console or Console(stderr=True))
-    bars.__enter__()
-    return bars, bars.add_task(f"replay {total} tasks", total=total)
 
 
 def evaluate_tasks_pipeline(
