@@ -49,6 +49,21 @@ def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _not_an_input(outputs: dict[str, Path | None], *inputs: Path | None) -> None:
+    """Refuse an output file that is one of the command's input files (it would be replaced).
+
+    Raises:
+        click.UsageError: naming the option (exit 2); nothing is read or written yet.
+    """
+    given = {path.resolve() for path in inputs if path is not None and path.exists()}
+    for option, path in outputs.items():
+        if path is not None and path.exists() and path.resolve() in given:
+            raise click.UsageError(
+                f"{option} {path} is also an input of this command; writing it would replace "
+                "the input: choose another file"
+            )
+
+
 class _PluginGroup(click.Group):
     """A group that adds plugin commands the first time commands are listed or looked up."""
 
@@ -201,6 +216,7 @@ def run(
         from evolvelab.sample import sample_path
 
         stream_path = sample_path()
+    _not_an_input({"--json": json_out}, pipeline, stream_path)
     run_stream(
         pipeline,
         stream_path,
@@ -328,6 +344,7 @@ def convert(dataset: str, source: Path, output: Path, seed: int) -> None:
     from evolvelab.datasets import load_dataset
     from evolvelab.stream import write_stream
 
+    _not_an_input({"-o": output}, source)
     data = load_dataset(dataset, source, seed=seed)
     header = [data.stream.header] if data.stream.header is not None else []
     write_stream(output, [*header, *data.stream.records])
@@ -398,6 +415,7 @@ def eval_command(
     if judge and not qa:
         raise click.UsageError("--judge needs --qa")
     source = _dataset_source(kind, source, sample)
+    _not_an_input({"--out": out, "--md": md_out, "--html": html_out}, pipeline, source)
     data = load_dataset(kind, source, seed=seed)
     if kind == "tasks":
         if order is not None:

@@ -318,3 +318,30 @@ def test_a_query_with_a_huge_evidence_list_is_read_in_bounded_time(
     [rest] = [w for w in stream.warnings if "more" in w.message]
     assert rest.message == "99,980 more evidence ids name no event in scope user_id='kim'"
     tally(len(ids), "dangling evidence ids in one query")
+
+
+def test_an_output_file_that_is_an_input_file_is_refused(
+    tmp_path: Path, tally: Callable[[int, str], None]
+) -> None:
+    """`run --json s.jsonl --stream s.jsonl` replaced the user's stream with the results;
+    `eval --out` and `convert -o` could do the same to the data. Refused, exit 2, file kept."""
+    (tmp_path / "p.yaml").write_text(PIPELINE)
+    stream = tmp_path / "s.jsonl"
+    stream.write_text(EVENT + "\n" + QUERY + "\n")
+    before = stream.read_bytes()
+    pipeline_file = str(tmp_path / "p.yaml")
+    same = str(tmp_path / "." / "s.jsonl")  # another spelling of the same file
+    commands = [
+        ["run", pipeline_file, "--stream", str(stream), "--json", same],
+        ["run", pipeline_file, "--stream", str(stream), "--json", pipeline_file],
+        ["eval", pipeline_file, "--dataset", "jsonl", "--data", str(stream), "--out", same],
+        ["eval", pipeline_file, "--dataset", "jsonl", "--data", str(stream), "--md", same],
+        ["eval", pipeline_file, "--dataset", "jsonl", "--data", str(stream), "--html", pipeline_file],
+        ["convert", "locomo", str(stream), "-o", same],
+    ]
+    for args in commands:
+        result = CliRunner().invoke(cli, [*args, "--data-dir", str(tmp_path / "d")] if args[0] == "run" else args)
+        assert result.exit_code == 2, (args, result.output, result.exception)
+        assert "is also an input of this command" in result.output, result.output
+        assert stream.read_bytes() == before and (tmp_path / "p.yaml").read_text() == PIPELINE
+    tally(len(commands), "outputs naming an input file")
