@@ -20,6 +20,7 @@ Errors are ``{"error": {"code", "message", "field"?}}``; never a stack trace.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
@@ -179,11 +180,56 @@ def create_app(
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
     _routes(app, service, limits)
+    _describe_errors_and_keys(app, keyed=keys is not None)
     if mcp_app is not None:
         from starlette.routing import Route
 
         app.router.routes.append(Route("/mcp", endpoint=mcp_app))
     return Gate(app, keys, limits.max_body_bytes)
+
+
+_ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "description": "invalid_request, invalid_json, limit_exceeded, ..."},
+        "message": {"type": "string", "description": "What is wrong, naming the field or the limit."},
+        "field": {"type": "string", "description": "The field at fault, when there is one."},
+    }}},
+    "required": ["error"],
+}  # fmt: skip
+
+
+def _describe_errors_and_keys(app: FastAPI, *, keyed: bool) -> None:
+    """Make ``/openapi.json`` say what the server does: errors as ``{"error": ...}`` (not
+    FastAPI's ``{"detail": ...}``) and, with keys, a bearer key on every ``/v1`` path, so
+    the ``/docs`` page offers an Authorize button."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {"description": "Invalid or over a limit", "content": error}
+                if keyed and path.startswith("/v1"):
+                    operation["security"] = [{"bearer": []}]
+                    responses["401"] = {"description": "Missing or invalid API key", "content": error}
+        if "HTTPValidationError" not in json.dumps(schema["paths"]):
+            for name in ("HTTPValidationError", "ValidationError"):
+                components["schemas"].pop(name, None)
+        if keyed:
+            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 _ASSETS = "/docs-assets"

@@ -31,6 +31,18 @@ def test_health_and_docs_need_no_key(two_tenants: Served) -> None:
     assert httpx.get(f"{two_tenants.url}/docs").status_code == 200
 
 
+def test_the_openapi_description_has_the_key_scheme_and_the_real_error_shape(two_tenants: Served) -> None:
+    spec = httpx.get(f"{two_tenants.url}/openapi.json").json()
+    assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    events = spec["paths"]["/v1/events"]["post"]
+    assert events["security"] == [{"bearer": []}]
+    for status in ("401", "422"):
+        ref = events["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/Error"
+    assert "HTTPValidationError" not in json.dumps(spec)
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 def test_the_docs_pages_load_every_asset_from_the_server_itself(two_tenants: Served, page: str) -> None:
     import re
