@@ -111,6 +111,12 @@ def run_stream(
     stream = read_stream(stream_path)
     for warning in stream.warnings:
         console.print(f"[yellow]warning[/yellow] {escape(warning.render())}")
+    if stream.outcomes:  # never silently skipped
+        console.print(
+            f"note: {len(stream.outcomes)} outcome record{'s' * (len(stream.outcomes) != 1)} "
+            "not used: run ingests events and asks queries (`evolvelab eval --dataset tasks` "
+            "feeds outcomes back)"
+        )
     if fresh:
         spec: Any = memory.spec
         paths = [Path(c.path) for c in (spec.store, spec.graph) if getattr(c, "path", None)]

@@ -345,3 +345,12 @@ def test_an_output_file_that_is_an_input_file_is_refused(
         assert "is also an input of this command" in result.output, result.output
         assert stream.read_bytes() == before and (tmp_path / "p.yaml").read_text() == PIPELINE
     tally(len(commands), "outputs naming an input file")
+
+
+def test_run_says_it_does_not_use_the_streams_outcomes(tmp_path: Path) -> None:
+    """`run` ingests events and asks queries; its outcomes used to be skipped without a word."""
+    outcome = '{"type": "outcome", "query_id": "q1", "success": true, "user_id": "kim"}'
+    _, result = _run(tmp_path, EVENT, QUERY, outcome, outcome)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    output = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert "2 outcome records not used: run ingests events and asks queries" in output, output
