@@ -133,8 +133,15 @@ class ThoughtManager(Manager):
 
     def manage(self, scope: Scope) -> ManageReport:
         """Post-think over notes not thought about yet, then merge and forget."""
+        return self._manage(scope, None)
+
+    def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
+        """Post-think over the notes added since the last run (read by id), then organise."""
+        return self._manage(scope, ids)
+
+    def _manage(self, scope: Scope, ids: Sequence[str] | None) -> ManageReport:
         report, calls = ManageReport(stage="thought_manage"), self.llm_calls
-        fresh = self._unthought(scope)
+        fresh = self._unthought(scope, ids)
         if fresh:
             written = self.insert(self._think_dialogue(fresh), report)
             self._done[(scope.user_id, scope.agent_id)].update(n.id for n in fresh)
@@ -155,15 +162,21 @@ class ThoughtManager(Manager):
 
     # ------------------------------------------------------------------ post-thinking
 
-    def _unthought(self, scope: Scope) -> list[Note]:
+    def _unthought(self, scope: Scope, ids: Sequence[str] | None = None) -> list[Note]:
         """Return the ``think_on`` notes of ``scope`` not thought about yet, oldest first.
 
         Notes no newer than the newest thought stored when the owner was first visited
         after ``open`` count as thought about, so reopening a pipeline does not think twice.
+        ``ids``: look only at these notes (the ones just added) instead of the scope.
         """
         if not self.config.think_on:
             return []
-        notes = list(self._store.scan(scope, Where(kind=self.config.think_on)))  # type: ignore[attr-defined]
+        if ids is None:
+            notes = list(self._store.scan(scope, Where(kind=self.config.think_on)))  # type: ignore[attr-defined]
+        else:
+            kinds = set(self.config.think_on)
+            notes = [n for n in self.resources.store.get(ids, scope)
+                     if n.kind in kinds and n.invalid_at is None]  # fmt: skip
         key = (scope.user_id, scope.agent_id)
         if key not in self._marks:
             owner, where = Scope(user_id=key[0], agent_id=key[1]), Where(kind=[THOUGHT], include_invalid=True)

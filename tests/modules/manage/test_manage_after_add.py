@@ -113,3 +113,33 @@ def test_notes_written_behind_the_pipelines_back_are_found_by_a_sweep(
     assert processed(memory, marker)["stray"] is False  # not the batch: left alone
     memory.manage(ANA)
     assert processed(memory, marker)["stray"] is True
+
+
+THOUGHTS = """\
+version: 1
+name: thoughts-after-add
+embedder: {type: hashing, dim: 64}
+encode:
+  - {type: turn, speaker: true}
+store: {type: memory}
+retrieve:
+  - {type: vector, k: 5}
+manage:
+  - {type: thought_manage, every: 1, think_on: [turn]}
+"""
+
+
+def test_thought_manage_thinks_about_the_new_turns_without_scanning_them(
+    registry: Registry,
+) -> None:
+    memory = Memory.from_text(THOUGHTS, registry=registry)
+    memory.add([event(0)], scope=ANA)
+    scans = CountingScans(memory.store)
+    turn_scans = []
+    inner = scans._scan
+    scans._scan = lambda scope, where: (turn_scans.append(where.kind), inner(scope, where))[1]
+    for i in range(1, 6):
+        memory.add([event(i)], scope=ANA)
+    assert not [kinds for kinds in turn_scans if kinds and "turn" in kinds]
+    thoughts = list(memory.store.scan(ANA, Where(kind=["thought"], include_invalid=True)))  # type: ignore[attr-defined]
+    assert {s for t in thoughts for s in t.source_ids} >= {f"e{i}" for i in range(6)}
