@@ -302,7 +302,7 @@ def _events(body: EventsIn, scope: Any) -> list[Any]:
 
 
 def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # noqa: C901
-    @app.get("/healthz", tags=["health"])
+    @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness: the server answers (no key needed)."""
         return {"status": "ok"}

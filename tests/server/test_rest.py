@@ -25,6 +25,7 @@ def _add(served: Served, tenant: str, user: str, *texts: str) -> list[str]:
 
 def test_health_and_docs_need_no_key(two_tenants: Served) -> None:
     assert httpx.get(f"{two_tenants.url}/healthz").json() == {"status": "ok"}
+    assert httpx.head(f"{two_tenants.url}/healthz").status_code == 200  # what load balancers send
     spec = httpx.get(f"{two_tenants.url}/openapi.json").json()
     assert {"/v1/events", "/v1/search", "/v1/notes", "/v1/notes/{note_id}",
             "/v1/notes/{note_id}/history", "/v1/scopes", "/v1/outcomes", "/v1/export"} <= set(spec["paths"])
