@@ -20,14 +20,12 @@ the result is byte-for-byte the file in ``evolvelab/data/``).
 from __future__ import annotations
 
 import argparse
-import atexit
 import random
 import re
-from contextlib import ExitStack
 from datetime import datetime, timedelta
-from importlib.resources import as_file, files
 from pathlib import Path
 
+from evolvelab._bundled import bundled_path
 from evolvelab.errors import EvolveLabError
 from evolvelab.sample_script import CONVERSATIONS, FILLER, SLOTS, Conversation
 from evolvelab.stream import EventRecord, QueryRecord, StreamHeader, write_stream
@@ -38,16 +36,11 @@ SEED = 20230114
 _TURN = re.compile(
     r"^(?P<who>[AB])(?: \[(?P<label>[\w.]+)\])?(?: \{(?P<caption>[^}]+)\})?: (?P<text>.+)$"
 )
-_files = ExitStack()
-atexit.register(_files.close)
 
 
 def sample_path() -> Path:
     """Return the path of the installed sample stream (``evolvelab/data/sample.jsonl``)."""
-    resource = files("evolvelab").joinpath("data/sample.jsonl")
-    if isinstance(resource, Path):
-        return resource
-    return Path(_files.enter_context(as_file(resource)))
+    return bundled_path("sample.jsonl")
 
 
 def build_sample(seed: int = SEED) -> list[StreamHeader | EventRecord | QueryRecord]:

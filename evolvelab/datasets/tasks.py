@@ -20,11 +20,10 @@ imported here.
 
 from __future__ import annotations
 
-import atexit
-from contextlib import ExitStack
 from dataclasses import dataclass
-from importlib.resources import as_file, files
 from pathlib import Path
+
+from evolvelab._bundled import bundled_path
 
 from evolvelab.datasets import Dataset
 from evolvelab.errors import EvolveLabError, Problem
@@ -35,17 +34,12 @@ __all__ = ["TaskBlock", "episode_of", "load_tasks", "task_blocks", "tasks_sample
 FAMILIES = {"household": "household", "tools": "tool-use recipes", "puzzles": "puzzles"}
 """Readable names of the generated streams' task families (query categories)."""
 
-_files = ExitStack()
-atexit.register(_files.close)
 ScopedId = tuple[str | None, str | None, str]
 
 
 def tasks_sample_path() -> Path:
     """Return the path of the bundled task stream (``evolvelab/data/tasks-sample.jsonl``)."""
-    resource = files("evolvelab").joinpath("data/tasks-sample.jsonl")
-    if isinstance(resource, Path):
-        return resource
-    return Path(_files.enter_context(as_file(resource)))
+    return bundled_path("tasks-sample.jsonl")
 
 
 @dataclass(frozen=True)
