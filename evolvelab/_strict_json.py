@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONPath", "column", "decode_lines", "loads", "locate", "split_lines"]
+__all__ = ["MAX_DEPTH", "JSONPath", "column", "decode_lines", "json_lines", "loads", "locate", "split_lines"]
 
 MAX_DEPTH = 64
 """How deeply arrays and objects may nest."""
@@ -235,6 +235,25 @@ def decode_lines(data: bytes) -> tuple[list[str], list[tuple[int, int, str]]]:
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines], bad
 
+
+
+def json_lines(data: bytes) -> tuple[list[tuple[int, Any]], list[tuple[int, int, str]]]:
+    """Decode JSON Lines file bytes strictly (:func:`loads` per line; blank lines skipped).
+
+    Returns:
+        ``(number, value)`` for each line that decoded, and a ``(line, column, message)``
+        for each that did not (bad bytes or ``invalid JSON: ...``); all 1-based.
+    """
+    lines, bad = decode_lines(data)
+    values = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            values.append((number, loads(line)))
+        except json.JSONDecodeError as err:
+            bad.append((number, err.colno, f"invalid JSON: {err.msg}"))
+    return values, bad
 
 def column(line: str, path: JSONPath) -> int:
     """Return the 1-based column of the value at ``path`` in a JSON line."""

@@ -138,7 +138,7 @@ def test_malformed_rows_list_every_problem_with_its_place(tmp_path: Path) -> Non
     assert "Accurate_Retrieval[2]: expected a row object" in text
     jsonl = tmp_path / "bad.jsonl"
     jsonl.write_text('{"context": "x", "questions": [], "answers": []}\n{oops\n', encoding="utf-8")
-    with pytest.raises(StreamError, match=r"bad.jsonl:2:2: not JSON"):
+    with pytest.raises(StreamError, match=r"bad.jsonl:2:2: invalid JSON"):
         load_memoryagentbench(jsonl)
     with pytest.raises(StreamError, match="expected a list of rows"):
         load_memoryagentbench(write_json(tmp_path, "just text"))

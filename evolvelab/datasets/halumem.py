@@ -26,12 +26,11 @@ What the loader makes of it:
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evolvelab._strict_json import decode_lines, loads
+from evolvelab._strict_json import json_lines
 from evolvelab.datasets import Dataset
 from evolvelab.errors import Problem, StreamError
 from evolvelab.stream import (
@@ -136,23 +135,16 @@ def load_halumem(path: str | Path) -> Dataset:
     """
     where = str(path)
     try:
-        lines, bad = decode_lines(Path(path).read_bytes())  # split on \n only, bad bytes located
+        values, bad = json_lines(Path(path).read_bytes())  # split on \n only, strict, located
     except OSError as err:
         raise StreamError([Problem(where, (), f"cannot read HaluMem JSONL: {err}")]) from err
     problems = [Problem(where, (), message, number, col) for number, col, message in bad]
     notes: list[Problem] = []
     records: list[StreamRecord] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = loads(line)  # huge numbers, deep nesting, lone surrogates: located errors
-        except json.JSONDecodeError as err:
-            problems.append(Problem(where, (), f"invalid JSON: {err.msg}", number, err.colno))
-            continue
+    for number, data in values:
         records.extend(_user(data, where, number, problems, notes))
     if problems:
-        raise StreamError(problems)
+        raise StreamError(sorted(problems, key=lambda p: p.line or 0))  # in file order
     description = f"HaluMem dialogues and questions from {Path(path).name}"
     header = StreamHeader(name="halumem", description=description)
     stream = parse_stream(dump_stream([header, *records]), where)

@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from evolvelab._strict_json import decode_lines, loads
+from evolvelab._strict_json import json_lines, loads
 from evolvelab.datasets import Dataset
 from evolvelab.errors import Problem, StreamError
 from evolvelab.stream import (
@@ -156,19 +156,10 @@ def _rows(path: Path, source: str) -> list[_Row]:
             [Problem(source, (), f"cannot read MemoryAgentBench file: {err}")]
         ) from err
     if suffix == ".jsonl":
-        lines, bad = decode_lines(raw)
-        problems = [Problem(source, (), message, line, column) for line, column, message in bad]
-        rows = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(_Row(path.name, number - 1, loads(line)))
-            except json.JSONDecodeError as err:
-                problems.append(Problem(source, (), f"not JSON: {err.msg}", number, err.colno))
-        if problems:
-            raise StreamError(problems)
-        return rows
+        values, bad = json_lines(raw)
+        if bad:
+            raise StreamError([Problem(source, (), message, line, column) for line, column, message in bad])
+        return [_Row(path.name, number - 1, value) for number, value in values]
     try:
         data = loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
