@@ -231,3 +231,21 @@ def test_expected_responses_render_as_text() -> None:
     assert answer_text(["Terence", "Jane"]) == "Terence, Jane"
     assert answer_text([["boat", "raft"], ["noon"]]) == "boat raft, noon"
     assert answer_text("pantry") == "pantry"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "text"),
+    [
+        ("locomo", "empty.json", "[]"),
+        ("longmemeval", "empty.json", "[]"),
+        ("memoryagentbench", "empty.json", "{}"),
+        ("memoryagentbench", "list.json", "[]"),
+        ("halumem", "empty.jsonl", ""),
+        ("jsonl", "empty.jsonl", ""),
+    ],
+)
+def test_a_dataset_with_nothing_to_replay_is_refused(kind: str, name: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(StreamError, match="nothing to replay"):
+        load_dataset(kind, path)

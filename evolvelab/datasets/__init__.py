@@ -182,11 +182,19 @@ def load_dataset(kind: str, path: str | Path, *, seed: int = 0) -> Dataset:
 
     Raises:
         EvolveLabError: for an unknown kind.
-        StreamError: for malformed input, with where and what is allowed.
+        StreamError: for malformed input, with where and what is allowed, and for
+            input that holds no events and no questions.
     """
     loader = DATASETS.get(kind)
     if loader is None:
         hint = closest(kind, DATASETS)
         extra = f" (did you mean '{hint}'?)" if hint else ""
         raise EvolveLabError(f"unknown dataset {kind!r}; allowed: {', '.join(DATASETS)}{extra}")
-    return loader(path, seed=seed)
+    data = loader(path, seed=seed)
+    if not data.stream.events and not data.stream.queries:
+        message = (
+            f"{kind} data holds nothing to replay: no events and no questions "
+            "(an empty list or object, or not the file you meant?)"
+        )
+        raise StreamError([Problem(str(path), (), message)])
+    return data
