@@ -69,18 +69,18 @@ def pipeline(tmp_path: Path) -> Path:
 
 
 def test_helpful_recall_is_normalised_by_what_the_budget_can_hold() -> None:
-    row = score_task("T", 1, None, ["E1", "E2", "E3"], {"E2", "E9"}, {"E1"}, [1, 2, 3])
+    row = score_task(1, ["E1", "E2", "E3"], {"E2", "E9"}, {"E1"}, [1, 2, 3])
     assert row.helpful_recall == {"1": 0.0, "2": 0.5, "3": 0.5}
     assert row.misleading_rate == {"1": 1.0, "2": 0.5, "3": pytest.approx(1 / 3)}
 
 
 def test_tasks_without_annotated_episodes_are_not_scored() -> None:
-    row = score_task("T", 1, None, ["E1"], set(), set(), [1])
+    row = score_task(1, ["E1"], set(), set(), [1])
     assert row.helpful_recall is None and row.misleading_rate is None
 
 
 def test_an_empty_budget_misleads_nobody() -> None:
-    assert score_task("T", 1, None, [], set(), {"E1"}, [5]).misleading_rate == {"5": 0.0}
+    assert score_task(1, [], set(), {"E1"}, [5]).misleading_rate == {"5": 0.0}
 
 
 def test_the_simulated_agent_succeeds_when_help_outweighs_harm() -> None:

@@ -29,8 +29,11 @@ from evolvelab.types import Hit
 __all__ = ["TaskScore", "curve", "episode_budget", "order_scores", "simulated_outcome", "spread"]
 
 
-def episode_budget(hits: Sequence[Hit], episodes: dict[str, str], k: int) -> list[str]:
-    """Return the first ``k`` distinct episodes behind ``hits`` (an unknown id is its own)."""
+def episode_budget(hits: Sequence[Hit], episodes: dict[str, str], k: int | None = None) -> list[str]:
+    """Return the first ``k`` (all, for ``None``) distinct episodes behind ``hits``.
+
+    A source id that ``episodes`` does not map is an episode of its own.
+    """
     out = list(dict.fromkeys(episodes.get(source, source) for source in ranked_sources(hits)))
     return out[:k]
 
@@ -56,20 +59,16 @@ def simulated_outcome(
 class TaskScore:
     """One replayed task's experiential scores (``None`` where the task is not scored)."""
 
-    id: str
     position: int
-    category: str | None
-    helpful: int
-    misleading: int
     helpful_recall: dict[str, float] | None
     misleading_rate: dict[str, float] | None
     success: bool | None = None
     supplied: list[str] = field(default_factory=list)
 
 
-def score_task(task_id: str, position: int, category: str | None, budget: list[str],
-               helpful: set[str], misleading: set[str], ks: Sequence[int]) -> TaskScore:  # fmt: skip
-    """Score one task from its widest episode budget (the first ``max(ks)`` episodes)."""
+def score_task(position: int, budget: list[str], helpful: set[str], misleading: set[str],
+               ks: Sequence[int]) -> TaskScore:  # fmt: skip
+    """Score the task at ``position`` from its widest episode budget (the first ``max(ks)`` episodes)."""
     recall = None
     if helpful:
         recall = {str(k): len(helpful & set(budget[:k])) / min(len(helpful), k) for k in ks}
@@ -77,7 +76,7 @@ def score_task(task_id: str, position: int, category: str | None, budget: list[s
     if misleading:
         rate = {str(k): (len(misleading & set(budget[:k])) / len(budget[:k]) if budget[:k] else 0.0)
                 for k in ks}  # fmt: skip
-    return TaskScore(task_id, position, category, len(helpful), len(misleading), recall, rate)
+    return TaskScore(position, recall, rate)
 
 
 def _means(rows: Sequence[TaskScore], ks: Sequence[int], attr: str) -> dict[str, float]:

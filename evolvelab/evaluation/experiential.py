@@ -153,9 +153,9 @@ class _Run:
         budget = episode_budget(hits, local, self.ks[-1])
         gold, helpful = self._valid(query, query.evidence)
         _, misleading = self._valid(query, query.misleading)
-        row = score_task(query.id, position, query.category, budget, helpful, misleading, self.ks)
+        row = score_task(position, budget, helpful, misleading, self.ks)
         supplied = hits[: self.settings.context]
-        row.supplied = episode_budget(supplied, local, len(supplied) * 1000)
+        row.supplied = episode_budget(supplied, local)
         self.supplied[query.id] = [h.note.id for h in supplied]
         self.rows.append(row)
         ranked = ranked_sources(hits)[: self.ks[-1]]
