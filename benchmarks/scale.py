@@ -36,6 +36,7 @@ import argparse
 import json
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -234,6 +235,7 @@ def run_one(size: int, pipeline: str, users: int, batch: int, queries: int) -> d
             numpy_exact_p50_ms=ms(pct(exact_ms, 0.5)), numpy_exact_p95_ms=ms(pct(exact_ms, 0.95)),
         )  # fmt: skip
     memory.close()
+    shutil.rmtree(folder, ignore_errors=True)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
 
