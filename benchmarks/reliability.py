@@ -1,9 +1,10 @@
 """Run the fault and fuzz tests and write their table into docs/reliability.md.
 
-Every test in ``tests/reliability/`` (slow ones included) runs once; each reports what it
-tried through the ``tally`` fixture (hostile files generated, kill points, processes, HTTP
-faults). The table lists each test, its outcome and its count, so the numbers in the docs
-are the ones this run measured, on this machine, today.
+Every test in ``tests/reliability/`` (slow ones included) runs once; the fault and fuzz
+loops report what they tried through the ``tally`` fixture (hostile files generated, kill
+points, processes, HTTP faults). The first table has one row per test file (tests, passed,
+what its loops tried), the second every test that counted, so the numbers in the docs are
+the ones this run measured, on this machine, that day.
 
 Usage::
 
@@ -62,24 +63,49 @@ def run() -> tuple[list[dict[str, object]], dict[str, tuple[str, float]], float]
 
 
 def table(entries: list[dict[str, object]], outcomes: dict[str, tuple[str, float]], wall: float) -> str:
-    """Render the Markdown table (tests without a tally are listed with their outcome)."""
-    by_node = {str(e["test"]).split("[")[0]: e for e in entries}
-    lines = [
-        "| test | what it does | tried | outcome | seconds |",
-        "|---|---|---:|---|---:|",
-    ]
+    """Render two Markdown tables: one row per test file, then every test that tallied."""
+    by_node = {str(e["test"]): e for e in entries}
+    files: dict[str, dict[str, object]] = {}
     for node, (outcome, seconds) in sorted(outcomes.items()):
-        entry = by_node.get(node.split("[")[0], {})
-        tried = f"{entry['count']:,} {entry['unit']}" if entry.get("count") else "—"
-        name = node.removeprefix("tests/reliability/")
-        lines.append(f"| `{name}` | {entry.get('about', '')} | {tried} | {outcome} | {seconds:.1f} |")
+        name = node.split("::")[0].removeprefix("tests/reliability/")
+        row = files.setdefault(name, {"tests": 0, "passed": 0, "failed": [], "seconds": 0.0,
+                                      "tried": {}})  # fmt: skip
+        row["tests"] = int(row["tests"]) + 1  # type: ignore[call-overload]
+        row["seconds"] = float(row["seconds"]) + seconds  # type: ignore[arg-type]
+        if outcome == "passed":
+            row["passed"] = int(row["passed"]) + 1  # type: ignore[call-overload]
+        elif outcome != "skipped":
+            row["failed"].append(node.split("::")[1])  # type: ignore[union-attr]
+        entry = by_node.get(node)
+        if entry and entry.get("count"):
+            tried: dict[str, int] = row["tried"]  # type: ignore[assignment]
+            tried[str(entry["unit"])] = tried.get(str(entry["unit"]), 0) + int(entry["count"])  # type: ignore[call-overload]
+    lines = [
+        "| file | tests | passed | what its fault and fuzz loops tried | seconds |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for name, row in files.items():
+        tried = "; ".join(f"{count:,} {unit}" for unit, count in row["tried"].items()) or "—"  # type: ignore[union-attr]
+        failed = f" (failed: {', '.join(row['failed'])})" if row["failed"] else ""  # type: ignore[arg-type]
+        lines.append(
+            f"| `{name}` | {row['tests']} | {row['passed']}{failed} | {tried} | {float(row['seconds']):.1f} |"  # type: ignore[arg-type]
+        )
     passed = sum(1 for outcome, _ in outcomes.values() if outcome == "passed")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines.append("")
-    lines.append(
+    lines += [
+        "",
         f"{passed} of {len(outcomes)} passed in {wall:.0f} s on {os.cpu_count()} cores, {stamp} "
-        "(`python benchmarks/reliability.py`)."
-    )
+        "(`python benchmarks/reliability.py`).",
+        "",
+        "The tests that count what they tried:",
+        "",
+        "| test | what it does | tried |",
+        "|---|---|---:|",
+    ]
+    for node, entry in sorted(by_node.items()):
+        if entry.get("count"):
+            name = node.removeprefix("tests/reliability/")
+            lines.append(f"| `{name}` | {entry.get('about', '')} | {int(entry['count']):,} {entry['unit']} |")  # type: ignore[call-overload]
     return "\n".join(lines)
 
 
