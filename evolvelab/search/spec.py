@@ -309,6 +309,18 @@ class EvolveSpec(_Model):
     )
     study: str | None = Field(None, description="Study name (default: the spec's name).")
 
+    @field_validator("objectives")
+    @classmethod
+    def _distinct(cls, objectives: list[Objective]) -> list[Objective]:
+        names = [o.metric for o in objectives]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"{', '.join(twice)} is named twice: each objective is one column of the "
+                "results, so name each metric once"
+            )
+        return objectives
+
     @model_validator(mode="before")
     @classmethod
     def _space_auto(cls, data: Any) -> Any:

@@ -97,3 +97,11 @@ def test_space_problems_point_into_the_spec(write_spec, tmp_path: Path) -> None:
         f"{path}:15:3: space.retrieve[0].kk: unknown field for retriever 'hybrid'"
         in caught.value.render()
     )
+
+
+def test_an_objective_named_twice_is_refused(spec_text: str, registry: Registry) -> None:
+    text = spec_text.replace(
+        "  - {metric: recall@10}\n", "  - {metric: recall@10}\n  - {metric: recall@10}\n"
+    )
+    rendered = _errors(text, registry)
+    assert "spec.yaml:9:3: objectives: recall@10 is named twice" in rendered
