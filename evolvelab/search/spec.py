@@ -149,7 +149,12 @@ class SamplerSpec(_Model):
     type: Literal["tpe", "nsga2", "random"] | None = Field(
         None, description="Default: tpe for one objective, nsga2 for several."
     )
-    seed: int = Field(0, description="Search seed; trial n's sampler is seeded from (seed, n).")
+    seed: int = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="Search seed (0 to 2**31 - 1); trial n's sampler is seeded from (seed, n).",
+    )
     startup_trials: int = Field(10, ge=0, description="TPE: random trials before modelling.")
     population: int = Field(20, ge=2, description="NSGA-II: population size.")
 

@@ -105,3 +105,11 @@ def test_an_objective_named_twice_is_refused(spec_text: str, registry: Registry)
     )
     rendered = _errors(text, registry)
     assert "spec.yaml:9:3: objectives: recall@10 is named twice" in rendered
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+def test_the_sampler_seed_is_a_seed_numpy_accepts(
+    seed: str, spec_text: str, registry: Registry
+) -> None:
+    rendered = _errors(spec_text.replace("seed: 3", f"seed: {seed}"), registry)
+    assert "spec.yaml:10:" in rendered and "sampler.seed: input should be" in rendered
