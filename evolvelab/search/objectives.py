@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_METRICS",
     "DEFAULT_BUDGETS",
+    "MAX_BUDGET",
     "Direction",
     "Metric",
     "ObjectiveTable",
@@ -49,6 +50,9 @@ Direction = Literal["maximize", "minimize"]
 Reader = Callable[["EvalReport", "int | None"], "float | None"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _REF = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?:@(?P<k>[1-9]\d*))?$")
+
+MAX_BUDGET = 1000
+"""The largest turn budget an objective may name (``recall@1000``)."""
 
 DEFAULT_BUDGETS = (1, 5, 10, 20)
 """The turn budgets every evaluation reports (plus any an objective names)."""
@@ -171,6 +175,11 @@ class ObjectiveTable:
             return f"{metric.name} takes a turn budget: write {metric.name}@10"
         if not metric.budget and match["k"] is not None:
             return f"{metric.name} takes no turn budget: write {metric.name}"
+        if match["k"] is not None and int(match["k"]) > MAX_BUDGET:
+            return (
+                f"the turn budget K of {metric.name}@K is at most {MAX_BUDGET} "
+                f"(got {match['k']})"
+            )
         return None
 
     def lookup(self, name: str) -> tuple[Metric, int | None]:

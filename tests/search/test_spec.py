@@ -113,3 +113,13 @@ def test_the_sampler_seed_is_a_seed_numpy_accepts(
 ) -> None:
     rendered = _errors(spec_text.replace("seed: 3", f"seed: {seed}"), registry)
     assert "spec.yaml:10:" in rendered and "sampler.seed: input should be" in rendered
+
+
+def test_a_turn_budget_has_a_sane_upper_bound(spec_text: str, registry: Registry) -> None:
+    rendered = _errors(spec_text.replace("recall@10", "recall@99999999999999999999999"), registry)
+    assert (
+        "spec.yaml:9:14: objectives[0].metric: the turn budget K of recall@K is at most 1000"
+        in rendered
+    )
+    spec = parse_spec(spec_text.replace("recall@10", "recall@1000"), file="spec.yaml", registry=registry)
+    assert spec.objectives[0].metric == "recall@1000"
