@@ -19,6 +19,7 @@ problems, ``file:line:col: path: message``, all at once::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from math import isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -188,6 +189,9 @@ class SpaceEntry(_Model):
         forms = [numeric, self.choices is not None, self.pinned]
         if sum(forms) != 1:
             raise ValueError("give one of {low, high, log, step}, {choices: [...]} or {value: X}")
+        odd = [v for v in (self.low, self.high, self.step) if v is not None and not isfinite(v)]
+        if odd:
+            raise ValueError(f"bounds must be finite numbers (got {odd[0]})")
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low ({self.low}) is above high ({self.high})")
         return self

@@ -123,3 +123,9 @@ def test_a_turn_budget_has_a_sane_upper_bound(spec_text: str, registry: Registry
     )
     spec = parse_spec(spec_text.replace("recall@10", "recall@1000"), file="spec.yaml", registry=registry)
     assert spec.objectives[0].metric == "recall@1000"
+
+
+@pytest.mark.parametrize("bound", ["{low: .nan, high: 2}", "{low: 1, high: .inf}"])
+def test_space_bounds_are_finite(bound: str, spec_text: str, registry: Registry) -> None:
+    rendered = _errors(spec_text + f"  retrieve[0].k: {bound}\n", registry)
+    assert "spec.yaml:15:" in rendered and "space.retrieve[0].k: bounds must be finite" in rendered
