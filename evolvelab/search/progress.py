@@ -79,7 +79,12 @@ class ProgressView:
             transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task(self.ctx.study, total=self.ctx.budget, status="")
+        from rich.markup import escape
+
+        # the study name is the user's text: shown as written, never read as markup
+        self._task = self._progress.add_task(
+            escape(self.ctx.study), total=self.ctx.budget, status=""
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -270,12 +270,13 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
 def print_results(ctx: Context, result: EvolveResult, *, console: Any = None) -> None:
     """Print the base and the winner(s), train and validation, and where the files are."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
     columns = _columns(ctx)
     table = Table(
-        title=f"evolve {ctx.spec.name}: {result.complete} complete, {result.failed} failed "
+        title=f"evolve {escape(ctx.spec.name)}: {result.complete} complete, {result.failed} failed "
         f"of {ctx.budget}"
     )
     table.add_column("")
@@ -285,15 +286,15 @@ def print_results(ctx: Context, result: EvolveResult, *, console: Any = None) ->
             table.add_column(f"{label.replace('validation', 'valid.')} {column}", justify="right")
     table.add_column("file")
     for row in _finalist_rows(ctx, result):
-        table.add_row(*row)
+        table.add_row(*map(escape, row))  # user text (ids, file names) is text, not markup
     console.print(table)
-    console.print(result.headline)
+    console.print(escape(result.headline))
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
     written = [
         "best.yaml" if any(f.role == "best" for f in result.best) else "pareto/",
         "report.md",
         "trials.csv",
         "trials/",
     ]
-    console.print(f"wrote {', '.join(written)} in {ctx.out}")
+    console.print(f"wrote {', '.join(written)} in {escape(str(ctx.out))}")
