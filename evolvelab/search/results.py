@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from evolvelab.errors import EvolveLabError
 from evolvelab.search.outcome import EvolveResult, headline
 from evolvelab.search.record import TrialRecord
 from evolvelab.search.render import render_pipeline
@@ -316,6 +317,11 @@ def finish(
 
     Returns:
         The result (also in ``OUT/result.json``).
+
+    Raises:
+        EvolveLabError: when every finished trial failed (no pipeline to select), after
+            the trial files, ``trials.csv`` and the report are written; it quotes the
+            first failure.
     """
     import optuna
 
@@ -381,4 +387,20 @@ def finish(
     )
     if progress:
         print_results(ctx, result, console=console)
+    if result.failed and not (result.complete or result.running or result.waiting):
+        raise EvolveLabError(_all_failed(records, result.failed, ctx.out))
     return result
+
+
+def _all_failed(records: list[TrialRecord], failed: int, out: Path) -> str:
+    """Say that no trial produced a valid pipeline, and why the first one failed."""
+    first = next((r for r in sorted(records, key=lambda r: r.number) if r.error), None)
+    why = (
+        f"; trial {first.number} failed with: {first.error.strip().splitlines()[0]}"
+        if first is not None and first.error and first.error.strip()
+        else ""
+    )
+    return (
+        f"no trial produced a valid pipeline ({failed} failed), so there is no best.yaml{why} "
+        f"(every trial's error is in {out / 'trials'}/NNNN.yaml and trials.csv)"
+    )

@@ -55,3 +55,23 @@ def test_spec_examples_in_the_docs_validate(registry: Registry) -> None:
             body, file="docs/evolve.md", folder=ROOT / "pipelines" / "evolve", registry=registry
         )
         assert all(spec.resolve(b).is_file() for b in spec.base)
+
+
+def test_when_every_trial_fails_the_command_says_so_and_exits_1(
+    write_spec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evolvelab.errors import EvolveLabError
+    from evolvelab.search.trial import Evaluator
+
+    def broken(self, text, users, *, file="<candidate>"):
+        raise EvolveLabError("the store is unreachable")
+
+    monkeypatch.setattr(Evaluator, "run", broken)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["evolve", str(write_spec()), "--trials", "2", "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "no trial produced a valid pipeline (2 failed)" in result.output
+    assert "the store is unreachable" in result.output  # the first failure, so the user can act
+    assert not (out / "best.yaml").exists() and (out / "trials.csv").is_file()
