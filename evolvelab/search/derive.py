@@ -217,6 +217,45 @@ class _Builder:
             self._field(base, slot, branch, model, name, tunable, keys, is_base)
         branch.fields.sort(key=lambda f: len(f.path))
         _drop_conflicts(branch, entry_cls, self.registry, {str(k.rest[0]) for k in mine})
+        self._check_named(branch, model, mine)
+
+    def _check_named(self, branch: Branch, model: type[StageConfig], mine: list[SpaceKey]) -> None:
+        """Refuse spec values the field itself rejects, before any trial runs.
+
+        Each named field's pinned value, every choice, or its range's two ends (as the
+        sampler decodes them) is validated alone in the base stage's config; one that
+        fails would fail every trial that draws it.
+        """
+        by_path = {k.rest: k for k in mine}
+        for item in branch.fields:
+            key = by_path.get(item.path)
+            if key is None or not 1 <= len(item.path) <= 2:
+                continue
+            name = str(item.path[0])
+            if item.param is None:
+                values = [item.pinned]
+            elif item.param.choices is not None:
+                values = list(item.param.choices)
+            else:
+                values = [item.param.decode(item.param.low), item.param.decode(item.param.high)]
+            for value in values:
+                if len(item.path) == 2:  # one item of a list: validate the list holding it
+                    whole = list(getattr(branch.current, name, None) or [])
+                    index = int(item.path[1])
+                    if branch.universe is not None or index >= len(whole):
+                        break
+                    whole[index] = value
+                    update: Any = whole
+                else:
+                    update = value
+                try:
+                    model.model_validate({**branch.start, name: update})
+                except ValidationError as err:
+                    first = err.errors(include_url=False)[0]
+                    if first["loc"] and first["loc"][0] != name:
+                        continue  # the base stage's own problem, reported elsewhere
+                    self._fail(key, f"{value!r} is not a valid value for {name}: {_msg(first)}")
+                    break
 
     def _field(
         self,
@@ -346,6 +385,12 @@ class _Builder:
         if is_base and key is None:
             param = param.widened(current)
         return FieldSearch(path, param)
+
+
+def _msg(error: Mapping[str, Any]) -> str:
+    from evolvelab.search.spec import error_message
+
+    return error_message(error)
 
 
 def _corners(param: Param) -> list[Any]:

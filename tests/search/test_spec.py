@@ -129,3 +129,22 @@ def test_a_turn_budget_has_a_sane_upper_bound(spec_text: str, registry: Registry
 def test_space_bounds_are_finite(bound: str, spec_text: str, registry: Registry) -> None:
     rendered = _errors(spec_text + f"  retrieve[0].k: {bound}\n", registry)
     assert "spec.yaml:15:" in rendered and "space.retrieve[0].k: bounds must be finite" in rendered
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{choices: [a, b]}", "space.retrieve[0].k: 'a' is not a valid value for k:"),
+        ("{value: -5}", "space.retrieve[0].k: -5 is not a valid value for k:"),
+        ("{low: -3, high: 9, log: false}", "space.retrieve[0].k: -3 is not a valid value for k:"),
+    ],
+)
+def test_space_values_the_field_rejects_are_refused_when_the_spec_loads(
+    entry: str, message: str, write_spec, tmp_path: Path
+) -> None:
+    path = write_spec(extra=f"  retrieve[0].k: {entry}\n")
+    with pytest.raises(ConfigError) as caught:
+        prepare(path, out=tmp_path / "out")
+    rendered = caught.value.render()
+    assert f"{path}:15:" in rendered and message in rendered
+    assert not (tmp_path / "out" / "trials").exists()  # nothing ran
