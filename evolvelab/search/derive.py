@@ -368,6 +368,10 @@ class _Builder:
             if key is not None:
                 self._fail(key, f"{where} is not a number: give choices")
             return None
+        if spec["choices"] is None and spec["low"] > spec["high"]:
+            if key is not None:
+                self._fail(key, f"low ({spec['low']}) is above high ({spec['high']}) here")
+            return None
         if spec["choices"] is None and spec["log"] and spec["low"] <= 0:
             if key is not None:
                 self._fail(key, f"a log range needs low > 0 (got {spec['low']})")

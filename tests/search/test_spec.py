@@ -148,3 +148,10 @@ def test_space_values_the_field_rejects_are_refused_when_the_spec_loads(
     rendered = caught.value.render()
     assert f"{path}:15:" in rendered and message in rendered
     assert not (tmp_path / "out" / "trials").exists()  # nothing ran
+
+
+def test_a_narrowed_range_must_still_have_low_below_high(write_spec, tmp_path: Path) -> None:
+    path = write_spec(extra="  retrieve[0].k: {low: 900}\n")  # declared k range ends lower
+    with pytest.raises(ConfigError) as caught:
+        prepare(path, out=tmp_path / "out")
+    assert f"{path}:15:3: space.retrieve[0].k: low (900" in caught.value.render()
