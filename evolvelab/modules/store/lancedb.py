@@ -31,7 +31,7 @@ from evolvelab.config import StoreConfig, Tunable
 from evolvelab.errors import EvolveLabError
 from evolvelab.modules.store import lancedb_index
 from evolvelab.modules.store import lancedb_schema as rows
-from evolvelab.modules.store.lancedb_tables import OwnerTables, retry_commit
+from evolvelab.modules.store.lancedb_tables import OwnerTables, retry_commit, upsert_lock
 from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
 
@@ -285,7 +285,8 @@ class LanceDBStore(Store):
             merge = table.merge_insert("_key").when_matched_update_all()
             merge.when_not_matched_insert_all().execute(data)
 
-        self._commit(upsert, f"writing notes of {group[0].scope!r}")
+        with upsert_lock(self._path, table.name):
+            self._commit(upsert, f"writing notes of {group[0].scope!r}")
         self._maintain(table, data.num_rows)
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
