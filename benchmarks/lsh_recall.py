@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evolvelab.modules.retrieve.lsh_index import LSHIndex
+from evolvelab.modules.retrieve._lsh_index import LSHIndex
 
 SETTINGS = [(1, 8, 0), (1, 8, 1), (4, 8, 1), (8, 10, 0), (8, 10, 1), (16, 10, 1), (8, 12, 2), (16, 12, 2), (16, 8, 1), (32, 10, 1), (32, 12, 1)]
 

@@ -188,8 +188,8 @@ def run_one(size: int, pipeline: str, users: int, batch: int, queries: int) -> d
         memory.search(text, k=10, scope=Scope(user_id=user))
         searches.append(time.perf_counter() - t)
     result.update(search_p50_ms=ms(pct(searches, 0.5)), search_p95_ms=ms(pct(searches, 0.95)))
-    from evolvelab.modules.store import lancedb_index
-    from evolvelab.modules.store import lancedb_schema as rows
+    from evolvelab.modules.store import _lancedb_index as lancedb_index
+    from evolvelab.modules.store import _lancedb_schema as rows
 
     if pipeline.startswith("links"):
         pass

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evolvelab.modules.store import lancedb_schema as rows
+from evolvelab.modules.store import _lancedb_schema as rows
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
 from evolvelab.testing.contracts import store_resources
 from evolvelab.types import Note, Scope, Where

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
-from evolvelab.modules.store.lancedb_schema import owner_key
+from evolvelab.modules.store._lancedb_schema import owner_key
 from evolvelab.testing.contracts import make_note, store_resources
 from evolvelab.types import Scope, Where
 

@@ -31,7 +31,7 @@ from pydantic import Field
 
 from evolvelab.config import EncoderConfig, Tunable
 from evolvelab.modules.encode.turn import render_event
-from evolvelab.modules.gmemory_graph import (
+from evolvelab.modules._gmemory_graph import (
     FAILED,
     INTERACTION,
     OPEN,

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evolvelab.config import ManagerConfig, Tunable
 from evolvelab.llm import llm_available
-from evolvelab.modules.gmemory_graph import (
+from evolvelab.modules._gmemory_graph import (
     FAILED,
     INSIGHT,
     QUERY,

@@ -25,7 +25,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from evolvelab.config import ManagerConfig, Tunable
-from evolvelab.modules.gmemory_graph import (
+from evolvelab.modules._gmemory_graph import (
     FAILED,
     INSIGHT,
     QUERY,

@@ -3,7 +3,7 @@
 After dialogue (on ``manage``, for notes of the ``think_on`` kinds not thought about yet)
 and after a task outcome (``on_feedback``, over the notes that were used), the manager
 *post-thinks*: the LLM turns the memories into inductive thoughts (a
-:class:`~evolvelab.modules.manage.thoughts.Thoughts` request), or, without an LLM, each
+:class:`~evolvelab.modules.manage._thoughts.Thoughts` request), or, without an LLM, each
 note's salient first-person statements become thoughts (feedback: the used notes'
 statements condensed into one thought, on success only). Thoughts are **inserted** by
 stable id (a thought stated again gains the new sources), then memory is **organised**
@@ -29,7 +29,7 @@ from pydantic import Field
 
 from evolvelab.config import ManagerConfig, Tunable
 from evolvelab.llm import llm_available
-from evolvelab.modules.manage.thoughts import (
+from evolvelab.modules.manage._thoughts import (
     THOUGHT,
     ThoughtReview,
     Thoughts,
@@ -39,7 +39,7 @@ from evolvelab.modules.manage.thoughts import (
     rule_thoughts,
     thought_note,
 )
-from evolvelab.modules.retrieve.lsh_index import LSHIndex
+from evolvelab.modules.retrieve._lsh_index import LSHIndex
 from evolvelab.stages import ManageReport, Manager, Resources, Scannable, Store
 from evolvelab.types import Note, Outcome, Scope, Where
 

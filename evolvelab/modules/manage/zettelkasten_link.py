@@ -7,7 +7,7 @@ id), as A-MEM processes each insert:
    vector search; the note itself and notes still waiting after it are left out, so a
    note only ever sees the memory that existed when it arrived).
 2. **Decision.** With an LLM, one structured request per note
-   (:class:`~evolvelab.modules.manage.amem_evolution.EvolutionDecision`), which addresses
+   (:class:`~evolvelab.modules.manage._amem_evolution.EvolutionDecision`), which addresses
    neighbours by their stable ids. Without one (or with ``use_llm: false``), the
    deterministic rule: link to every neighbour whose cosine similarity is at least
    ``link_threshold``, and evolve each linked neighbour by propagating keywords.
@@ -33,7 +33,7 @@ from pydantic import Field
 from evolvelab.config import ManagerConfig, Tunable
 from evolvelab.llm import LLMOutputError, llm_available
 from evolvelab.modules.encode.note import enriched_text
-from evolvelab.modules.manage.amem_evolution import (
+from evolvelab.modules.manage._amem_evolution import (
     Candidate,
     EvolutionDecision,
     Plan,

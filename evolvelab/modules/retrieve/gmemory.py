@@ -35,7 +35,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from evolvelab.config import RetrieverConfig, Tunable
-from evolvelab.modules.gmemory_graph import (
+from evolvelab.modules._gmemory_graph import (
     INTERACTION,
     QUERY,
     SIMILAR,

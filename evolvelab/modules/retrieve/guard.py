@@ -3,9 +3,9 @@
 A refining stage: it judges the hits of the stages before it. For the first ``window``
 hits it derives one reasoning path per memory (an LLM-written entity-relation chain, or
 without an LLM the note's claim embedding), finds the consensus (the largest agreement
-cluster, :mod:`~evolvelab.modules.retrieve.consensus`), and drops or marks the divergent
+cluster, :mod:`~evolvelab.modules.retrieve._consensus`), and drops or marks the divergent
 memories. Each flagged memory leaves a lesson note
-(:mod:`~evolvelab.modules.retrieve.guard_lessons`); when a similar query comes again the
+(:mod:`~evolvelab.modules.retrieve._guard_lessons`); when a similar query comes again the
 lesson is shown at the top as a ``guard_lesson`` hit and the memories it names are
 flagged again.
 """
@@ -18,8 +18,8 @@ from pydantic import Field, model_validator
 
 from evolvelab.config import RetrieverConfig, StageConfig, Tunable
 from evolvelab.llm import NoLLMError, llm_available
-from evolvelab.modules.retrieve.consensus import Consensus, claim_vectors, find_consensus
-from evolvelab.modules.retrieve.guard_lessons import (
+from evolvelab.modules.retrieve._consensus import Consensus, claim_vectors, find_consensus
+from evolvelab.modules.retrieve._guard_lessons import (
     LESSON_KIND,
     Recalled,
     lesson_note,
@@ -27,7 +27,7 @@ from evolvelab.modules.retrieve.guard_lessons import (
     recall_lessons,
     warning_hit,
 )
-from evolvelab.modules.retrieve.reasoning_paths import request_paths
+from evolvelab.modules.retrieve._reasoning_paths import request_paths
 from evolvelab.stages import Resources, Retriever, TypeLookup, VectorSearch
 from evolvelab.types import Hit, Note, Query
 

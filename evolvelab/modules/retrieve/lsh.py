@@ -1,6 +1,6 @@
 """``type: lsh`` — Think-in-Memory retrieval: hash the query, rank only its buckets' notes.
 
-The index is a random-hyperplane LSH (:mod:`evolvelab.modules.retrieve.lsh_index`) built
+The index is a random-hyperplane LSH (:mod:`evolvelab.modules.retrieve._lsh_index`) built
 per scope from the note store's embeddings the first time the scope is searched, and
 rebuilt whenever the scope's note count has changed since (``refresh: count``) or on
 every search (``refresh: always``). Candidates from the probed buckets are ranked by
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 from pydantic import Field
 
 from evolvelab.config import RetrieverConfig, Tunable
-from evolvelab.modules.retrieve.lsh_index import LSHIndex
+from evolvelab.modules.retrieve._lsh_index import LSHIndex
 from evolvelab.stages import Resources, Retriever, Scannable, Store
 from evolvelab.types import Hit, Query, Scope, Where
 

@@ -1,7 +1,7 @@
 """``type: lancedb``: notes, vectors and full text in embedded LanceDB tables.
 
 One table per memory owner (``user_id`` + ``agent_id``, see
-:mod:`evolvelab.modules.store.lancedb_tables`), one row per note keyed by owner and id.
+:mod:`evolvelab.modules.store._lancedb_tables`), one row per note keyed by owner and id.
 BM25 statistics are therefore per owner: another owner's notes never change a score.
 Vector search is exact (flat) until an owner's table holds ``index_threshold`` rows,
 then an ANN index answers with a refine step. Full text uses LanceDB's native BM25
@@ -11,7 +11,7 @@ the same score it will keep, as soon as ``add`` returns.
 Reads never write: compaction and index maintenance run on the write path only, so a
 search-only process never conflicts with a writer. Writes from several processes are
 safe; LanceDB's commit conflicts are retried. Scope is also enforced on every read and
-delete through hashed key columns (see :mod:`evolvelab.modules.store.lancedb_schema`).
+delete through hashed key columns (see :mod:`evolvelab.modules.store._lancedb_schema`).
 lancedb and pyarrow are imported in ``open()``, never when this module is imported.
 """
 
@@ -29,9 +29,9 @@ from pydantic import Field
 
 from evolvelab.config import StoreConfig, Tunable
 from evolvelab.errors import EvolveLabError
-from evolvelab.modules.store import lancedb_index
-from evolvelab.modules.store import lancedb_schema as rows
-from evolvelab.modules.store.lancedb_tables import OwnerTables, retry_commit, upsert_lock
+from evolvelab.modules.store import _lancedb_index as lancedb_index
+from evolvelab.modules.store import _lancedb_schema as rows
+from evolvelab.modules.store._lancedb_tables import OwnerTables, retry_commit, upsert_lock
 from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
 

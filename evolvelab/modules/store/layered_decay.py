@@ -12,7 +12,7 @@ scan; scope on every read), plus forgetting, in one of two modes:
   its first ``recall_k`` is recalled (strength + 1, ``t`` restarts); a decay step forgets
   notes whose retention fell below their forgetting point.
 
-The rules themselves are in :mod:`evolvelab.modules.store.layered_decay_rules`.
+The rules themselves are in :mod:`evolvelab.modules.store._layered_decay_rules`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Protocol, runtim
 from pydantic import Field, model_validator
 
 from evolvelab.config import Tunable
-from evolvelab.modules.store import layered_decay_rules as rules
+from evolvelab.modules.store import _layered_decay_rules as rules
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
-from evolvelab.modules.store.layered_decay_rules import ImportanceRating, ImportanceRatings
+from evolvelab.modules.store._layered_decay_rules import ImportanceRating, ImportanceRatings
 from evolvelab.stages import ManageReport, TextField
 from evolvelab.types import Hit, Note, Outcome, Scope, Where
 

@@ -13,7 +13,7 @@ import pytest
 
 from evolvelab import Event, Memory, Scope
 from evolvelab.config import EmbedderConfig
-from evolvelab.modules.gmemory_graph import query_id
+from evolvelab.modules._gmemory_graph import query_id
 from evolvelab.stages import Embedder
 
 ANA = Scope(user_id="ana")

@@ -8,7 +8,7 @@ import pytest
 from gmemory_fixtures import ANA, TASKS, qid, task_events
 
 from evolvelab import Event, Memory, Scope
-from evolvelab.modules.gmemory_graph import GMemoryError, graph_store, interaction_id
+from evolvelab.modules._gmemory_graph import GMemoryError, graph_store, interaction_id
 
 Make = Callable[..., Memory]
 

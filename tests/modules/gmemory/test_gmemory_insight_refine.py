@@ -15,7 +15,7 @@ from datetime import timedelta
 from gmemory_fixtures import ANA, T0, TASKS, qid, task_events
 
 from evolvelab import Link, Memory, Note
-from evolvelab.modules.gmemory_graph import SUPPORTS, insight_id
+from evolvelab.modules._gmemory_graph import SUPPORTS, insight_id
 from evolvelab.modules.manage.insight_refine import SYSTEM, InsightOperation, InsightOperations
 from evolvelab.testing import FakeLLM
 

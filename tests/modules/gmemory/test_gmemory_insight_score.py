@@ -9,7 +9,7 @@ import pytest
 from gmemory_fixtures import ANA, TASKS, qid, task_events
 
 from evolvelab import Link, Memory, Note, Outcome
-from evolvelab.modules.gmemory_graph import SUPPORTS
+from evolvelab.modules._gmemory_graph import SUPPORTS
 
 Make = Callable[..., Memory]
 DAY = datetime(2024, 2, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evolvelab import Event, Memory, Outcome, Scope
 from evolvelab.loader import parse_yaml, validate_pipeline
-from evolvelab.modules.gmemory_graph import query_id
+from evolvelab.modules._gmemory_graph import query_id
 from evolvelab.registry import Registry
 from evolvelab.stream import read_stream
 from evolvelab.testing import HashingEmbedder, HashingEmbedderConfig

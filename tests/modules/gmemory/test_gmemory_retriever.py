@@ -17,7 +17,7 @@ import pytest
 from gmemory_fixtures import ANA, TASKS, qid, task_events
 
 from evolvelab import Event, Hit, Link, Memory, Note, Scope
-from evolvelab.modules.gmemory_graph import interaction_id
+from evolvelab.modules._gmemory_graph import interaction_id
 
 Make = Callable[..., Memory]
 QUESTION = "how do I pack a tent?"

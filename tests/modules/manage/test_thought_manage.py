@@ -9,7 +9,7 @@ import pytest
 
 from evolvelab import Event, Memory, Outcome, Scope
 from evolvelab.modules.manage.thought_manage import ThoughtManager
-from evolvelab.modules.manage.thoughts import (
+from evolvelab.modules.manage._thoughts import (
     MergeDecision,
     Thought,
     ThoughtReview,

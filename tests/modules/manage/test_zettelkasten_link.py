@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from evolvelab.embed import HashingEmbedder, HashingEmbedderConfig
 from evolvelab.llm import LLMOutputError
 from evolvelab.modules.encode.note import NoteAttributes, enriched_text
-from evolvelab.modules.manage.amem_evolution import (
+from evolvelab.modules.manage._amem_evolution import (
     SYSTEM_PROMPT,
     EvolutionDecision,
     NeighbourUpdate,

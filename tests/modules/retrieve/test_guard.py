@@ -18,9 +18,9 @@ import pytest
 from evolvelab import ConfigError, Event, Memory, Scope
 from evolvelab.embed import HashingEmbedder, HashingEmbedderConfig
 from evolvelab.llm import NoLLMError
-from evolvelab.modules.retrieve.consensus import claim_vectors, find_consensus
+from evolvelab.modules.retrieve._consensus import claim_vectors, find_consensus
 from evolvelab.modules.retrieve.guard import GuardRetriever
-from evolvelab.modules.retrieve.reasoning_paths import (
+from evolvelab.modules.retrieve._reasoning_paths import (
     SYSTEM_PROMPT,
     PathStep,
     ReasoningPath,

@@ -9,7 +9,7 @@ import pytest
 
 from evolvelab import Memory
 from evolvelab.modules.retrieve.lsh import LSHRetriever
-from evolvelab.modules.retrieve.lsh_index import LSHError, LSHIndex, probe_masks
+from evolvelab.modules.retrieve._lsh_index import LSHError, LSHIndex, probe_masks
 from evolvelab.types import Note, Scope
 
 ANA, BEN = Scope(user_id="ana"), Scope(user_id="ben")

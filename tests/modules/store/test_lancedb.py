@@ -13,9 +13,9 @@ import pytest
 
 from evolvelab.embed import HashingEmbedder, HashingEmbedderConfig
 from evolvelab.errors import EvolveLabError
-from evolvelab.modules.store import lancedb_index
+from evolvelab.modules.store import _lancedb_index as lancedb_index
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
-from evolvelab.modules.store.lancedb_schema import owner_key
+from evolvelab.modules.store._lancedb_schema import owner_key
 from evolvelab.stages import Resources, Scannable, TextSearch, VectorSearch
 from evolvelab.testing.contracts import (
     DurableStoreContract,
@@ -316,7 +316,7 @@ def test_a_one_table_store_of_the_former_layout_is_moved_into_owner_tables(
     import lancedb
     import pyarrow as pa
 
-    from evolvelab.modules.store import lancedb_schema as layout
+    from evolvelab.modules.store import _lancedb_schema as layout
 
     bob = Scope(user_id="bob")
     notes = [make_note(f"a{i}", f"alice note {i} about walruses", ALICE) for i in range(5)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.modules.store.lancedb_tables import is_retryable, retry_commit
+from evolvelab.modules.store._lancedb_tables import is_retryable, retry_commit
 
 CONFLICT = (
     "lance error: Retryable commit conflict for version 58: This Rewrite transaction was "

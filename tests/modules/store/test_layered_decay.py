@@ -24,7 +24,7 @@ from evolvelab.modules.store.layered_decay import (
     LayeredDecayConfig,
     LayeredDecayStore,
 )
-from evolvelab.modules.store.layered_decay_rules import initial_importance
+from evolvelab.modules.store._layered_decay_rules import initial_importance
 from evolvelab.registry import Registry
 from evolvelab.stages import Clock, Scannable, TextSearch, VectorSearch
 from evolvelab.testing import FakeLLM

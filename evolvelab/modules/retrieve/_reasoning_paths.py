@@ -8,7 +8,7 @@ invents, is simply not judged.
 
 Each path is rendered as text (``head -> relation -> tail; … => conclusion``), embedded
 with the pipeline's embedder and clustered like any other claim vector
-(:mod:`evolvelab.modules.retrieve.consensus`), which is upstream's ``clustering`` method.
+(:mod:`evolvelab.modules.retrieve._consensus`), which is upstream's ``clustering`` method.
 """
 
 from __future__ import annotations

@@ -106,6 +106,6 @@ def vector_config(embedder: Embedder, rows: int, config: LanceDBStoreConfig) -> 
 
 def build_vector(table: Any, index_config: Any) -> None:
     """Build (or replace) the ANN index on the vector column."""
-    from evolvelab.modules.store.lancedb_schema import VECTOR
+    from evolvelab.modules.store._lancedb_schema import VECTOR
 
     table.create_index(VECTOR, config=index_config, replace=True)
