@@ -102,10 +102,14 @@ def table(entries: list[dict[str, object]], outcomes: dict[str, tuple[str, float
         "| test | what it does | tried |",
         "|---|---|---:|",
     ]
+    tests: dict[str, dict[str, object]] = {}  # parametrised cases add up under their test
     for node, entry in sorted(by_node.items()):
         if entry.get("count"):
-            name = node.removeprefix("tests/reliability/")
-            lines.append(f"| `{name}` | {entry.get('about', '')} | {int(entry['count']):,} {entry['unit']} |")  # type: ignore[call-overload]
+            name = node.removeprefix("tests/reliability/").split("[")[0]
+            row = tests.setdefault(name, {"about": entry.get("about", ""), "count": 0, "unit": entry["unit"]})
+            row["count"] = int(row["count"]) + int(entry["count"])  # type: ignore[call-overload]
+    for name, row in tests.items():
+        lines.append(f"| `{name}` | {row['about']} | {int(row['count']):,} {row['unit']} |")  # type: ignore[call-overload]
     return "\n".join(lines)
 
 
