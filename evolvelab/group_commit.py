@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evolvelab.errors import AfterWriteError, EvolveLabError, format_path
+from evolvelab.errors import EvolveLabError
 from evolvelab.eventlog import AddEntry, VoidEntry
 from evolvelab.types import AddResult, Dropped, Event, Note, Scope
 
@@ -91,21 +91,5 @@ def commit_adds(
     for index, notes, dropped in encoded:
         result = AddResult(written[position : position + len(notes)], dropped)
         position += len(notes)
-        results[index] = _run_due_managers(memory, requests[index].scope, result)
+        results[index] = memory._run_due_managers(requests[index].scope, result) or result
     return results  # type: ignore[return-value]
-
-
-def _run_due_managers(memory: Memory, scope: Scope, written: AddResult) -> AddResult | EvolveLabError:
-    """Count one add for ``scope`` and run the managers due on it, as ``Memory.add`` does."""
-    memory._count_add(scope, written)
-    due = memory._due_managers()
-    for position, manager in enumerate(due):
-        try:
-            memory._call(manager, "manage_after_add", scope)
-        except EvolveLabError as err:
-            path = format_path(memory._paths[id(manager)][0])
-            not_run = [memory._label(m) for m in due[position + 1 :]]
-            failure = AfterWriteError(written, path, manager.config.type, err, not_run=not_run)
-            failure.__cause__ = err
-            return failure
-    return written

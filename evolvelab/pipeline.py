@@ -397,6 +397,18 @@ class Memory:
                 AddResult(stored, dropped), "store", self.store.config.type, err,
                 total=len(notes), not_run=[self._label(m) for m in self._due_managers()],
             ) from err  # fmt: skip
+        failure = self._run_due_managers(scope, written)
+        if failure is not None:
+            raise failure from failure.cause
+        return written
+
+    def _run_due_managers(self, scope: Scope, written: AddResult) -> AfterWriteError | None:
+        """Count one add for ``scope``, then run the managers due on it.
+
+        Shared by :meth:`add` and the group commit. Returns the failure (notes written,
+        a manager failed; the managers after it named as not run) instead of raising it,
+        so a group commit can answer each add of its group on its own.
+        """
         self._count_add(scope, written)
         due = self._due_managers()
         for position, manager in enumerate(due):
@@ -405,10 +417,10 @@ class Memory:
             except EvolveLabError as err:
                 path = format_path(self._paths[id(manager)][0])
                 not_run = [self._label(m) for m in due[position + 1 :]]
-                raise AfterWriteError(
-                    written, path, manager.config.type, err, not_run=not_run
-                ) from err
-        return written
+                failure = AfterWriteError(written, path, manager.config.type, err, not_run=not_run)
+                failure.__cause__ = err
+                return failure
+        return None
 
     def _encode(self, events: list[Event], scope: Scope) -> tuple[list[Note], list[Dropped]]:
         """Run the encoders over one add's events: its notes, scoped, and what was dropped.
