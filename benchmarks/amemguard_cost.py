@@ -5,7 +5,7 @@ memory: with its ``guard`` stage removed (the baseline), as written (``action: d
 with ``action: mark``, and with ``lessons: false`` (which isolates what stored lessons do
 to the other channels' rankings). Every query is asked of each, interleaved, in one process, so
 latencies are comparable. Reported per variant: recall@k on the turn budget
-(:mod:`evolvelab.metrics`), search latency p50 / p95 and the guard stage's own share,
+(:mod:`evolvelab.evaluation.metrics`), search latency p50 / p95 and the guard stage's own share,
 how many queries' hits differ from the baseline, lesson warnings shown, lessons stored,
 and how many queries returned a poisoned hit that the guard did not flag. The queries are then asked a second time:
 the lessons of the first pass now apply to the same questions.
@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from evolvelab.metrics import recall_at_k
+from evolvelab.evaluation.metrics import recall_at_k
 from evolvelab.pipeline import Memory
 from evolvelab.types import Event, Query, Scope
 

@@ -89,7 +89,7 @@ def variant(name: str, store: dict[str, Any], retrieve: Any = None, manage: Any 
 def recall(stream: Path, root: Path) -> None:
     """Run the pipelines and variants on ``stream``; print recall@10 and notes left."""
     from evolvelab.pipeline import Memory
-    from evolvelab.runner import run_stream
+    from evolvelab.evaluation.runner import run_stream
     from evolvelab.stream import read_stream
 
     runs = {

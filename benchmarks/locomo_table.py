@@ -24,7 +24,7 @@ from pathlib import Path
 from evolvelab.datasets import load_dataset
 from evolvelab.errors import EvolveLabError
 from evolvelab.evaluation import EvalReport, environment, evaluate_pipeline
-from evolvelab.report import markdown_table
+from evolvelab.evaluation.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = ("1", "5", "10", "20")

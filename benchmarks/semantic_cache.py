@@ -44,7 +44,7 @@ from typing import Any
 from evolvelab import Event, Memory, Scope
 from evolvelab.datasets import load_dataset
 from evolvelab.evaluation import environment
-from evolvelab.metrics import ranked_sources, recall_at_k_ids
+from evolvelab.evaluation.metrics import ranked_sources, recall_at_k_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 

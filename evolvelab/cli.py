@@ -208,7 +208,7 @@ def run(
     json_out: Path | None,
 ) -> None:
     """Ingest a stream's events into PIPELINE, then answer the stream's queries."""
-    from evolvelab.runner import run_stream
+    from evolvelab.evaluation.runner import run_stream
 
     if sample == (stream_path is not None):
         raise click.UsageError("give exactly one of --stream FILE or --sample")
@@ -410,7 +410,7 @@ def eval_command(
 
     from evolvelab.datasets import load_dataset
     from evolvelab.evaluation import evaluate_pipeline
-    from evolvelab.qa import QASettings
+    from evolvelab.evaluation.qa import QASettings
 
     if judge and not qa:
         raise click.UsageError("--judge needs --qa")
@@ -491,7 +491,7 @@ def _eval_tasks(pipeline: Path, data: Any, ks: tuple[int, ...] | None, permutati
 
 def _write_reports(report: Any, out: Path | None, details: bool, md_out: Path | None,
                    html_out: Path | None, quiet: bool) -> None:  # fmt: skip
-    from evolvelab.report import render_report, write_html, write_markdown
+    from evolvelab.evaluation.report import render_report, write_html, write_markdown
 
     if not quiet and report.experience is None:
         render_report(report)
@@ -511,7 +511,7 @@ def _write_reports(report: Any, out: Path | None, details: bool, md_out: Path | 
 def compare(reports: tuple[Path, ...]) -> None:
     """Show evaluation reports (JSON from `evolvelab eval --out`) side by side."""
     from evolvelab.evaluation.schema import EvalReport
-    from evolvelab.report import render_compare
+    from evolvelab.evaluation.report import render_compare
 
     render_compare([EvalReport.read(path) for path in reports])
 

@@ -134,6 +134,6 @@ def test_compare_shows_reports_side_by_side(fast: Path, locomo: Path, tmp_path: 
 
 def test_the_cli_still_starts_without_plotting_or_scoring_libraries() -> None:
     code = ("import sys; from evolvelab.cli import cli; print(sorted(m for m in ('matplotlib', "
-            "'nltk', 'evolvelab.evaluation', 'evolvelab.report', 'rich.progress') if m in sys.modules))")  # fmt: skip
+            "'nltk', 'evolvelab.evaluation', 'evolvelab.evaluation.report', 'rich.progress') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

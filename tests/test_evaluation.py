@@ -12,7 +12,7 @@ from eval_samples import SCRIPT, ScriptedMemory, write_locomo
 from evolvelab.datasets.locomo import load_locomo
 from evolvelab.errors import EvolveLabError
 from evolvelab.evaluation import EvalReport, evaluate, evaluate_pipeline, select_records
-from evolvelab.metrics import (
+from evolvelab.evaluation.metrics import (
     hit_at_k,
     percentile,
     rank_ids,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from eval_samples import SCRIPT, ScriptedMemory, write_locomo
 
-from evolvelab import qa
+from evolvelab.evaluation import qa
 from evolvelab.datasets.locomo import load_locomo
 from evolvelab.errors import EvolveLabError
 from evolvelab.evaluation import evaluate
-from evolvelab.qa import (
+from evolvelab.evaluation.qa import (
     JudgeVerdict,
     QAAnswer,
     QASettings,

@@ -10,10 +10,10 @@ import pytest
 from eval_samples import SCRIPT, ScriptedMemory, write_locomo
 from rich.console import Console
 
-from evolvelab import plots
+from evolvelab.evaluation import plots
 from evolvelab.datasets.locomo import load_locomo
 from evolvelab.evaluation import EvalReport, evaluate
-from evolvelab.report import (
+from evolvelab.evaluation.report import (
     category_table,
     compare_table,
     markdown_table,

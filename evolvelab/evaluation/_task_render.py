@@ -1,7 +1,7 @@
 """Experiential reports for people: headline scores, the curve over the stream, order spread.
 
 :func:`experience_tables` builds the rows once; the terminal (:func:`render_experience`)
-and the Markdown page (``evolvelab.report.write_markdown``) show the same tables.
+and the Markdown page (``evolvelab.evaluation.report.write_markdown``) show the same tables.
 """
 
 from __future__ import annotations

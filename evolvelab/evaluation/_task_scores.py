@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from evolvelab.evaluation.schema import CurvePoint, OrderScores, Spread
-from evolvelab.metrics import mean, ranked_sources
+from evolvelab.evaluation.metrics import mean, ranked_sources
 from evolvelab.types import Hit
 
 __all__ = ["TaskScore", "curve", "episode_budget", "order_scores", "simulated_outcome", "spread"]

@@ -36,7 +36,7 @@ from evolvelab.evaluation.schema import (
     QueryResult,
 )
 from evolvelab.llm import llm_available
-from evolvelab.metrics import (
+from evolvelab.evaluation.metrics import (
     hit_at_k_ids,
     mean,
     percentile,
@@ -45,7 +45,7 @@ from evolvelab.metrics import (
     recall_at_k_ids,
     reciprocal_rank_ids,
 )
-from evolvelab.qa import QASettings, answer_question
+from evolvelab.evaluation.qa import QASettings, answer_question
 from evolvelab.stages import LLM, LLMUsage
 from evolvelab.stream import Stream
 

@@ -48,7 +48,7 @@ from evolvelab.evaluation._task_scores import (
 )
 from evolvelab.evaluation.replay import Replay, _Progress, _Runner, held_warnings
 from evolvelab.evaluation.schema import EvalReport, ExperienceReport, Ingest, QueryResult
-from evolvelab.metrics import rank_ids, ranked_sources, recall_at_k_ids
+from evolvelab.evaluation.metrics import rank_ids, ranked_sources, recall_at_k_ids
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, Stream, StreamRecord
 from evolvelab.types import Outcome
 

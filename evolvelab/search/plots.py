@@ -1,7 +1,7 @@
 """Plots of a search as PNG bytes: optimisation history, Pareto front, parameter importances.
 
 Drawn with ``matplotlib.figure.Figure`` only (no pyplot, no global backend), like
-:mod:`evolvelab.plots`; matplotlib is the optional ``plots`` extra.
+:mod:`evolvelab.evaluation.plots`; matplotlib is the optional ``plots`` extra.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.plots import PLOTS_HINT
+from evolvelab.evaluation.plots import PLOTS_HINT
 
 __all__ = ["history_png", "importance_png", "pareto_png"]
 

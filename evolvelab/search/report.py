@@ -127,7 +127,7 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def _plots(
     ctx: Context, study: optuna.Study, result: EvolveResult, weights: dict[str, float] | None
 ) -> list[str]:
-    from evolvelab.plots import PLOTS_HINT, plots_available
+    from evolvelab.evaluation.plots import PLOTS_HINT, plots_available
     from evolvelab.search.plots import history_png, importance_png, pareto_png
 
     if not plots_available():
@@ -215,7 +215,7 @@ def write_report(ctx: Context, study: optuna.Study, result: EvolveResult) -> Non
     weights = importances(study) if result.complete >= 4 else None
     lines += _plots(ctx, study, result, weights)
     if weights:
-        from evolvelab.plots import plots_available
+        from evolvelab.evaluation.plots import plots_available
 
         picture = ["![parameter importances](importances.png)", ""] if plots_available() else []
         lines += [

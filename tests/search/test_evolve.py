@@ -11,7 +11,7 @@ import yaml
 
 from evolvelab.datasets import load_jsonl
 from evolvelab.evaluation import evaluate_pipeline
-from evolvelab.plots import plots_available
+from evolvelab.evaluation.plots import plots_available
 from evolvelab.sample import sample_path
 from evolvelab.search.trial import Evaluator
 from evolvelab.search.evolve import evolve

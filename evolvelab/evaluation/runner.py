@@ -2,7 +2,7 @@
 
 Events are ingested scope by scope in batches (progress bar), then every query is asked
 and scored against its gold evidence with recall on a turn budget
-(:mod:`evolvelab.metrics`). The whole stream is validated before anything is written.
+(:mod:`evolvelab.evaluation.metrics`). The whole stream is validated before anything is written.
 The ingest/ask loop is the one ``evolvelab eval`` uses (:mod:`evolvelab.evaluation.replay`);
 ``eval`` adds the full report (several budgets, categories, hit rate, MRR, QA).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from evolvelab.datadir import wipe
 from evolvelab.evaluation.replay import Asked, replay
-from evolvelab.metrics import evidence_rank, percentile, recall_at_k
+from evolvelab.evaluation.metrics import evidence_rank, percentile, recall_at_k
 from evolvelab.pipeline import Memory
 from evolvelab.stream import read_stream
 

@@ -3,7 +3,7 @@
 Every view is built from the same rows (:func:`summary_table`, :func:`category_table`,
 :func:`compare_table`), so the terminal, the Markdown page and the HTML page agree.
 Plots (recall@k curve, recall by category, search latency histogram) come from
-:mod:`evolvelab.plots` when matplotlib is installed; without it the pages say how to get
+:mod:`evolvelab.evaluation.plots` when matplotlib is installed; without it the pages say how to get
 them and still carry every table.
 """
 
@@ -201,7 +201,7 @@ def markdown_table(table: Table) -> str:
 
 def _plots(report: EvalReport) -> dict[str, bytes] | None:
     """Return the report's plots by name, or ``None`` without matplotlib."""
-    from evolvelab.plots import category_png, latency_png, plots_available, recall_curve_png
+    from evolvelab.evaluation.plots import category_png, latency_png, plots_available, recall_curve_png
 
     if not plots_available():
         return None
@@ -227,7 +227,7 @@ def write_markdown(report: EvalReport, path: str | Path) -> list[Path]:
     Returns:
         Every file written, the Markdown first.
     """
-    from evolvelab.plots import PLOTS_HINT
+    from evolvelab.evaluation.plots import PLOTS_HINT
 
     target = Path(path)
     written = [target]
@@ -278,7 +278,7 @@ def write_html(report: EvalReport, path: str | Path) -> Path:
     Returns:
         The file written.
     """
-    from evolvelab.plots import PLOTS_HINT
+    from evolvelab.evaluation.plots import PLOTS_HINT
 
     target = Path(path)
     title = html.escape(f"{report.pipeline} on {report.dataset}")
