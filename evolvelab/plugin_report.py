@@ -4,27 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from evolvelab.describe import describe_types
 from evolvelab.registry import KINDS, Registry
-from evolvelab.stages import CAPABILITIES, capability_names
 
 __all__ = ["plugin_report", "render_plugin_report"]
 
 
 def _type_info(registry: Registry, kind: str) -> list[dict[str, Any]]:
     out = []
-    for entry in registry.entries(kind):
-        model = entry.cls.config_model
-        info: dict[str, Any] = {
-            "name": entry.name,
-            "plugin": entry.plugin.name,
-            "description": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
-            "fields": [f for f in model.model_fields if f != "type"],
+    for info in describe_types(registry, kind):
+        row: dict[str, Any] = {
+            "name": info.name,
+            "plugin": info.plugin,
+            "description": info.summary,
+            "fields": [field.name for field in info.fields],
         }
         if kind == "store":
-            info["capabilities"] = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
+            row["capabilities"] = list(info.offers)
         else:
-            info["requires"] = capability_names(getattr(entry.cls, "requires", ()))
-        out.append(info)
+            row["requires"] = list(info.needs)
+        out.append(row)
     return out
 
 

@@ -7,13 +7,9 @@ the committed page is stale, so the field tables never drift from the code.
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
-from pydantic.fields import FieldInfo
-
-from evolvelab.config import Tunable
+from evolvelab.describe import FieldDescription, TypeDescription, describe_types
 from evolvelab.registry import KINDS, Registry
-from evolvelab.stages import CAPABILITIES, capability_names
 
 __all__ = ["types_markdown"]
 
@@ -27,29 +23,25 @@ _TITLES = {
 }
 
 
-def _annotation(field: FieldInfo) -> str:
+def _annotation(field: FieldDescription) -> str:
     text = str(field.annotation).replace("typing.", "")
     for noise in ("<class '", "'>"):
         text = text.replace(noise, "")
     return text.replace("|", "\\|")
 
 
-def _default(field: FieldInfo) -> str:
-    if field.is_required():
-        return "required"
-    if field.default_factory is not None:
-        return f"`{field.default_factory()!r}`"  # type: ignore[call-arg]
-    return f"`{field.default!r}`"
+def _default(field: FieldDescription) -> str:
+    return "required" if field.required else f"`{field.default!r}`"
 
 
-def _tunable(field: FieldInfo) -> str:
-    for item in field.metadata:
-        if isinstance(item, Tunable):
-            if item.choices is not None:
-                return ", ".join(map(str, item.choices))
-            scale = " (log)" if item.log else ""
-            return f"{item.low:g} – {item.high:g}{scale}"
-    return ""
+def _tunable(field: FieldDescription) -> str:
+    item = field.tunable
+    if item is None:
+        return ""
+    if item.choices is not None:
+        return ", ".join(map(str, item.choices))
+    scale = " (log)" if item.log else ""
+    return f"{item.low:g} – {item.high:g}{scale}"
 
 
 def _docstring_markdown(doc: str) -> list[str]:
@@ -64,30 +56,29 @@ def _docstring_markdown(doc: str) -> list[str]:
             *([] if fenced else ["```"])]  # fmt: skip
 
 
+def _type_markdown(info: TypeDescription) -> list[str]:
+    lines = [f"### `{info.name}`", ""]
+    if info.doc:
+        lines += [*_docstring_markdown(info.doc), ""]
+    if info.kind == "store":
+        lines += [f"Capabilities: {', '.join(info.offers) or 'none'}.", ""]
+    elif info.needs:
+        lines += [f"Needs a store with: {', '.join(info.needs)}.", ""]
+    if info.fields:
+        lines += ["| field | type | default | evolver range | description |", "|---|---|---|---|---|"]
+        for field in info.fields:
+            lines.append(
+                f"| `{field.name}` | {_annotation(field)} | {_default(field)} | {_tunable(field)} "
+                f"| {field.description} |"
+            )
+        lines.append("")
+    return lines
+
+
 def _section(registry: Registry, kind: str) -> list[str]:
     lines = [f"## {_TITLES[kind]}", ""]
-    for entry in registry.entries(kind):
-        model: Any = entry.cls.config_model
-        doc = inspect.cleandoc(model.__doc__ or "")
-        lines += [f"### `{entry.name}`", ""]
-        if doc:
-            lines += [*_docstring_markdown(doc), ""]
-        if kind == "store":
-            caps = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
-            lines += [f"Capabilities: {', '.join(caps) or 'none'}.", ""]
-        else:
-            needs = capability_names(getattr(entry.cls, "requires", ()))
-            if needs:
-                lines += [f"Needs a store with: {', '.join(needs)}.", ""]
-        fields = {k: v for k, v in model.model_fields.items() if k != "type"}
-        if fields:
-            lines += ["| field | type | default | evolver range | description |", "|---|---|---|---|---|"]
-            for name, field in fields.items():
-                lines.append(
-                    f"| `{name}` | {_annotation(field)} | {_default(field)} | {_tunable(field)} "
-                    f"| {field.description or ''} |"
-                )
-            lines.append("")
+    for info in describe_types(registry, kind):
+        lines += _type_markdown(info)
     return lines
 
 

@@ -24,11 +24,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.fields import FieldInfo
 
-from evolvelab.config import Tunable
+from evolvelab.describe import FieldDescription, describe_types
 from evolvelab.search.summary import Miss, TrialSummary
-from evolvelab.stages import CAPABILITIES, capability_names
 
 if typing.TYPE_CHECKING:
     from evolvelab.registry import Registry
@@ -138,31 +136,21 @@ def _type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "null")
 
 
-def _tunable(field: FieldInfo) -> str:
-    for item in field.metadata:
-        if isinstance(item, Tunable):
-            if item.choices is not None:
-                return f" [tune: {', '.join(map(str, item.choices))}]"
-            return f" [tune: {item.low:g}..{item.high:g}{' log' if item.log else ''}]"
-    return ""
+def _tunable(field: FieldDescription) -> str:
+    item = field.tunable
+    if item is None:
+        return ""
+    if item.choices is not None:
+        return f" [tune: {', '.join(map(str, item.choices))}]"
+    return f" [tune: {item.low:g}..{item.high:g}{' log' if item.log else ''}]"
 
 
-def _field_text(name: str, field: FieldInfo, describe: bool) -> str:
-    if field.is_required():
-        default = "required"
-    elif field.default_factory is not None:
-        default = repr(field.default_factory())  # type: ignore[call-arg]
-    else:
-        default = repr(field.default)
-    text = f"{name}: {_type_text(field.annotation)} = {default}{_tunable(field)}"
+def _field_text(field: FieldDescription, describe: bool) -> str:
+    default = "required" if field.required else repr(field.default)
+    text = f"{field.name}: {_type_text(field.annotation)} = {default}{_tunable(field)}"
     if describe and field.description:
         text += f" - {_cut(field.description, _MAX_DESCRIPTION)}"
     return text
-
-
-def _is_plain(field: FieldInfo) -> bool:
-    """Whether a field is neither tunable nor a choice (an operational knob)."""
-    return not _tunable(field) and typing.get_origin(field.annotation) is not Literal
 
 
 def _catalogue(registry: Registry, skip_fields: Sequence[str], describe: bool) -> str:
@@ -171,31 +159,26 @@ def _catalogue(registry: Registry, skip_fields: Sequence[str], describe: bool) -
         lines.append(f"## {slot}: ({how})")
         seen: dict[str, str] = {}
         operational = kind in ("store", "embedder")
-        for entry in registry.entries(kind):
-            model = entry.cls.config_model
-            doc = (model.__doc__ or "").strip().splitlines()
-            head = f"- {entry.name}: {_cut(doc[0], 120) if doc else ''}"
+        for info in describe_types(registry, kind):
+            head = f"- {info.name}: {_cut(info.summary, 120)}"
             if kind == "store":
-                caps = [n for n, cap in CAPABILITIES.items() if issubclass(entry.cls, cap)]
-                head += f" Offers: {', '.join(caps) or 'nothing'}."
-            else:
-                needs = capability_names(getattr(entry.cls, "requires", ()))
-                if needs:
-                    head += f" Needs a store with: {', '.join(needs)}."
+                head += f" Offers: {', '.join(info.offers) or 'nothing'}."
+            elif info.needs:
+                head += f" Needs a store with: {', '.join(info.needs)}."
             lines.append(head)
             shared: dict[str, list[str]] = {}
             names_only: list[str] = []
-            for name, field in model.model_fields.items():
-                if name == "type" or name in skip_fields:
+            for field in info.fields:
+                if field.name in skip_fields:
                     continue
-                if operational and _is_plain(field):
-                    names_only.append(name)
+                if operational and field.plain:
+                    names_only.append(field.name)
                     continue
-                text = _field_text(name, field, describe and not operational)
+                text = _field_text(field, describe and not operational)
                 if text in seen:
-                    shared.setdefault(seen[text], []).append(name)
+                    shared.setdefault(seen[text], []).append(field.name)
                     continue
-                seen[text] = entry.name
+                seen[text] = info.name
                 lines.append(f"    {text}")
             for owner, names in shared.items():
                 lines.append(f"    (as in {owner}: {', '.join(names)})")
