@@ -551,6 +551,16 @@ class Retriever(Component):
     config_model: ClassVar[type[RetrieverConfig]]
     source: ClassVar[bool] = True
     """Whether this retriever finds notes on its own (and can serve as a fusion channel)."""
+    reads_query_time: ClassVar[bool] = False
+    """Whether the hits depend on ``query.at`` (recency, decay, "as of" filters). A stage
+    that caches answers (``semantic_cache``) only reuses them for a query asked at the same
+    time when a stage it wraps says so. Set it to ``True`` if ``retrieve`` reads ``query.at``."""
+
+    @property
+    def time_dependent(self) -> bool:
+        """Whether this stage's hits depend on ``query.at`` (a stage made of stages
+        overrides this to ask its children)."""
+        return self.reads_query_time
 
     @abc.abstractmethod
     def retrieve(self, query: Query, previous: list[Hit]) -> list[Hit]:

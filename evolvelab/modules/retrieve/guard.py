@@ -130,6 +130,7 @@ class GuardRetriever(Retriever):
     """Validate the retrieved set by consensus; drop or mark divergent memories."""
 
     config_model: ClassVar[type[GuardConfig]] = GuardConfig
+    reads_query_time: ClassVar[bool] = True
     config: GuardConfig
     source = False
 

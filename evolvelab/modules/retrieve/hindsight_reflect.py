@@ -111,6 +111,7 @@ class HindsightReflectRetriever(Retriever):
     """Answer through the LLM; write the opinions it forms."""
 
     config_model: ClassVar[type[HindsightReflectConfig]] = HindsightReflectConfig
+    reads_query_time: ClassVar[bool] = True
     config: HindsightReflectConfig
     source = False
 

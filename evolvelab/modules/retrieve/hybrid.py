@@ -107,6 +107,10 @@ class HybridRetriever(Retriever):
         super().__init__(config)
         self._channels = list(channels)
 
+    @property
+    def time_dependent(self) -> bool:
+        return any(channel.time_dependent for channel in self._channels)
+
     @classmethod
     def build(cls, config: StageConfig, registry: TypeLookup) -> HybridRetriever:
         """Build the hybrid and its channel retrievers (each with ``k = candidates``).

@@ -42,6 +42,7 @@ class RecencyRetriever(Retriever):
     """Scan the scope and keep the ``k`` newest notes."""
 
     config_model: ClassVar[type[RecencyConfig]] = RecencyConfig
+    reads_query_time: ClassVar[bool] = True
     config: RecencyConfig
     requires = (Scannable,)
 

@@ -22,6 +22,12 @@ the query runs. An update that keeps the count and touches no cached note (a man
 rewriting another note in place) is not seen. :meth:`SemanticCacheRetriever.invalidate`
 drops entries explicitly.
 
+**Time.** When a wrapped stage's hits depend on when the query is asked (``recency``,
+``temporal``, ``guard``, ``hindsight_reflect``: their class sets ``reads_query_time``),
+entries are kept per query time ``at``: a question asked at another ``at`` is never
+answered with hits ranked for a different moment. A query without ``at`` means "now";
+its entries live for ``ttl_seconds``.
+
 Per-category policies (``categories``) override the defaults ``threshold``,
 ``ttl_seconds`` and ``quota``: a temporal question whose answer depends on a date may
 want a higher threshold than a question about someone's hobby. Time for TTLs is the
@@ -208,6 +214,10 @@ class SemanticCacheRetriever(Retriever):
         super().__init__(config)
         self._stages: list[Retriever] | None = None if stages is None else list(stages)
 
+    @property
+    def time_dependent(self) -> bool:
+        return any(stage.time_dependent for stage in self._stages or [])
+
     @classmethod
     def build(cls, config: StageConfig, registry: Any) -> SemanticCacheRetriever:
         """Build the cache and the stages it wraps (bad entries are left to :meth:`check`)."""
@@ -299,6 +309,8 @@ class SemanticCacheRetriever(Retriever):
 
         self.stats["lookups"] += 1
         key = query.scope.model_dump_json() + query.where.model_dump_json() + f"|k={query.k}"
+        if query.at is not None and self.time_dependent:
+            key += f"|at={query.at.isoformat()}"
         count = self.resources.store.count(query.scope)
         cache = self._scopes.get(key)
         invalidated = cache is not None and cache.count != count

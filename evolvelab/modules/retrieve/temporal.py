@@ -108,6 +108,7 @@ class TemporalRetriever(Retriever):
     """Parse the question's time expression; find, favour or keep notes in its window."""
 
     config_model: ClassVar[type[TemporalConfig]] = TemporalConfig
+    reads_query_time: ClassVar[bool] = True
     config: TemporalConfig
     requires = (Scannable,)
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evolvelab import Event, Memory, Scope
+from evolvelab import Event, Memory, Query, Scope
 from evolvelab.errors import ConfigError, EvolveLabError
 from evolvelab.modules.retrieve._query_classifier import (
     CentroidClassifierConfig,
@@ -221,3 +221,26 @@ def test_centroid_classifier_picks_the_nearest_labelled_examples() -> None:
     assert classifier.classify("What colour is the cat?") == "pets"
     assert classifier.classify("Which city was the trip to?") == "travel"
     assert classifier.classify("How is the weather?") == "other"  # near no centroid
+
+
+def test_stages_that_read_the_query_time_get_entries_per_time() -> None:
+    with memory(stages=[{"type": "recency", "k": 2}]) as mem:
+        mem.add(events(), scope=ANA)
+        cache = cache_of(mem)
+        assert cache.time_dependent
+        day1 = Query(text="What did Ana do lately?", scope=ANA, k=2, at=T0 + timedelta(days=1))
+        mem.search(day1)
+        mem.search(day1)
+        assert cache.last.hit  # the same question at the same moment
+        mem.search(day1.model_copy(update={"at": T0 + timedelta(days=300)}))
+        assert not cache.last.hit  # scores depend on the query's time: never reused across it
+
+
+def test_time_free_stages_share_entries_across_query_times() -> None:
+    with memory() as mem:  # bm25 only
+        mem.add(events(), scope=ANA)
+        cache = cache_of(mem)
+        assert not cache.time_dependent
+        mem.search(Query(text="Where did Ana move?", scope=ANA, at=T0 + timedelta(days=1)))
+        mem.search(Query(text="Where did Ana move?", scope=ANA, at=T0 + timedelta(days=300)))
+        assert cache.last.hit
