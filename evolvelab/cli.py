@@ -432,15 +432,12 @@ def eval_command(
         progress=not quiet, console=Console(stderr=True),
     )  # fmt: skip
     _write_reports(report, out, details, md_out, html_out, quiet)
-    if kind == "longmemeval" and not quiet:
-        _print_session_recall(report, data, ks)
+    if report.session_recall and not quiet:
+        _print_session_recall(report.session_recall, data, ks)
 
 
-def _print_session_recall(report: Any, data: Any, ks: tuple[int, ...]) -> None:
+def _print_session_recall(scores: dict[str, dict[str, float]], data: Any, ks: tuple[int, ...]) -> None:
     """Print LongMemEval's session recall@k (sessions ranked by their first retrieved turn)."""
-    from evolvelab.datasets.longmemeval import session_recall
-
-    scores = session_recall(report.results or [], data.answer_sessions, ks)
     for group, row in scores.items():
         cells = ", ".join(f"R@{k} {row[str(k)]:.3f}" for k in sorted(set(ks)))
         click.echo(f"session recall ({data.name}, {group}, {int(row['n'])} questions): {cells}")
@@ -510,8 +507,8 @@ def _write_reports(report: Any, out: Path | None, details: bool, md_out: Path | 
 @_fail_cleanly
 def compare(reports: tuple[Path, ...]) -> None:
     """Show evaluation reports (JSON from `evolvelab eval --out`) side by side."""
-    from evolvelab.evaluation.schema import EvalReport
     from evolvelab.evaluation.report import render_compare
+    from evolvelab.evaluation.schema import EvalReport
 
     render_compare([EvalReport.read(path) for path in reports])
 

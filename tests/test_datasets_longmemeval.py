@@ -170,7 +170,11 @@ def test_eval_prints_session_recall(tmp_path: Path) -> None:
         str(write(tmp_path, QUESTIONS)),
         "--k",
         "1,2",
+        "--out",
+        str(tmp_path / "report.json"),
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "session recall (longmemeval, all, 2 questions): R@1 " in result.output
+    saved = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["session_recall"]
+    assert saved["all"]["n"] == 2 and set(saved["all"]) == {"n", "1", "2"}

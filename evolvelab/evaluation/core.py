@@ -9,7 +9,6 @@ with an earlier run.
 from __future__ import annotations
 
 import bisect
-
 import os
 import platform
 import time
@@ -21,6 +20,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from evolvelab import __version__, datadir
 from evolvelab.datasets import Dataset
 from evolvelab.errors import EvolveLabError
+from evolvelab.evaluation.metrics import (
+    hit_at_k_ids,
+    mean,
+    percentile,
+    rank_ids,
+    ranked_sources,
+    recall_at_k_ids,
+    reciprocal_rank_ids,
+)
+from evolvelab.evaluation.qa import QASettings, answer_question
 from evolvelab.evaluation.replay import Asked, Manage, replay, select_records
 from evolvelab.evaluation.schema import (
     CategoryScore,
@@ -36,16 +45,6 @@ from evolvelab.evaluation.schema import (
     QueryResult,
 )
 from evolvelab.llm import llm_available
-from evolvelab.evaluation.metrics import (
-    hit_at_k_ids,
-    mean,
-    percentile,
-    rank_ids,
-    ranked_sources,
-    recall_at_k_ids,
-    reciprocal_rank_ids,
-)
-from evolvelab.evaluation.qa import QASettings, answer_question
 from evolvelab.stages import LLM, LLMUsage
 from evolvelab.stream import Stream
 
@@ -311,12 +310,24 @@ def evaluate(
                       scopes=run.scopes, manage_seconds=round(run.manage_seconds, 3)),
         llm=total,
         qa=_qa_report(results, qa, qa_spent) if qa is not None else None,
+        session_recall=_session_recall(dataset, results, chosen_ks),
         data=dataset.source, order=order,
         scopes=list(dict.fromkeys(r.user_id for r in records if r.user_id is not None)),
         limit=limit, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wall_seconds=round(time.perf_counter() - started, 3), environment=environment(),
         notes=[p.render() for p in dataset.notes], warnings=run.warnings, results=results,
     )  # fmt: skip
+
+
+def _session_recall(
+    dataset: Dataset, results: list[QueryResult], ks: Sequence[int]
+) -> dict[str, dict[str, float]] | None:
+    """LongMemEval's session recall@k, for datasets that know each question's answer sessions."""
+    from evolvelab.datasets.longmemeval import LongMemEvalDataset, session_recall
+
+    if not isinstance(dataset, LongMemEvalDataset) or not dataset.answer_sessions:
+        return None
+    return session_recall(results, dataset.answer_sessions, ks) or None
 
 
 def _redirect_paths(memory: Memory) -> tuple[Memory, list[str]]:

@@ -226,6 +226,11 @@ class EvalReport(_Model):
     asked: int = Field(0, description="Questions asked (scored + skipped).")
     categories: dict[str, str] = Field(default_factory=dict, description="Category code → name.")
     qa: QAReport | None = Field(None, description="QA scores, when answers were generated.")
+    session_recall: dict[str, Scores] | None = Field(
+        None,
+        description="LongMemEval: session recall per k, overall (`all`) and per question type; "
+        "`n` counts the questions of each group.",
+    )
     data: str = Field("", description="The dataset file or folder.")
     pipeline_file: str | None = Field(None, description="The pipeline YAML, if read from one.")
     order: str = Field("end", description="When queries were asked: end or stream.")
