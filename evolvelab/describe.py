@@ -102,8 +102,9 @@ class TypeDescription:
     Attributes:
         kind: ``encoder``, ``store``, ``retriever``, ``manager``, ``embedder`` or ``llm``.
         name: the YAML ``type:``.
-        plugin: the name of the plugin that registered it (``builtin`` for the built-ins).
-        doc: the config model's docstring, cleaned (``inspect.cleandoc``; "" when none).
+        plugin: the name of the plugin that registered it (``evolvelab`` for the built-ins).
+        doc: the config model's docstring, cleaned (``inspect.cleandoc``); "" when it has
+            none or only whitespace.
         offers: for a store, the capabilities it offers, in :data:`CAPABILITIES` order;
             empty for every other kind.
         needs: for every other kind, the store capabilities it requires; empty for a store.
@@ -159,7 +160,7 @@ def describe_type(entry: Entry) -> TypeDescription:
         kind=entry.kind,
         name=entry.name,
         plugin=entry.plugin.name,
-        doc=inspect.cleandoc(model.__doc__ or ""),
+        doc=inspect.cleandoc(model.__doc__ or "").strip(),
         offers=offers,
         needs=needs,
         fields=tuple(describe_field(n, f) for n, f in model.model_fields.items() if n != "type"),
