@@ -582,7 +582,10 @@ class Memory:
         """Credit (or blame) the notes that were supplied for a task.
 
         Success and failure counts of the used notes in ``outcome.scope`` are updated,
-        then every manager that reacts to feedback runs.
+        then every manager that reacts to feedback runs. Failures read as for :meth:`add`:
+        an :class:`~evolvelab.errors.AfterWriteError` means the counts were written (do not
+        send the outcome again: it would count twice) and a manager failed, naming the
+        ones that did not run; any other error means nothing was written.
         """
         self.open()
         notes = self.store.get(list(used_ids), outcome.scope)
@@ -593,11 +596,19 @@ class Memory:
         ]
         if updated:
             self._call_write(updated)
-        return [
-            self._call(m, "on_feedback", outcome, updated)
-            for m in self.managers
-            if isinstance(m, FeedbackAware)
-        ]
+        aware = [m for m in self.managers if isinstance(m, FeedbackAware)]
+        reports = []
+        for position, manager in enumerate(aware):
+            try:
+                reports.append(self._call(manager, "on_feedback", outcome, updated))
+            except EvolveLabError as err:
+                if not updated:
+                    raise
+                path = format_path(self._paths[id(manager)][0])
+                not_run = [self._label(m) for m in aware[position + 1 :]]
+                written = AddResult(updated, [])
+                raise AfterWriteError(written, path, manager.config.type, err, not_run=not_run) from err
+        return reports
 
     def manage(self, scope: Scope | Mapping[str, Any] | None = None) -> list[ManageReport]:
         """Run every manage stage over ``scope`` (default: the scopes written since opening)."""

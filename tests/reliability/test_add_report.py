@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from evolvelab import AddResult, AfterWriteError, Event, EvolveLabError, Memory, Scope, StageError
+from evolvelab import AddResult, AfterWriteError, Event, EvolveLabError, Memory, Outcome, Scope, StageError
 from evolvelab.llm import LLMConnectionError
 from evolvelab.modules.encode.fact import ExtractedFact, ExtractedFacts
 from evolvelab.modules.manage.mem0_update import UpdateDecision
@@ -193,3 +193,23 @@ def test_a_graph_failure_on_a_re_add_keeps_what_was_stored(registry: Registry, t
         assert not isinstance(caught.value, AfterWriteError)
         [kept] = memory.store.get([stored.id], stored.scope)
         assert kept.model_dump() == stored.model_dump()
+
+
+def test_feedback_whose_manager_fails_says_the_counts_are_stored(registry: Registry) -> None:
+    spec = ("version: 1\nname: fb\nembedder: {type: none}\nencode:\n  - {type: turn}\n"
+            "store: {type: memory}\nretrieve:\n  - {type: bm25}\nmanage:\n  - {type: utility_prune}\n")  # fmt: skip
+    scope = Scope(user_id="ana")
+    with Memory.from_text(spec, registry=registry) as memory:
+        [note] = memory.add([event(0, "Ana adopted a cat.")], scope=scope)
+        [manager] = memory.managers
+
+        def broken(*args: Any) -> None:
+            raise ValueError("feedback store offline")
+
+        manager.on_feedback = broken  # type: ignore[method-assign]
+        with pytest.raises(AfterWriteError) as caught:
+            memory.feedback(Outcome(success=True, scope=scope), [note.id])
+        [stored] = memory.store.get([note.id], scope)
+    assert caught.value.stage == "manage[0]" and [n.id for n in caught.value.written] == [note.id]
+    assert "1 note written and durable" in str(caught.value)
+    assert stored.success_count == 1  # counted once: the outcome must not be sent again
