@@ -1,4 +1,7 @@
-"""What ``evolvelab plugins`` shows: plugins, their types per stage, and load failures."""
+"""What ``evolvelab plugins`` shows: plugins, their types per stage, and load failures.
+
+Each type's summary, capabilities and field names come from :mod:`evolvelab.describe`.
+"""
 
 from __future__ import annotations
 

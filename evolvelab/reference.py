@@ -1,7 +1,8 @@
 """The Markdown reference of every registered type, generated from the config models.
 
 ``evolvelab schema --builtins-only --markdown docs/types.md`` writes it; a test fails when
-the committed page is stale, so the field tables never drift from the code.
+the committed page is stale, so the field tables never drift from the code. What it shows
+of each type comes from :mod:`evolvelab.describe`; this module only writes it as Markdown.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Two requests, both structured (one pydantic answer each):
 * **diagnose and design** (:func:`design_messages` → :class:`Proposal`): the best trials'
   pipeline YAML, the best trial's failure profile (recall per category, a sample of
   missed questions with their gold evidence and what was retrieved instead) and a
-  catalogue of the stage types the registry knows. The model answers with a defect
-  diagnosis per stage and one complete new pipeline YAML.
+  catalogue of the stage types the registry knows (read by :mod:`evolvelab.describe`).
+  The model answers with a defect diagnosis per stage and one complete new pipeline YAML.
 * **repair** (:func:`repair_messages` → :class:`Repair`): the YAML that failed, with line
   numbers, and the compiler-style error text. The model answers with corrected YAML.
 
