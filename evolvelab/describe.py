@@ -137,7 +137,15 @@ class TypeDescription:
 
 
 def describe_field(name: str, field: FieldInfo) -> FieldDescription:
-    """Describe one pydantic field (``model.model_fields[name]``)."""
+    """Describe one pydantic field.
+
+    Args:
+        name: the field's name (its YAML key).
+        field: ``model.model_fields[name]``.
+
+    Returns:
+        Its annotation, whether it is required, description, Tunable and (lazily) default.
+    """
     return FieldDescription(
         name=name,
         annotation=field.annotation,
@@ -149,7 +157,15 @@ def describe_field(name: str, field: FieldInfo) -> FieldDescription:
 
 
 def describe_type(entry: Entry) -> TypeDescription:
-    """Describe one registry entry: its docstring, capabilities and fields."""
+    """Describe one registered type.
+
+    Args:
+        entry: the registry's entry (``registry.get(kind, name)``).
+
+    Returns:
+        Its docstring, the capabilities it offers (a store) or needs (any other kind) and
+        every field but ``type``.
+    """
     model: Any = entry.cls.config_model
     if entry.kind == "store":
         offers = tuple(name for name, cap in CAPABILITIES.items() if issubclass(entry.cls, cap))
@@ -168,5 +184,13 @@ def describe_type(entry: Entry) -> TypeDescription:
 
 
 def describe_types(registry: Registry, kind: str) -> list[TypeDescription]:
-    """Describe every type of one kind ``registry`` knows, sorted by name."""
+    """Describe every type of one kind that ``registry`` knows.
+
+    Args:
+        registry: built-ins plus whichever plugins it was built with.
+        kind: one of :data:`~evolvelab.registry.KINDS`.
+
+    Returns:
+        One description per registered type, sorted by name.
+    """
     return [describe_type(entry) for entry in registry.entries(kind)]
