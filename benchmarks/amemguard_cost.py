@@ -196,7 +196,7 @@ def main() -> None:
         loaded = load_locomo(args.locomo, args.conversations)
         source = f"{args.locomo} ({args.conversations} conversations)"
     else:
-        from evolvelab.sample import sample_path
+        from evolvelab.datasets.sample import sample_path
 
         path = args.stream or sample_path()
         loaded = load_stream(path)

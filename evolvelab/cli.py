@@ -213,7 +213,7 @@ def run(
     if sample == (stream_path is not None):
         raise click.UsageError("give exactly one of --stream FILE or --sample")
     if stream_path is None:
-        from evolvelab.sample import sample_path
+        from evolvelab.datasets.sample import sample_path
 
         stream_path = sample_path()
     _not_an_input({"--json": json_out}, pipeline, stream_path)
@@ -457,7 +457,7 @@ def _dataset_source(kind: str, source: Path | None, sample: bool) -> Path:
 
         return tasks_sample_path()
     if kind == "jsonl":
-        from evolvelab.sample import sample_path
+        from evolvelab.datasets.sample import sample_path
 
         return sample_path()
     raise click.UsageError(f"--sample is offered for --dataset tasks and jsonl, not {kind}")

@@ -17,11 +17,11 @@ from pydantic import Field
 import evolvelab
 from evolvelab import Encoder, EncoderConfig, Event, Note, Scope, StageError, stable_id
 from evolvelab.datasets import load_jsonl
+from evolvelab.datasets.sample import sample_path
 from evolvelab.evaluation import evaluate
 from evolvelab.lifecycle import AddRequest, commit_adds
 from evolvelab.pipeline import Memory
 from evolvelab.registry import Registry
-from evolvelab.sample import sample_path
 
 from docs_blocks import named_block, registry_with, run_block
 

@@ -1,18 +1,32 @@
-"""The bundled sample stream: reproducible, well-formed, and shaped like a memory benchmark."""
+"""The bundled sample stream: reproducible, well-formed, and shaped like a memory benchmark.
+
+The stream's script and generator live in the checkout (``tools/sample/``), not in the
+package; the generator tests run that file and skip where there is no checkout.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from evolvelab.sample import build_sample, main, sample_path, write_sample
+from evolvelab.datasets.sample import sample_path
+from evolvelab.errors import ConfigError
 from evolvelab.stream import EventRecord, QueryRecord, Stream, read_stream
 
 ROOT = Path(__file__).resolve().parents[1]
+GENERATOR = ROOT / "tools" / "sample" / "generate.py"
+needs_checkout = pytest.mark.skipif(
+    not GENERATOR.is_file(), reason=f"the sample's generator is not here ({GENERATOR}): no checkout"
+)
 CATEGORIES = {"single-hop", "multi-hop", "temporal", "knowledge-update", "adversarial"}
 STOP = set(
     "the a an and or of to in on at for is was did does do what which who when how why with from "
@@ -26,26 +40,106 @@ def sample() -> Stream:
     return read_stream(sample_path())
 
 
+@pytest.fixture(scope="module")
+def generator() -> ModuleType:
+    """``tools/sample/generate.py``, imported from its file."""
+    spec = importlib.util.spec_from_file_location("evolvelab_sample_generator", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves the models' annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
 def words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2 and w not in STOP}
 
 
+@needs_checkout
 def test_the_committed_sample_is_exactly_what_the_generator_writes(tmp_path: Path) -> None:
-    written = write_sample(tmp_path / "sample.jsonl")
-    assert written.read_bytes() == sample_path().read_bytes(), "run: python -m evolvelab.sample"
+    # Run as the docs say, from another folder: the generator finds its script by itself.
+    out = tmp_path / "sample.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wrote {out}\n"
+    assert out.read_bytes() == sample_path().read_bytes(), "run: python tools/sample/generate.py"
 
 
-def test_the_generator_is_seeded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert build_sample() == build_sample()
-    assert main(["--out", str(tmp_path / "other.jsonl"), "--seed", "7"]) == 0
-    assert "wrote" in capsys.readouterr().out
+@needs_checkout
+def test_the_generator_is_seeded(
+    generator: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert generator.build_sample() == generator.build_sample()
+    assert generator.main(["--out", str(tmp_path / "other.jsonl"), "--seed", "7"]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'other.jsonl'}\n"
     assert (tmp_path / "other.jsonl").read_bytes() != sample_path().read_bytes()
     assert read_stream(tmp_path / "other.jsonl").warnings == ()
+
+
+@needs_checkout
+def test_a_query_citing_a_label_no_turn_has_is_refused_at_its_line(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    script = tmp_path / "script"
+    shutil.copytree(GENERATOR.parent, script)
+    ben = script / "ben.yaml"
+    ben.write_text(ben.read_text(encoding="utf-8").replace(
+        "evidence: [ben.tortoise]", "evidence: [ben.tortoize]", 1), encoding="utf-8")  # fmt: skip
+    line = ben.read_text(encoding="utf-8").splitlines().index("    evidence: [ben.tortoize]") + 1
+    with pytest.raises(ConfigError) as caught:
+        generator.build_sample(folder=script)
+    assert [p.render() for p in caught.value.problems] == [
+        f"{ben}:{line}:15: queries[1].evidence: no turn is labelled ['ben.tortoize']"
+    ]
+
+
+@needs_checkout
+def test_an_unreadable_script_line_is_refused_at_its_line_in_the_yaml_file(
+    generator: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "script"
+    shutil.copytree(GENERATOR.parent, script)
+    ana = script / "ana.yaml"
+    lines = ana.read_text(encoding="utf-8").splitlines()
+    at = lines.index("  B: Oof. I don't know how you stay so calm with queues like that.")
+    lines[at] = "  B Oof, no colon."
+    ana.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        generator.build_sample(folder=script)
+    assert [p.render() for p in caught.value.problems] == [
+        f"{ana}:{at + 1}:3: script: cannot read script line 'B Oof, no colon.'"
+    ]
+
+
+@needs_checkout
+def test_a_yaml_value_of_the_wrong_kind_is_a_located_problem(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    script = tmp_path / "script"
+    shutil.copytree(GENERATOR.parent, script)
+    chitchat = script / "chitchat.yaml"
+    text = chitchat.read_text(encoding="utf-8")
+    chitchat.write_text(text.replace("  show:\n", "  show: 3\n  unused:\n", 1), encoding="utf-8")
+    line = chitchat.read_text(encoding="utf-8").splitlines().index("  show: 3") + 1
+    with pytest.raises(ConfigError) as caught:
+        generator.build_sample(folder=script)
+    assert [p.render() for p in caught.value.problems] == [
+        f"{chitchat}:{line}:9: slots.show: Input should be a valid list"
+    ]
 
 
 def test_the_sample_is_installed_package_data() -> None:
     path = sample_path()
     assert path.name == "sample.jsonl" and path.parent.name == "data" and path.is_file()
+
+
+def test_the_package_holds_no_script_of_the_sample() -> None:
+    package = ROOT / "evolvelab"
+    assert not list(package.rglob("sample_script.py"))
+    assert not (package / "sample.py").exists(), "the sample is a dataset: evolvelab/datasets/"
 
 
 def test_every_evidence_id_names_an_event_of_the_query_user(sample: Stream) -> None:

@@ -120,7 +120,7 @@ def _load_dataset(spec: EvolveSpec, data: DatasetSpec) -> Dataset:
     from evolvelab.datasets import load_dataset, load_jsonl
 
     if data.type == "sample":
-        from evolvelab.sample import sample_path
+        from evolvelab.datasets.sample import sample_path
 
         return load_jsonl(sample_path())
     assert data.path is not None

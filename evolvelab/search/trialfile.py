@@ -65,7 +65,7 @@ def reproduce_command(ctx: Context, path: str, users: list[str], task: Task | No
     """
     data = (task or ctx.tasks[0]).spec
     if data.type == "sample":
-        from evolvelab.sample import sample_path
+        from evolvelab.datasets.sample import sample_path
 
         kind, source = "jsonl", str(sample_path())
     else:

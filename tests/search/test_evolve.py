@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from evolvelab.datasets import load_jsonl
+from evolvelab.datasets.sample import sample_path
 from evolvelab.evaluation import evaluate_pipeline
 from evolvelab.evaluation.plots import plots_available
-from evolvelab.sample import sample_path
 from evolvelab.search.trial import Evaluator
 from evolvelab.search.evolve import evolve
 from evolvelab.search.record import ATTR

@@ -143,7 +143,7 @@ def test_hit_at_k_objectives_are_evaluated_on_validation(
 
 def _three_users(path: Path) -> Path:
     """Write the sample stream plus a third user, ``cy`` (ben's chat under another name)."""
-    from evolvelab.sample import sample_path
+    from evolvelab.datasets.sample import sample_path
 
     lines = sample_path().read_text(encoding="utf-8").splitlines()
     extra = []
