@@ -18,6 +18,7 @@ from types import ModuleType
 
 import pytest
 
+import evolvelab
 from evolvelab.datasets.sample import sample_path
 from evolvelab.errors import ConfigError
 from evolvelab.stream import EventRecord, QueryRecord, Stream, read_stream
@@ -137,7 +138,7 @@ def test_the_sample_is_installed_package_data() -> None:
 
 
 def test_the_package_holds_no_script_of_the_sample() -> None:
-    package = ROOT / "evolvelab"
+    package = Path(evolvelab.__file__).parent  # the one imported: a checkout or an install
     assert not list(package.rglob("sample_script.py"))
     assert not (package / "sample.py").exists(), "the sample is a dataset: evolvelab/datasets/"
 
