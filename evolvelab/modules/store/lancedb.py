@@ -128,6 +128,21 @@ class LanceDBStoreConfig(StoreConfig):
         "several users' adds writes one table each); 1: one after another. Each owner's "
         "write is still durable and searchable before `add` returns.",
     )
+    index_cache_mb: int = Field(
+        64,
+        ge=0,
+        le=1_000_000,
+        description="Memory for LanceDB's cache of opened indexes (all of this store's "
+        "tables together). LanceDB's own default is 6 GB: every text-index update is a "
+        "new index, and the old ones stay cached, so a long ingest grows by hundreds of MB.",
+    )
+    metadata_cache_mb: int = Field(
+        32,
+        ge=0,
+        le=1_000_000,
+        description="Memory for LanceDB's cache of table metadata (manifests, file "
+        "footers) of all this store's tables; LanceDB's own default is 1 GB.",
+    )
     commit_retries: int = Field(
         12,
         ge=1,
@@ -195,7 +210,11 @@ class LanceDBStore(Store):
         self._schema = rows.schema(embedder.dim, embedder.model_id)
         refresh = timedelta(seconds=self.config.refresh_seconds)
         try:
-            db = lancedb.connect(self._path, read_consistency_interval=refresh)
+            session = lancedb.Session(  # bounded caches: see index_cache_mb
+                index_cache_size_bytes=self.config.index_cache_mb * 2**20,
+                metadata_cache_size_bytes=self.config.metadata_cache_mb * 2**20,
+            )
+            db = lancedb.connect(self._path, read_consistency_interval=refresh, session=session)
             self._tables = OwnerTables(db, self.config.table, self._schema, self._setup)
             old = rows.one_table_layout(db, self.config.table, self._path, embedder)
             if old is not None:  # written before one table per owner: move its rows
