@@ -255,14 +255,25 @@ class _Expander:
                     raise self._problem(n, f"label {match['label']!r} used twice")
                 if match["label"]:
                     labels[match["label"]] = events[-1].id
+        if not sessions:
+            raise ConfigError([self.located.problem(("script",), "the script has no session")])
         return sessions
 
     def _problem(self, number: int, message: str) -> ConfigError:
-        """A problem at line ``number`` (0-based) of the script's block in its YAML file."""
-        start = self.located.values.get(("script",))
-        line = None if start is None else start[0] + 1 + number
-        col = None if line is None else 3
-        return ConfigError([Problem(self.located.file, ("script",), message, line=line, col=col)])
+        """A problem at line ``number`` (0-based) of the script, placed in its YAML file.
+
+        A ``script: |`` block starts on the line after its key; where the file's line there
+        is not the script's line (another scalar style), the problem points at the key.
+        """
+        file, start = self.located.file, self.located.values.get(("script",))
+        wanted = self.conv.script.splitlines()[number].strip()
+        if start is not None:
+            line = start[0] + 1 + number
+            raw = Path(file).read_text(encoding="utf-8").splitlines()
+            if line <= len(raw) and raw[line - 1].strip() == wanted:
+                col = len(raw[line - 1]) - len(raw[line - 1].lstrip()) + 1
+                return ConfigError([Problem(file, ("script",), message, line=line, col=col)])
+        return ConfigError([self.located.problem(("script",), message)])
 
     def _speaker(self, match: re.Match[str]) -> str:
         """Return the name behind a script turn's ``A`` or ``B``."""
