@@ -44,6 +44,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,33 +86,66 @@ VERBS = ("loved", "visited", "cooked", "missed", "booked", "found", "watched", "
 WHEN = ("week", "month", "weekend", "summer", "winter", "year", "spring")
 
 
-def turns(size: int, users: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
-    """Return ``size`` (user, event) pairs: sessions of 10–30 turns per user, in turn."""
-    rng = random.Random(seed)
+def user_turns(user: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """Yield ``user``'s turns forever: sessions of 10–30 alternating turns on one topic.
+
+    Each user has a generator of its own (seeded by ``seed`` and the user), so user 0's
+    turns are the same whether the memory holds 1 user or 100.
+    """
+    rng = random.Random(seed * 1_000_003 + user)
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    out: list[tuple[str, dict[str, Any]]] = []
-    counters = [0] * users
-    while len(out) < size:
-        for user in range(users):
-            topic = rng.choice(list(TOPICS))
-            pair = rng.sample(SPEAKERS, 2)
-            session = f"s{counters[user]}"
-            for turn in range(rng.randint(10, 30)):
-                words = TOPICS[topic]
-                text = rng.choice(TEMPLATES).format(
-                    verb=rng.choice(VERBS), a=rng.choice(words), b=rng.choice(words),
-                    when=rng.choice(WHEN),
-                )  # fmt: skip
-                counters[user] += 1
-                when = start + timedelta(minutes=counters[user])
-                out.append((f"user{user}", {
-                    "id": f"u{user}-{counters[user]}", "content": text,
-                    "speaker": pair[turn % 2], "timestamp": when.isoformat(),
-                    "session_id": session,
-                }))  # fmt: skip
-                if len(out) == size:
-                    return out
-    return out
+    count = 0
+    session = 0
+    while True:
+        topic = rng.choice(list(TOPICS))
+        pair = rng.sample(SPEAKERS, 2)
+        for turn in range(rng.randint(10, 30)):
+            words = TOPICS[topic]
+            text = rng.choice(TEMPLATES).format(
+                verb=rng.choice(VERBS), a=rng.choice(words), b=rng.choice(words),
+                when=rng.choice(WHEN),
+            )  # fmt: skip
+            count += 1
+            when = start + timedelta(minutes=count)
+            yield {
+                "id": f"u{user}-{count}", "content": text, "speaker": pair[turn % 2],
+                "timestamp": when.isoformat(), "session_id": f"s{session}",
+            }  # fmt: skip
+        session += 1
+
+
+def adds(size: int, users: int, batch: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Yield ``size`` turns as adds of ``batch`` turns of one user, users taking turns.
+
+    Generated on the fly: the benchmark never holds the stream (at 1M turns a list of
+    them alone would be most of a gigabyte of Python objects).
+    """
+    streams = [user_turns(user) for user in range(users)]
+    left = size
+    while left > 0:
+        for user, stream in enumerate(streams):
+            take = min(batch, left)
+            if take <= 0:
+                return
+            yield f"user{user}", [next(stream) for _ in range(take)]
+            left -= take
+
+
+def rss_mb() -> float:
+    """Return this process's resident set size now, in MB (Linux; else the peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Return this process's peak resident set size so far, in MB (``ru_maxrss``)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def du(path: Path) -> int:
@@ -127,149 +161,278 @@ def ms(value: float) -> float:
     return round(value * 1000, 2)
 
 
-def run_one(size: int, pipeline: str, users: int, batch: int, queries: int) -> dict[str, Any]:
-    """Ingest, measure and search one (size, pipeline) in this process."""
-    import numpy as np
+class Run:
+    """What one child measures: the (size, pipeline, users) and how to report progress."""
 
-    from evolvelab import Event, Memory, Scope
+    def __init__(self, args: argparse.Namespace, size: int, pipeline: str, users: int) -> None:
+        self.size, self.pipeline, self.users = size, pipeline, users
+        self.batch, self.queries = args.batch, args.queries
+        self.progress = args.progress
+        self.rss_limit_mb = args.rss_limit_mb
+        self.tag = f"{size}:{pipeline}:{users}"
 
-    folder = Path(tempfile.mkdtemp(prefix=f"scale-{pipeline}-{size}-"))
-    if pipeline in ("links", "links-sweep"):
-        memory = Memory.from_text(LINKS, data_dir=folder)
-        if pipeline == "links-sweep":  # the behaviour before issue 12.2: rescan every run
-            for manager in memory.managers:
-                manager.manage_after_add = manager.manage  # type: ignore[method-assign]
-    else:
-        memory = Memory.from_yaml(ROOT / "pipelines" / PIPELINES[pipeline], data_dir=folder)
-    memory.open()
-    stream = turns(size, users)
-    by_user: dict[str, list[dict[str, Any]]] = {}
-    for user, event in stream:
-        by_user.setdefault(user, []).append(event)
-    adds: list[tuple[str, list[dict[str, Any]]]] = []
-    cursors = dict.fromkeys(by_user, 0)
-    while any(cursors[u] < len(by_user[u]) for u in by_user):
-        for user in by_user:
-            chunk = by_user[user][cursors[user] : cursors[user] + batch]
-            if chunk:
-                adds.append((user, chunk))
-                cursors[user] += len(chunk)
+    def report(self, line: dict[str, Any]) -> None:
+        """Append one progress line (JSON) to the progress file, if there is one."""
+        if self.progress is not None:
+            with open(self.progress, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"run": self.tag, **line}) + "\n")
+
+
+def ingest(run: Run, memory: Any, folder: Path) -> dict[str, Any]:
+    """Ingest the stream; return rates, per-add times by tenth, RSS by tenth, texts asked."""
+    from evolvelab import Event, Scope
+
+    total_adds = -(-run.size // run.batch)
+    every = max(1, total_adds // 50)
     times: list[float] = []
-    started = time.perf_counter()
-    for user, chunk in adds:
+    rss_by_tenth: list[float] = []
+    asked: list[str] = []  # reservoir of user 0's turns: the search queries
+    rng = random.Random(5)
+    seen0 = done = 0
+    stopped = None
+    started = window = time.perf_counter()
+    for number, (user, chunk) in enumerate(adds(run.size, run.users, run.batch), 1):
+        if user == "user0":
+            for event in chunk:
+                seen0 += 1
+                if len(asked) < run.queries:
+                    asked.append(event["content"])
+                elif (slot := rng.randrange(seen0)) < run.queries:
+                    asked[slot] = event["content"]
         t = time.perf_counter()
         memory.add([Event.model_validate(e) for e in chunk], scope=Scope(user_id=user))
         times.append(time.perf_counter() - t)
-    ingest = time.perf_counter() - started
+        done += len(chunk)
+        if number * 10 // total_adds > len(rss_by_tenth):
+            rss_by_tenth.append(rss_mb())
+        if number % every == 0 or number == total_adds:
+            now = time.perf_counter()
+            rss = rss_mb()
+            run.report({
+                "notes": done, "elapsed_s": round(now - started, 1),
+                "events_per_s": round(done / (now - started), 1),
+                "window_events_per_s": round(every * run.batch / (now - window), 1),
+                "add_median_ms": ms(statistics.median(times[-every:])),
+                "rss_mb": rss, "peak_rss_mb": peak_rss_mb(), "disk_mb": round(du(folder) / 1e6, 1),
+                "at": datetime.now(UTC).strftime("%H:%M:%S"),
+            })  # fmt: skip
+            window = now
+            if run.rss_limit_mb and rss > run.rss_limit_mb:
+                stopped = f"RSS {rss} MB over --rss-limit-mb after {done} notes"
+                break
+    seconds = time.perf_counter() - started
     tenth = max(1, len(times) // 10)
     first, last = statistics.median(times[:tenth]), statistics.median(times[-tenth:])
-    result: dict[str, Any] = {
-        "size": size, "pipeline": pipeline, "users": users, "batch": batch,
-        "events_per_s": round(size / ingest, 1), "adds": len(times),
-        "add_first_decile_ms": ms(first), "add_last_decile_ms": ms(last),
-        "last_over_first": round(last / first, 2),
-        "disk_bytes_after_ingest": du(folder),
+    return {
+        "notes": done, "events_per_s": round(done / seconds, 1), "ingest_s": round(seconds, 1),
+        "adds": len(times), "add_first_decile_ms": ms(first), "add_last_decile_ms": ms(last),
+        "last_over_first": round(last / first, 2), "rss_mb_by_tenth": rss_by_tenth,
+        "peak_rss_mb_ingest": peak_rss_mb(), "stopped": stopped, "asked": asked,
     }  # fmt: skip
+
+
+def run_one(run: Run) -> dict[str, Any]:
+    """Ingest, measure and search one (size, pipeline, users) in this process."""
+    from evolvelab import Memory, Scope
+
+    folder = Path(tempfile.mkdtemp(prefix=f"scale-{run.pipeline}-{run.size}-"))
+    if run.pipeline in ("links", "links-sweep"):
+        memory = Memory.from_text(LINKS, data_dir=folder)
+        if run.pipeline == "links-sweep":  # the behaviour before issue 12.2: rescan every run
+            for manager in memory.managers:
+                manager.manage_after_add = manager.manage  # type: ignore[method-assign]
+    else:
+        memory = Memory.from_yaml(ROOT / "pipelines" / PIPELINES[run.pipeline], data_dir=folder)
+    memory.open()
+    result: dict[str, Any] = {"size": run.size, "pipeline": run.pipeline, "users": run.users,
+                              "batch": run.batch, "rss_mb_open": rss_mb()}  # fmt: skip
+    result.update(ingest(run, memory, folder))
+    asked = result.pop("asked")
+    result["disk_bytes_after_ingest"] = du(folder)
     store = memory.store
-    tables = [store._tables.find(name.rsplit("-", 1)[1])  # type: ignore[attr-defined]
-              for name in store._tables.names(limit=10_000)]  # type: ignore[attr-defined]
+    owner_tables = store._tables  # type: ignore[attr-defined]
+    tables = [owner_tables.find(name.rsplit("-", 1)[1]) for name in owner_tables.names(10_000)]
     for table in tables:
         table.optimize(cleanup_older_than=timedelta(0))
     result["disk_bytes_after_cleanup"] = du(folder)
     biggest = max(tables, key=lambda t: t.count_rows())
     result["largest_user_rows"] = biggest.count_rows()
-    big_user = max(by_user, key=lambda u: len(by_user[u]))
     rng = random.Random(3)
-    texts = [e["content"] for e in rng.sample(by_user[big_user], min(queries, len(by_user[big_user])))]
     searches = []
-    for text in texts:
-        user = rng.choice(list(by_user))
+    for text in asked:
+        user = f"user{rng.randrange(run.users)}"
         t = time.perf_counter()
         memory.search(text, k=10, scope=Scope(user_id=user))
         searches.append(time.perf_counter() - t)
-    result.update(search_p50_ms=ms(pct(searches, 0.5)), search_p95_ms=ms(pct(searches, 0.95)))
+    result.update(search_p50_ms=ms(pct(searches, 0.5)), search_p95_ms=ms(pct(searches, 0.95)),
+                  searches=len(searches))  # fmt: skip
     from evolvelab.modules.store import _lancedb_index as lancedb_index
     from evolvelab.modules.store import _lancedb_schema as rows
 
-    if pipeline.startswith("links"):
+    if run.pipeline.startswith("links"):
         pass
-    elif pipeline == "lexical":
+    elif run.pipeline == "lexical":
         t = time.perf_counter()
         lancedb_index.build_text(biggest, rows.SEARCH_TEXT, store.config)
         result["index_build_s"] = round(time.perf_counter() - t, 3)
-        result["index"] = "full text (largest user)"
+        result["index"] = f"full text, {result['largest_user_rows']} rows (largest user)"
     else:
-        embedder = memory.resources.embedder
-        data = biggest.search().select(["_key", rows.VECTOR]).limit(None).to_arrow()
-        keys = data.column("_key").to_pylist()
-        matrix = np.asarray(data.column(rows.VECTOR).to_pylist(), dtype=np.float32)
-        t = time.perf_counter()
-        vectors = embedder.embed([f"{text} (asked again)" for text in texts])  # not cached
-        embed_each = (time.perf_counter() - t) / len(texts)
-        exact_ms, exact_top = [], []
-        for vector in vectors:
-            t = time.perf_counter()
-            top = np.argsort(-(matrix @ vector))[:10]
-            exact_ms.append(time.perf_counter() - t)
-            exact_top.append({keys[i] for i in top})
-        config = store.config.model_copy(update={"index_threshold": 1})
-        index_config = lancedb_index.vector_config(embedder, len(keys), config)
-        t = time.perf_counter()
-        lancedb_index.build_vector(biggest, index_config)
-        result["index_build_s"] = round(time.perf_counter() - t, 3)
-        result["index"] = f"{type(index_config).__name__} on {len(keys)} rows (largest user)"
-        ann_ms, recalls = [], []
-        for vector, truth in zip(vectors, exact_top, strict=True):
-            t = time.perf_counter()
-            found = (
-                biggest.search(vector, vector_column_name=rows.VECTOR).distance_type("cosine")
-                .minimum_nprobes(store.config.nprobes).refine_factor(store.config.refine_factor)
-                .select(["_key"]).limit(10).to_arrow().column("_key").to_pylist()
-            )  # fmt: skip
-            ann_ms.append(time.perf_counter() - t)
-            recalls.append(len(truth & set(found)) / 10)
-        result.update(
-            query_embed_ms=ms(embed_each),
-            ann_p50_ms=ms(pct(ann_ms, 0.5)), ann_p95_ms=ms(pct(ann_ms, 0.95)),
-            ann_recall_at_10=round(statistics.mean(recalls), 3),
-            numpy_exact_p50_ms=ms(pct(exact_ms, 0.5)), numpy_exact_p95_ms=ms(pct(exact_ms, 0.95)),
-        )  # fmt: skip
+        result.update(ann_against_exact(memory, biggest, asked))
     memory.close()
     shutil.rmtree(folder, ignore_errors=True)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, Any]:
+    """Build the ANN index over ``table``; time it and exact numpy over the same vectors.
+
+    Exact numpy: cosine over the table's vectors held as one normalised float32 matrix,
+    top 10 by ``argpartition`` — the physical limit a store search is compared with.
+    Both searches get the same query vectors; the embedding time is reported apart.
+    """
+    import numpy as np
+
+    from evolvelab.modules.store import _lancedb_index as lancedb_index
+    from evolvelab.modules.store import _lancedb_schema as rows
+
+    store = memory.store
+    embedder = memory.resources.embedder
+    data = table.search().select(["_key", rows.VECTOR]).limit(None).to_arrow()
+    keys = data.column("_key").to_pylist()
+    flat = data.column(rows.VECTOR).combine_chunks().flatten().to_numpy()
+    matrix = np.ascontiguousarray(flat.reshape(len(keys), -1), dtype=np.float32)
+    del data, flat
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    t = time.perf_counter()
+    vectors = np.asarray(embedder.embed([f"{text} (asked again)" for text in asked]),
+                         dtype=np.float32)  # not cached  # fmt: skip
+    embed_each = (time.perf_counter() - t) / len(asked)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    exact_ms, exact_top = [], []
+    for vector in vectors:
+        t = time.perf_counter()
+        scores = matrix @ vector
+        top = np.argpartition(-scores, 10)[:10]
+        exact_ms.append(time.perf_counter() - t)
+        exact_top.append({keys[i] for i in top})
+    flat_ms = []
+    for vector in vectors[: min(20, len(vectors))]:  # exact LanceDB search, no index used
+        t = time.perf_counter()
+        table.search(vector, vector_column_name=rows.VECTOR).distance_type("cosine").bypass_vector_index().select(["_key"]).limit(10).to_arrow()  # noqa: E501
+        flat_ms.append(time.perf_counter() - t)
+    config = store.config.model_copy(update={"index_threshold": 1})
+    index_config = lancedb_index.vector_config(embedder, len(keys), config)
+    t = time.perf_counter()
+    lancedb_index.build_vector(table, index_config)
+    build = time.perf_counter() - t
+    ann_ms, recalls = [], []
+    for vector, truth in zip(vectors, exact_top, strict=True):
+        t = time.perf_counter()
+        found = (
+            table.search(vector, vector_column_name=rows.VECTOR).distance_type("cosine")
+            .minimum_nprobes(store.config.nprobes).refine_factor(store.config.refine_factor)
+            .select(["_key"]).limit(10).to_arrow().column("_key").to_pylist()
+        )  # fmt: skip
+        ann_ms.append(time.perf_counter() - t)
+        recalls.append(len(truth & set(found)) / 10)
+    return {
+        "index_build_s": round(build, 3),
+        "index": f"{type(index_config).__name__}, {len(keys)} rows (largest user)",
+        "query_embed_ms": ms(embed_each),
+        "ann_p50_ms": ms(pct(ann_ms, 0.5)), "ann_p95_ms": ms(pct(ann_ms, 0.95)),
+        "ann_recall_at_10": round(statistics.mean(recalls), 3),
+        "lance_flat_p50_ms": ms(pct(flat_ms, 0.5)),
+        "numpy_exact_p50_ms": ms(pct(exact_ms, 0.5)), "numpy_exact_p95_ms": ms(pct(exact_ms, 0.95)),
+    }  # fmt: skip
+
+
+def child(args: argparse.Namespace, size: int, pipeline: str, users: int) -> dict[str, Any] | None:
+    """Run one (size, pipeline, users) in a fresh process; return its result or ``None``."""
+    command = [sys.executable, __file__, "--one", f"{size}:{pipeline}:{users}",
+               "--batch", str(args.batch), "--queries", str(args.queries),
+               "--rss-limit-mb", str(args.rss_limit_mb)]  # fmt: skip
+    if args.progress is not None:
+        command += ["--progress", str(args.progress)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"{size} {pipeline} ({users} users): failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10000,100000", help="Note counts, comma-separated.")
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        help="Note counts, comma-separated.")  # fmt: skip
+    parser.add_argument("--max-size", type=int, default=1_000_000,
+                        help="Skip sizes above this (a quick run: --max-size 10000).")  # fmt: skip
     parser.add_argument("--pipelines", default="lexical,vector,hybrid")
-    parser.add_argument("--users", type=int, default=10, help="Users the turns are spread over.")
+    parser.add_argument("--vector-max-size", type=int, default=100_000,
+                        help="Skip the vector and hybrid pipelines above this size.")  # fmt: skip
+    parser.add_argument("--users", type=int, default=100,
+                        help="Users the lexical pipeline's turns are spread over.")  # fmt: skip
+    parser.add_argument("--vector-users", type=int, default=1,
+                        help="Users of the vector and hybrid runs (1: one table of the whole "
+                        "size, so the ANN index and numpy search cover every note).")  # fmt: skip
+    parser.add_argument("--scope", action=argparse.BooleanOptionalAction, default=True,
+                        help="After each run with several users, run the same pipeline with "
+                        "one user holding one scope's share (size / users): per-scope search "
+                        "in a many-user store against a store of the scope alone.")  # fmt: skip
     parser.add_argument("--batch", type=int, default=32, help="Events per add.")
-    parser.add_argument("--queries", type=int, default=100, help="Searches per size and pipeline.")
+    parser.add_argument("--queries", type=int, default=100, help="Searches per run.")
+    parser.add_argument("--rss-limit-mb", type=float, default=6000,
+                        help="Stop a run's ingest when its RSS passes this (0: never).")  # fmt: skip
+    parser.add_argument("--progress", type=Path,
+                        help="Append a JSON progress line here every 2%% of each run's adds.")  # fmt: skip
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # size:pipeline, in a child
+    parser.add_argument("--markdown", type=Path, help="Write the results table here.")
+    parser.add_argument("--plot", type=Path, help="Plot cost against size into this PNG.")
+    parser.add_argument("--from-json", type=Path, nargs="*", default=[],
+                        help="Report (table, plot) results of earlier runs instead of running.")  # fmt: skip
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # size:pipeline:users, in a child
     args = parser.parse_args()
     if args.one:
-        size, pipeline = args.one.split(":")
-        print(json.dumps(run_one(int(size), pipeline, args.users, args.batch, args.queries)))
+        size, pipeline, users = args.one.split(":")
+        print(json.dumps(run_one(Run(args, int(size), pipeline, int(users)))))
         return
-    results = []
+    from _scale_report import plot, table  # noqa: PLC0415  (beside this script)
+
+    results = [r for path in args.from_json for r in json.loads(path.read_text())]
+    if not args.from_json:
+        results = measure(args)
+    if args.markdown:
+        args.markdown.write_text(table(results))
+    else:
+        print(table(results))
+    if args.plot:
+        plot(results, args.plot)
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run every (size, pipeline) the flags ask for, each in a child; save as it goes."""
+    results: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
+        if size > args.max_size:
+            continue
         for pipeline in args.pipelines.split(","):
-            child = subprocess.run(
-                [sys.executable, __file__, "--one", f"{size}:{pipeline}", "--users",
-                 str(args.users), "--batch", str(args.batch), "--queries", str(args.queries)],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if child.returncode != 0:
-                print(f"{size} {pipeline}: failed\n{child.stderr[-2000:]}", file=sys.stderr)
+            lexical = pipeline not in ("vector", "hybrid")
+            if not lexical and size > args.vector_max_size:
                 continue
-            result = json.loads(child.stdout.strip().splitlines()[-1])
-            print(json.dumps(result), flush=True)
+            users = args.users if lexical else args.vector_users
+            result = child(args, size, pipeline, users)
+            if result is None:
+                continue
             results.append(result)
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2))
+            if args.scope and users > 1:
+                alone = child(args, size // users, pipeline, 1)
+                if alone is not None:
+                    result["scope_alone"] = {k: alone[k] for k in (
+                        "size", "search_p50_ms", "search_p95_ms", "events_per_s")}  # fmt: skip
+            print(json.dumps(result), flush=True)
+            if args.out:
+                args.out.write_text(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":
