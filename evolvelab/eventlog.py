@@ -36,13 +36,20 @@ from evolvelab.errors import EvolveLabError
 from evolvelab.types import Event, MetadataValue, Scope, utcnow
 
 __all__ = [
-    "AddEntry", "DeleteEntry", "EventLog", "ForgetEntry", "LogEntry", "NoteVersion",
+    "AddEntry", "DeleteEntry", "EventLog", "ForgetEntry", "LogEntry", "LogFailure", "NoteVersion",
     "OutcomeEntry", "OwnerPattern", "QueryEntry", "UpdateEntry", "VoidEntry",
 ]  # fmt: skip
 
 LOG_FILE = "log.jsonl"
 APPLIED_FILE = "applied"
 LOCK_FILE = "writer.lock"
+
+
+class LogFailure(EvolveLabError):
+    """The event log could not be written or rewritten (a disk or file-system failure).
+
+    A server error, not a client mistake: the log stays open and as it was before.
+    """
 
 
 class _Entry(BaseModel):
@@ -86,6 +93,12 @@ class OutcomeEntry(_Entry):
     score: float | None = None
     used_ids: list[str] = Field(default_factory=list)
     detail: str = ""
+    counts: dict[str, int] | None = Field(
+        None,
+        description="The success (or failure) count of each credited note before this "
+        "outcome: replay credits only notes still at that count, so it never counts twice "
+        "(None in logs written before this field: replay credits every used note).",
+    )
 
 
 class NoteVersion(BaseModel):
@@ -202,6 +215,8 @@ class EventLog:
         self._file: object | None = None
         self._next = 1
         self._applied = 0
+        self._applied_fd: int | None = None
+        self._unapplied: int | None = None
         self._updates: dict[tuple[str | None, str | None, str], list[UpdateEntry]] | None = None
         self.torn_bytes = 0
         """Bytes of a torn last line cut off when the log was opened (0: none)."""
@@ -229,8 +244,8 @@ class EventLog:
                     _fsync_dir(self.directory.parent)
                 self._cut_torn_tail()
                 self._next = self._last_seq() + 1
-                applied = self.directory / APPLIED_FILE
-                self._applied = int(applied.read_text().strip() or 0) if applied.exists() else 0
+                self._applied = self._read_applied()
+                self._applied_fd = os.open(self.directory / APPLIED_FILE, os.O_RDWR | os.O_CREAT, 0o644)
                 self._file = self.path.open("ab")
             except OSError as err:
                 self._release_writer_lock()
@@ -246,7 +261,24 @@ class EventLog:
             if self._file is not None:
                 self._file.close()  # type: ignore[attr-defined]
                 self._file = None
+            if self._applied_fd is not None:
+                os.close(self._applied_fd)
+                self._applied_fd = None
             self._release_writer_lock()
+
+    def _read_applied(self) -> int:
+        """Return the ``seq`` in the ``applied`` file (0: none, or unreadable).
+
+        The mark is written in place without ``fsync``; if a crash left it unreadable,
+        every entry is replayed, which is safe because replay is idempotent.
+        """
+        try:
+            text = (self.directory / APPLIED_FILE).read_bytes().decode("ascii").strip()
+            return min(int(text or 0), self._next - 1)
+        except FileNotFoundError:
+            return 0
+        except (UnicodeDecodeError, ValueError):
+            return 0
 
     def _take_writer_lock(self) -> None:
         """Hold an exclusive lock on ``writer.lock``: one writing process per log.
@@ -357,15 +389,31 @@ class EventLog:
         """The ``seq`` of the newest entry (0: empty log)."""
         return self._next - 1
 
-    def mark_applied(self, seq: int) -> None:
-        """Record that the stores hold everything up to ``seq`` (no fsync: replay is idempotent)."""
+    def keep_unapplied(self, seq: int) -> None:
+        """Never mark entry ``seq`` (or any later one) applied while this log stays open.
+
+        For an entry the stores absorbed only in part (an erasure whose log rewrite
+        failed): the next open replays it, and everything after it, again.
+        """
         with self._lock:
+            self._unapplied = seq if self._unapplied is None else min(self._unapplied, seq)
+
+    def mark_applied(self, seq: int) -> None:
+        """Record that the stores hold everything up to ``seq`` (no fsync: replay is idempotent).
+
+        One fixed-width write in place (no new file, no rename): it costs microseconds on
+        every commit, and a crash leaves the old mark or the new one (a mark that is
+        too old only replays entries again).
+        """
+        with self._lock:
+            if self._unapplied is not None:
+                seq = min(seq, self._unapplied - 1)
             if seq <= self._applied:
                 return
             self._applied = seq
-            tmp = self.directory / (APPLIED_FILE + ".tmp")
-            tmp.write_text(f"{seq}\n")
-            os.replace(tmp, self.directory / APPLIED_FILE)
+            if self._applied_fd is None:
+                raise EvolveLabError("event log used before open() or after close()")
+            os.pwrite(self._applied_fd, f"{seq:>20}\n".encode("ascii"), 0)
 
     def rewrite(self, change: Callable[[_Entry], _Entry | None]) -> int:
         """Write the log again with ``change`` applied to every entry (``None`` drops it).
@@ -394,11 +442,27 @@ class EventLog:
             if not touched:
                 tmp.unlink()
                 return 0
-            self._file.close()  # type: ignore[attr-defined]
-            os.replace(tmp, self.path)
+            try:
+                # opened before the rename, so appends have a file whatever happens next
+                new = tmp.open("ab")
+                try:
+                    os.replace(tmp, self.path)
+                except OSError:
+                    new.close()
+                    raise
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                raise LogFailure(
+                    f"cannot replace {self.path} with its rewritten copy ({err}); the log "
+                    "is unchanged and still open for appends"
+                ) from err
+            old, self._file = self._file, new
+            old.close()  # type: ignore[attr-defined]
             self._updates = None  # rebuilt on next use
-            _fsync_dir(self.directory)
-            self._file = self.path.open("ab")
+            try:
+                _fsync_dir(self.directory)
+            except OSError as err:
+                raise LogFailure(f"cannot make the rewritten {self.path} durable: {err}") from err
             return touched
 
     # reading ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from evolvelab.eventlog import (
     DeleteEntry,
     ForgetEntry,
     NoteVersion,
+    OutcomeEntry,
     OwnerPattern,
     UpdateEntry,
 )
@@ -44,6 +45,7 @@ from evolvelab.types import (
     Event,
     MetadataValue,
     Note,
+    Outcome,
     Scope,
     Where,
     stable_id,
@@ -54,8 +56,20 @@ if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
 __all__ = [
-    "AddRequest", "Message", "NoteNotFound", "NotePage", "commit_adds", "delete_notes",
-    "erase_from_log", "forget", "get_note", "list_notes", "messages_to_events", "note_history",
+    "AddRequest",
+    "Message",
+    "NoteNotFound",
+    "NotePage",
+    "apply_outcome",
+    "commit_adds",
+    "delete_notes",
+    "erase_from_log",
+    "forget",
+    "get_note",
+    "list_notes",
+    "messages_to_events",
+    "note_history",
+    "record_outcome",
     "update_note",
 ]  # fmt: skip
 
@@ -291,6 +305,56 @@ def apply_update(memory: Memory, entry: UpdateEntry) -> None:
     memory._call_write([new])
 
 
+def record_outcome(
+    memory: Memory, scope: Scope, *, query_id: str | None, success: bool,
+    score: float | None = None, used_ids: Sequence[str] = (), detail: str = "",
+) -> int:  # fmt: skip
+    """Credit (or blame) the notes a task used, through the event log when there is one.
+
+    The outcome is logged (durably) with each credited note's count before it, then fed
+    back; :func:`apply_outcome` replays it without counting a note twice.
+
+    Returns:
+        How many notes were credited (ids not in ``scope`` are skipped).
+    """
+    memory.open()
+    owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+    field = "success_count" if success else "failure_count"
+    known = memory.store.get(list(used_ids), owner)
+    entry = None
+    if memory.log is not None:
+        entry = memory.log.append([OutcomeEntry(
+            scope=owner, query_id=query_id, success=success, score=score, used_ids=list(used_ids),
+            detail=detail, counts={n.id: getattr(n, field) for n in known})])[0]  # fmt: skip
+    outcome = Outcome(task_id=query_id, success=success, score=score, scope=owner, detail=detail)
+    memory.feedback(outcome, [n.id for n in known])
+    if entry is not None:
+        memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+    return len(known)
+
+
+def apply_outcome(memory: Memory, entry: OutcomeEntry) -> bool:
+    """Replay a logged outcome: credit the notes it credited that do not have it yet.
+
+    A note whose count is already past the one logged got this outcome before a crash
+    (or an earlier replay), so it is left alone: replaying twice never counts twice.
+
+    Returns:
+        Whether anything was fed back.
+    """
+    ids = list(entry.used_ids)
+    if entry.counts is not None:
+        field = "success_count" if entry.success else "failure_count"
+        stored = memory.store.get(list(entry.counts), entry.scope)
+        ids = [n.id for n in stored if getattr(n, field) <= entry.counts[n.id]]
+        if not ids:
+            return False
+    outcome = Outcome(task_id=entry.query_id, success=entry.success, score=entry.score,
+                      scope=entry.scope, detail=entry.detail)  # fmt: skip
+    memory.feedback(outcome, ids)
+    return True
+
+
 def delete_notes(memory: Memory, ids: Sequence[str], scope: Scope, *, log: bool = True) -> int:
     """Delete notes of ``scope``; with an event log, their source events are erased from it.
 
@@ -311,9 +375,22 @@ def delete_notes(memory: Memory, ids: Sequence[str], scope: Scope, *, log: bool 
         entry = memory.log.append([DeleteEntry(scope=scope, note_ids=found, source_ids=sources)])[0]
     deleted = memory.resources.remove(found, scope)
     if entry is not None:
-        erase_from_log(memory.log, [entry])
-        memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+        _erase(memory.log, entry)
     return deleted
+
+
+def _erase(log: Any, entry: DeleteEntry | ForgetEntry) -> None:
+    """Erase what ``entry`` erased from ``log``, then mark it applied.
+
+    If the rewrite fails, the entry is kept unapplied, so the next start erases again
+    (the stores are already changed; the log must follow).
+    """
+    try:
+        erase_from_log(log, [entry])
+    except EvolveLabError:
+        log.keep_unapplied(entry.seq)
+        raise
+    log.mark_applied(entry.seq)
 
 
 def erase_from_log(log: Any, erasures: Sequence[DeleteEntry | ForgetEntry]) -> int:
@@ -385,6 +462,5 @@ def forget(memory: Memory, owners: OwnerPattern, *, log: bool = True) -> int:
             deleted += memory.resources.remove(ids, owner)
         memory._touched.pop((user_id, agent_id), None)
     if entry is not None:
-        erase_from_log(memory.log, [entry])
-        memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+        _erase(memory.log, entry)
     return deleted

@@ -33,9 +33,9 @@ from evolvelab.eventlog import (
     UpdateEntry,
 )
 from evolvelab.group_commit import AddRequest, commit_adds
-from evolvelab.lifecycle import apply_update, erase_from_log, forget
+from evolvelab.lifecycle import apply_outcome, apply_update, erase_from_log, forget, record_outcome
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, StreamRecord
-from evolvelab.types import Outcome, Scope
+from evolvelab.types import Scope
 
 if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
@@ -128,12 +128,11 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
                 erase_from_log(log, [entry])
                 report.forgets += 1
             elif isinstance(entry, OutcomeEntry):
-                outcome = Outcome(task_id=entry.query_id, success=entry.success,
-                                  score=entry.score, scope=entry.scope, detail=entry.detail)  # fmt: skip
-                memory.feedback(outcome, entry.used_ids)
-                report.outcomes += 1
+                report.outcomes += apply_outcome(memory, entry)
         except EvolveLabError as err:
             report.failures.append(f"log entry {entry.seq} ({entry.op}): {err}")  # type: ignore[attr-defined]
+            if isinstance(entry, DeleteEntry | ForgetEntry):
+                log.keep_unapplied(entry.seq)  # the log still holds what it erases
         log.mark_applied(entry.seq)
     flush()
     return report
@@ -269,11 +268,8 @@ def import_records(memory: Memory, records: Iterable[StreamRecord], batch_size: 
                 flush()
         elif isinstance(record, OutcomeRecord):
             flush()
-            memory.feedback(record.to_outcome(), record.used_ids)
-            if memory.log is not None:
-                memory.log.append([OutcomeEntry(scope=record.scope(), query_id=record.query_id,
-                                                success=record.success, score=record.score,
-                                                used_ids=record.used_ids, detail=record.detail)])  # fmt: skip
+            record_outcome(memory, record.scope(), query_id=record.query_id, success=record.success,
+                           score=record.score, used_ids=record.used_ids, detail=record.detail)  # fmt: skip
             report.outcomes += 1
         elif isinstance(record, QueryRecord) and memory.log is not None:
             memory.log.append([QueryEntry(scope=record.scope(), id=record.id, text=record.text)],

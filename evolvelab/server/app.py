@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evolvelab.errors import AfterWriteError, EvolveLabError, StageError, format_path
+from evolvelab.eventlog import LogFailure
 from evolvelab.lifecycle import NoteNotFound
 from evolvelab.server.api import (
     EventsIn,
@@ -106,6 +107,12 @@ def _install_errors(app: FastAPI) -> None:
     async def stage(_: Request, exc: StageError) -> JSONResponse:
         LOG.error("stage failure: %s", exc)
         return _error(500, "stage_failed", f"pipeline stage {exc.stage} ({exc.type_name}) failed")
+
+    @app.exception_handler(LogFailure)
+    async def log_failed(_: Request, exc: LogFailure) -> JSONResponse:
+        LOG.error("event log failure: %s", exc)
+        return _error(500, "log_failed", "the event log could not be rewritten (details are in "
+                                         "the server log); the next start finishes the erasure")  # fmt: skip
 
     @app.exception_handler(EvolveLabError)
     async def refused(_: Request, exc: EvolveLabError) -> JSONResponse:

@@ -155,6 +155,8 @@ def serve(
     auth = (f"API keys from {keys_file} ({len(set(keys.tenants.values()))} tenants)" if keys
             else "no --keys: no authentication, bound to 127.0.0.1 only")  # fmt: skip
     reads = "concurrent" if service.concurrent_reads else "one at a time"
+    if service.reads_during_commits:
+        reads += ", beside commits"
     if read_only:
         auth += "; read-only replica (writes answer 405)"
     click.echo(f"evolvelab serve: pipeline {memory.name!r}, data in {memory.data_dir}; {auth}; "

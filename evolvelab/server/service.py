@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.eventlog import NoteVersion, OutcomeEntry, OwnerPattern, QueryEntry
+from evolvelab.eventlog import NoteVersion, OwnerPattern, QueryEntry
 from evolvelab.group_commit import AddRequest
 from evolvelab.lifecycle import (
     NotePage,
@@ -30,17 +30,26 @@ from evolvelab.lifecycle import (
     get_note,
     list_notes,
     note_history,
+    record_outcome,
     update_note,
 )
 from evolvelab.rebuild import export_records
 from evolvelab.server.writer import GroupCommitter
 from evolvelab.stream import StreamRecord
-from evolvelab.types import AddResult, Event, Hit, Note, Outcome, Scope, Where
+from evolvelab.types import AddResult, Event, Hit, Note, Scope, Where
 
 if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
-__all__ = ["MemoryService", "ReadOnlyReplica", "STATEFUL_RETRIEVERS", "Tenant", "stateful_retrievers"]
+__all__ = [
+    "SNAPSHOT_STORES",
+    "STATEFUL_RETRIEVERS",
+    "MemoryService",
+    "ReadOnlyReplica",
+    "Tenant",
+    "reads_see_snapshots",
+    "stateful_retrievers",
+]  # fmt: skip
 
 LOG = logging.getLogger("evolvelab.server")
 _READ_TRIES = 3
@@ -50,10 +59,24 @@ STATEFUL_RETRIEVERS = frozenset({"guard", "lsh", "semantic_cache"})
 """Built-in retrieve stages that write or keep caches while searching: searches of a
 pipeline using one run one at a time."""
 
+SNAPSHOT_STORES = frozenset({"lancedb"})
+"""Note stores whose reads see a committed version while a write commits (LanceDB reads
+a table version; a write makes a new one): with one of them, and no graph store, searches
+and reads do not wait for the writer's commits."""
+
 
 def stateful_retrievers(memory: Memory) -> list[str]:
     """Return the retrieve stages of ``memory`` that must not search concurrently."""
     return [r.config.type for r in memory.retrievers if r.config.type in STATEFUL_RETRIEVERS]
+
+
+def reads_see_snapshots(memory: Memory) -> bool:
+    """Return whether reads of ``memory`` may run while a commit writes its stores.
+
+    True for a note store in :data:`SNAPSHOT_STORES` without a graph store (the graph
+    database and the in-process stores keep state a write changes in place).
+    """
+    return memory.store.config.type in SNAPSHOT_STORES and memory.graph is None
 
 
 class ReadOnlyReplica(EvolveLabError):
@@ -101,11 +124,15 @@ class MemoryService:
         log_queries: keep searches in the event log (what ``export`` turns into queries).
         read_only: a read replica beside the writer process: searches, reads and exports
             only (writes raise :class:`ReadOnlyReplica`); no writer thread, nothing logged.
+        reads_during_commits: let reads run while the writer commits (default: when the
+            stores read snapshots, see :func:`reads_see_snapshots`, and reads are
+            concurrent); otherwise a commit has the stores to itself.
     """
 
     def __init__(
         self, memory: Memory, *, max_wait: float = 0.002, concurrent_reads: bool | None = None,
         log_queries: bool = True, read_only: bool = False,
+        reads_during_commits: bool | None = None,
     ) -> None:  # fmt: skip
         self.memory = memory
         self.read_only = read_only
@@ -114,6 +141,9 @@ class MemoryService:
         if concurrent_reads is None:
             concurrent_reads = not stateful_retrievers(memory)
         self.concurrent_reads = concurrent_reads
+        if reads_during_commits is None:
+            reads_during_commits = concurrent_reads and reads_see_snapshots(memory)
+        self.reads_during_commits = reads_during_commits
         self._one_reader = threading.Lock()
 
     def start(self) -> None:
@@ -125,9 +155,18 @@ class MemoryService:
         if self.read_only:
             raise ReadOnlyReplica("this server is a read-only replica: send writes to the writer")
 
-    def stop(self) -> None:
-        """Drain queued writes, then close the memory (and its log)."""
-        self.writer.stop()
+    def stop(self, timeout: float | None = None) -> None:
+        """Drain queued writes, then close the memory (and its log).
+
+        Waits for the running commit however long it takes (``timeout``: at most that
+        many seconds). The stores are never closed under a running commit: if it is still
+        running at the timeout, they are left open, an error is logged, and the process
+        may exit; the next start replays the event log (acknowledged writes are in it).
+        """
+        if not self.writer.stop(timeout):
+            LOG.error("stopping: a commit is still running after %s s; the stores are left "
+                      "open, the next start recovers from the event log", timeout)  # fmt: skip
+            return
         self.memory.close()
         stats = self.writer.stats
         LOG.info("stopped: %d adds (%d events) in %d commits; %d other writes",
@@ -146,6 +185,8 @@ class MemoryService:
         def run() -> Any:
             for attempt in range(_READ_TRIES):
                 try:
+                    if self.reads_during_commits:
+                        return fn()
                     if self.concurrent_reads:
                         return self.writer.lock.reading(fn)
                     with self._one_reader:
@@ -174,13 +215,14 @@ class MemoryService:
         as long as the rewrite takes, and the event loop must keep serving meanwhile.
         """
         inner = tenant.inside(scope)
-        hits = await self._read(lambda: self.memory.search(text, k, inner, where))
         query_id = "q_" + secrets.token_hex(8)
-        if self.log_queries and self.memory.log is not None:
+        log = self.memory.log if self.log_queries else None
+        hits = await self._read(lambda: self.memory.search(text, k, inner, where))
+        if log is not None:
             entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
                                hit_ids=[h.note.id for h in hits],
                                hit_sources=[h.note.source_ids for h in hits])  # fmt: skip
-            await asyncio.to_thread(self.memory.log.append, [entry], durable=False)
+            await asyncio.to_thread(log.append, [entry], durable=False)
         return query_id, hits
 
     async def get(self, tenant: Tenant, note_id: str, scope: Scope) -> Note:
@@ -230,20 +272,10 @@ class MemoryService:
         """Record feedback on the notes used for a task; returns how many notes were credited."""
         self._writable()
         inner = tenant.inside(scope)
-        owner = Scope(user_id=inner.user_id, agent_id=inner.agent_id)
 
         def run() -> int:
-            log = self.memory.log
-            if log is not None:
-                log.append([OutcomeEntry(scope=owner, query_id=query_id, success=success,
-                                         score=score, used_ids=list(used_ids), detail=detail)])  # fmt: skip
-            outcome = Outcome(task_id=query_id, success=success, score=score, scope=owner,
-                              detail=detail)  # fmt: skip
-            known = self.memory.store.get(list(used_ids), owner)
-            self.memory.feedback(outcome, [n.id for n in known])
-            if log is not None:
-                log.mark_applied(log.last_seq)
-            return len(known)
+            return record_outcome(self.memory, inner, query_id=query_id, success=success,
+                                  score=score, used_ids=used_ids, detail=detail)  # fmt: skip
 
         return await self._write(run)
 

@@ -12,6 +12,7 @@ feedback) run one at a time on the same thread, between groups.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from evolvelab.pipeline import Memory
 
 __all__ = ["CommitStats", "GroupCommitter", "ReadWriteLock", "ShuttingDown"]
+
+LOG = logging.getLogger("evolvelab.server")
 
 
 class ShuttingDown(EvolveLabError):
@@ -173,14 +176,33 @@ class GroupCommitter:
             raise ShuttingDown("the server is shutting down; write refused (retry later)")
         self._queue.put(item)
 
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Commit everything queued so far, then end the thread."""
-        if self._thread is None:
-            return
+    def stop(self, timeout: float | None = None) -> bool:
+        """Commit everything queued so far, then end the thread.
+
+        Args:
+            timeout: seconds to wait at most (``None``: until the thread ends; a line is
+                logged every 10 s while a commit keeps it busy).
+
+        Returns:
+            Whether the thread ended; ``False`` means a commit is still running, and the
+            stores must not be closed under it.
+        """
+        thread = self._thread
+        if thread is None:
+            return True
         self._stopping = True
         self._queue.put(_STOP)
-        self._thread.join(timeout)
+        waited = 0.0
+        while thread.is_alive() and (timeout is None or waited < timeout):
+            step = 10.0 if timeout is None else min(10.0, timeout - waited)
+            thread.join(step)
+            waited += step
+            if thread.is_alive() and timeout is None:
+                LOG.warning("stopping: waiting for the running commit (%.0f s so far)", waited)
+        if thread.is_alive():
+            return False
         self._thread = None
+        return True
 
     # the thread --------------------------------------------------------------------------
 

@@ -131,3 +131,50 @@ def test_a_new_log_makes_its_name_durable_before_the_first_acknowledgement(
     assert folder.stat().st_ino in directories  # the file's name in its folder
     assert folder.parent.stat().st_ino in directories  # the new folder's name in its parent
     log.close()
+
+
+def test_a_failed_rename_of_a_rewrite_leaves_the_log_open_and_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evolvelab.eventlog
+    from evolvelab.eventlog import LogFailure
+
+    log = EventLog(tmp_path).open()
+    log.append([_add("secret"), _add("other", event_id="e2")])
+
+    def refuse(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evolvelab.eventlog.os, "replace", refuse)
+        with pytest.raises(LogFailure, match="unchanged and still open"):
+            log.rewrite(lambda e: None if e.seq == 1 else e)
+    assert [e.seq for e in log.entries()] == [1, 2]  # unchanged
+    assert log.append([_add("three", event_id="e3")])[0].seq == 3  # and still writable
+    assert not (tmp_path / "log.jsonl.tmp").exists()
+    assert log.rewrite(lambda e: None if e.seq == 1 else e) == 1  # works once the disk does
+    assert [e.seq for e in log.entries()] == [2, 3]
+    assert log.append([_add("four", event_id="e4")])[0].seq == 4
+    log.close()
+    assert [e.seq for e in EventLog(tmp_path).open().entries()] == [2, 3, 4]
+
+
+def test_the_applied_mark_is_written_in_place_and_an_unreadable_one_replays_all(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    log.append([_add("one"), _add("two", event_id="e2")])
+    log.mark_applied(1)
+    log.mark_applied(2)
+    log.close()
+    assert EventLog(tmp_path).open().applied == 2
+    (tmp_path / "applied").write_bytes(b"\x00\x00\x00")  # what a crash could leave
+    assert EventLog(tmp_path).open().applied == 0  # replay everything: replay is idempotent
+
+
+def test_an_entry_kept_unapplied_holds_the_mark_below_it(tmp_path: Path) -> None:
+    log = EventLog(tmp_path).open()
+    log.append([_add("one"), _add("two", event_id="e2"), _add("three", event_id="e3")])
+    log.keep_unapplied(2)
+    log.mark_applied(3)
+    assert log.applied == 1
+    log.close()
+    assert EventLog(tmp_path).open().applied == 1

@@ -242,3 +242,51 @@ def test_a_crash_during_recovery_never_marks_an_erasure_done_before_the_log_is_r
     reopened.use_event_log()
     assert "4321" not in (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
     reopened.close()
+
+
+@pytest.mark.slow
+def test_a_deletion_whose_log_rewrite_failed_is_erased_by_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evolvelab.eventlog
+    from evolvelab.eventlog import LogFailure
+
+    memory = _memory(tmp_path, store="lancedb")
+    _, secret = _chat(memory, ANA, "Fine to keep.", "My PIN is 4321.")
+
+    def refuse(*_: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evolvelab.eventlog.os, "replace", refuse)
+        with pytest.raises(LogFailure):
+            memory.delete([secret], ANA)
+    _chat(memory, ANA, "Written after the failure.")  # the log still takes writes
+    memory.close()
+    reopened = _memory(tmp_path, store="lancedb")  # the erasure was kept unapplied: this start finishes it
+    assert "4321" not in (tmp_path / "data" / "eventlog" / "log.jsonl").read_text()
+    assert [n.content for n in reopened.list(ANA).notes] == ["Ana: Fine to keep.",
+                                                             "Ana: Written after the failure."]  # fmt: skip
+    reopened.close()
+
+
+@pytest.mark.slow
+def test_replaying_an_outcome_twice_never_counts_it_twice(tmp_path: Path) -> None:
+    from evolvelab.lifecycle import record_outcome
+    from evolvelab.rebuild import replay
+
+    memory = _memory(tmp_path, store="lancedb")
+    used, other = _chat(memory, ANA, "The cat is called Miso.", "Lisbon is sunny.")
+    assert record_outcome(memory, Scope(user_id="ana"), query_id="q1", success=True,
+                          used_ids=[used, "not-a-note"]) == 1  # fmt: skip
+    replay(memory, after=0)  # a crash after the feedback, before the mark: replayed...
+    replay(memory, after=0)  # ...and replayed again
+    assert memory.get(used, ANA).success_count == 1
+    assert memory.get(other, ANA).success_count == 0
+    memory.close()
+    (tmp_path / "data" / "eventlog" / "applied").write_text("0\n")  # the mark was lost
+    reopened = _memory(tmp_path, store="lancedb")
+    assert reopened.get(used, ANA).success_count == 1
+    record_outcome(reopened, Scope(user_id="ana"), query_id="q2", success=True, used_ids=[used])
+    assert reopened.get(used, ANA).success_count == 2  # a second outcome still counts
+    reopened.close()

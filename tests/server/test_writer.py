@@ -167,3 +167,61 @@ def test_a_search_never_blocks_the_event_loop_while_the_log_is_rewritten(memory:
             return waited
 
     assert asyncio.run(main()) < 1.0  # not the 1.5 s the rewrite holds the log
+
+
+def test_searches_of_a_snapshot_store_do_not_wait_for_a_running_commit(tmp_path: Path) -> None:
+    import asyncio
+
+    lance = Memory.from_text(PIPELINE.replace("{type: memory}", "{type: lancedb}"),
+                             data_dir=tmp_path / "lance")  # fmt: skip
+    lance.use_event_log()
+    lance.add([Event(id="e1", content="my cat is called Miso")], scope={"user_id": "ana"})
+    service = MemoryService(lance)
+    assert service.reads_during_commits
+    assert not MemoryService(lance, concurrent_reads=False).reads_during_commits
+    service.start()
+    committing, release = threading.Event(), threading.Event()
+
+    def long_commit() -> None:  # the writer holds the stores for as long as this runs
+        committing.set()
+        release.wait(10)
+
+    busy = service.writer.call(long_commit)
+    committing.wait(5)
+    try:
+        _, hits = asyncio.run(asyncio.wait_for(
+            service.search(Tenant(), Scope(user_id="ana"), "cat", 5, None), timeout=5))  # fmt: skip
+        assert not busy.done()  # answered while the commit was still running
+        assert [h.note.content for h in hits] == ["my cat is called Miso"]
+    finally:
+        release.set()
+        service.stop()
+
+
+def test_an_in_process_store_keeps_reads_out_of_commits(memory: Memory) -> None:
+    assert not MemoryService(memory).reads_during_commits
+
+
+def test_stopping_waits_for_the_running_commit_before_closing_the_memory(memory: Memory) -> None:
+    service = MemoryService(memory)
+    service.start()
+    committing, release = threading.Event(), threading.Event()
+
+    def long_commit() -> str:
+        committing.set()
+        release.wait(10)
+        memory.search("x", 1, Scope())  # fails if the stores were closed meanwhile
+        return "stores still open"
+
+    busy = service.writer.call(long_commit)
+    committing.wait(5)
+    service.stop(timeout=0.2)  # gives up waiting: the stores must stay open under the commit
+    assert memory._opened and memory.log is not None and not busy.done()
+    stopper = threading.Thread(target=service.stop)  # no timeout: waits as long as it runs
+    stopper.start()
+    time.sleep(0.3)
+    assert stopper.is_alive() and memory._opened
+    release.set()
+    stopper.join(10)
+    assert busy.result(1) == "stores still open"
+    assert not memory._opened and memory.log is None  # closed once the commit was done
