@@ -22,10 +22,19 @@ note of kind ``chunk``:
 Extractive summaries weigh terms against the whole scope, so the idf a summary was
 written with is the one of its last rewrite (documented, not re-summarised on every
 add).
+
+Run after adds (``every: N``), the manager reads the notes added since its last run by
+id and re-cuts only their sessions (a scan of each such session, not of the scope);
+the term counts of the scope are kept from its first sweep in this process and grow
+with each add, so summaries come out as a sweep would write them. Notes without a
+session share one pseudo-session, which is re-cut by scanning the owner. Deletions and
+other processes' notes reach the counts with the next sweep (``manage``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -114,16 +123,55 @@ class HCAMChunkManager(Manager):
         return out
 
     def manage(self, scope: Scope) -> ManageReport:
-        cfg = self.config
-        report = ManageReport(stage="hcam_chunk")
+        """Re-cut every session of the owner; summarise the chunks that changed."""
         store = self.resources.find(Scannable)
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
-        notes = list(store.scan(owner, Where(kind=cfg.kinds)))
-        stored = {
-            n.id: n for n in store.scan(owner, Where(kind=[CHUNK_KIND], include_invalid=True))
-        }
+        notes = list(store.scan(owner, Where(kind=self.config.kinds)))
+        stored = list(store.scan(owner, Where(kind=[CHUNK_KIND], include_invalid=True)))
+        self._counts()[_owner_id(owner)] = document_frequency(notes)
+        return self._cut(owner, notes, stored)
+
+    def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
+        """Re-cut just the sessions of the notes added since the last run."""
+        store = self.resources.find(Scannable)
+        owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+        counts = self._counts().get(_owner_id(owner))
+        if counts is None:  # no sweep of this owner in this process yet
+            return self.manage(scope)
+        wanted = Where(kind=self.config.kinds)
+        new = [n for n in self.resources.store.get(ids, owner) if wanted.matches(n)]
+        if not new:
+            return ManageReport(stage="hcam_chunk", detail={"chunks": 0, "notes": counts[1]})
+        df, total = counts
+        added, _ = document_frequency(new)
+        df.update(added)
+        counts = self._counts()[_owner_id(owner)] = (df, total + len(new))
+        notes: list[Note] = []
+        stored: list[Note] = []
+        for session in dict.fromkeys(n.scope.session_id for n in new):
+            where = owner.narrowed(session)  # session None: the whole owner, filtered below
+            notes += [n for n in store.scan(where, wanted) if n.scope.session_id == session]
+            stored += [
+                n for n in store.scan(where, Where(kind=[CHUNK_KIND], include_invalid=True))
+                if n.scope.session_id == session
+            ]  # fmt: skip
+        return self._cut(owner, notes, stored)
+
+    def _counts(self) -> dict[tuple[str | None, str | None], tuple[Counter[str], int]]:
+        """Term document counts per owner, from the last sweep plus the adds since."""
+        return self.__dict__.setdefault("_df", {})
+
+    def _cut(self, owner: Scope, notes: list[Note], stored_chunks: list[Note]) -> ManageReport:
+        """Chunk ``notes`` (whole sessions); write changed chunks, delete emptied ones.
+
+        ``stored_chunks`` are the chunk notes of the same sessions; one of them not cut
+        again (its session lost its notes) is deleted.
+        """
+        cfg = self.config
+        report = ManageReport(stage="hcam_chunk")
+        stored = {n.id: n for n in stored_chunks}
         llm = self.resources.llm if cfg.use_llm and llm_available(self.resources.llm) else None
-        df, total = document_frequency(notes) if llm is None else (None, len(notes))
+        df, total = self._counts()[_owner_id(owner)]
         label = "session" if cfg.chunk == "session" else f"turns:{cfg.size}"
         written: list[Note] = []
         kept: set[str] = set()
@@ -149,7 +197,6 @@ class HCAMChunkManager(Manager):
                 if terms:
                     content = f"{content} | {', '.join(terms)}"
             else:
-                assert df is not None
                 content, terms = extractive_summary(
                     members, df, total, terms=cfg.terms, sentences=cfg.sentences
                 )
@@ -181,3 +228,7 @@ class HCAMChunkManager(Manager):
             report.deleted = self.resources.remove(gone, owner)
         report.detail = {"chunks": len(kept), "notes": total}
         return report
+
+
+def _owner_id(scope: Scope) -> tuple[str | None, str | None]:
+    return (scope.user_id, scope.agent_id)

@@ -10,10 +10,17 @@ about something else. Each piece of evidence gets a stance — by the word rule 
 ``c + rate * (1 - c)`` on support, ``c - rate * c`` on contradiction. The opinion keeps
 the counts in ``metadata.supported`` / ``metadata.contradicted``. An opinion whose
 confidence falls below ``close_below`` is closed (``invalid_at``), not deleted.
+
+Run after adds (``every: N``), the manager reads the owner's opinions (a scan of that
+kind only) and just the notes added since its last run, by id, as the evidence: the
+cost of an add follows the add and the number of opinions, not the size of the memory.
+Notes written by another process, and notes added before an opinion but dated after
+it, are reviewed by the next sweep (``manage``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -94,12 +101,30 @@ class OpinionUpdateManager(Manager):
     requires = (Scannable,)
 
     def manage(self, scope: Scope) -> ManageReport:
-        cfg = self.config
-        report = ManageReport(stage="opinion_update")
+        """Review every valid opinion against the owner's notes newer than its last review."""
         store = self.resources.find(Scannable)
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
-        notes = list(store.scan(owner, Where(kind=list(dict.fromkeys([*cfg.evidence, "opinion"])))))
-        opinions = [n for n in notes if n.kind == "opinion"]
+        notes = list(store.scan(owner, Where(kind=self._kinds())))
+        return self._review(owner, [n for n in notes if n.kind == "opinion"], notes)
+
+    def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
+        """Review the owner's opinions against just the notes added since the last run."""
+        store = self.resources.find(Scannable)
+        owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
+        wanted = Where(kind=self._kinds())
+        new = [n for n in self.resources.store.get(ids, owner) if wanted.matches(n)]
+        if not new:
+            return ManageReport(stage="opinion_update", detail={"opinions": 0, "reviewed": 0})
+        opinions = list(store.scan(owner, Where(kind=["opinion"])))
+        return self._review(owner, opinions, new)
+
+    def _kinds(self) -> list[str]:
+        return list(dict.fromkeys([*self.config.evidence, "opinion"]))
+
+    def _review(self, owner: Scope, opinions: list[Note], notes: list[Note]) -> ManageReport:
+        """Move each of ``opinions`` by those of ``notes`` newer than its last review."""
+        cfg = self.config
+        report = ManageReport(stage="opinion_update")
         llm = self.resources.llm if cfg.use_llm and llm_available(self.resources.llm) else None
         now = self.resources.clock.now(owner)
         changed: list[Note] = []
