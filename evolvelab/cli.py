@@ -217,16 +217,50 @@ def run(
 
         stream_path = sample_path()
     _not_an_input({"--json": json_out}, pipeline, stream_path)
-    run_stream(
-        pipeline,
-        stream_path,
-        k=k,
-        batch_size=batch_size,
-        data_dir=data_dir,
-        fresh=fresh,
-        show=show,
-        json_out=json_out,
-    )
+    folder = _open_pipeline(pipeline, data_dir).data_dir
+    if not fresh:  # --fresh: the wipe refuses a folder in use (exit 2)
+        _refuse_if_served(folder, "write into")
+    with _writing(folder, hold=not fresh):
+        run_stream(
+            pipeline,
+            stream_path,
+            k=k,
+            batch_size=batch_size,
+            data_dir=data_dir,
+            fresh=fresh,
+            show=show,
+            json_out=json_out,
+        )
+
+
+def _refuse_if_served(folder: Path, action: str) -> None:
+    """Stop with a clear message if a live process (``evolvelab serve``, ``mcp``) writes ``folder``."""
+    from evolvelab.datadir import in_use
+
+    holder = in_use(folder) if folder.is_dir() else None
+    if holder is not None:
+        raise click.ClickException(
+            f"refusing to {action} {folder}: it is in use by {holder} (an `evolvelab serve` or "
+            "`evolvelab mcp` of this folder); go through that server, or stop it first"
+        )
+
+
+def _writing(folder: Path, *, hold: bool) -> Any:
+    """Hold the data folder's writer lock while ``run`` writes it (if the folder exists).
+
+    A server started meanwhile then stops at once instead of writing beside the run. A
+    folder that does not exist yet is created by the run itself, marked as EvolveLab's.
+    """
+    import contextlib
+
+    from evolvelab.datadir import prepare
+    from evolvelab.eventlog import take_writer_lock
+    from evolvelab.rebuild import log_dir
+
+    if not hold or not folder.is_dir():
+        return contextlib.nullcontext()
+    prepare(folder)  # marked while it is still empty, as opening the pipeline would
+    return take_writer_lock(log_dir(folder))
 
 
 @cli.command()
@@ -256,12 +290,13 @@ def search(
     scope = Scope(user_id=user_id, agent_id=agent_id, session_id=session_id)
     memory = _open_pipeline(pipeline, data_dir)
     where = _stored_at(memory)
-    if where is not None and not where.exists():  # never run: say so, create nothing
+    if where is not None and not _holds_a_memory(memory, where):  # say so, create nothing
         click.echo(f"nothing stored: {pipeline} has no data at {where} (run it first, e.g. "
                    f"`evolvelab run {pipeline} --sample`, or pass --data-dir)", err=True)  # fmt: skip
         if as_json:
             click.echo("[]")
         return
+    _refuse_if_served(memory.data_dir, "open")
     with memory:
         hits = memory.search(query, k=k, scope=scope)
         why = _why_nothing(memory, scope) if not hits else None
@@ -301,6 +336,26 @@ def _stored_at(memory: Memory) -> Path | None:
     if isinstance(path, str) and "://" in path:
         return None
     return Path(path) if path else memory.data_dir
+
+
+_MEMORY_ENTRIES = ("lancedb", "graph", "eventlog")
+"""What the built-in stores and the event log keep in a data folder."""
+
+
+def _holds_a_memory(memory: Memory, where: Path) -> bool:
+    """Return whether ``where`` (the note store's folder) holds a memory to search.
+
+    A data folder counts if EvolveLab created it (its marker) or it holds a store's or
+    the event log's folder; any other folder (one the user named by mistake) does not,
+    and nothing is created in it.
+    """
+    from evolvelab.datadir import is_marked
+
+    if not where.exists():
+        return False
+    if where != memory.data_dir or is_marked(where):
+        return True
+    return any((where / name).exists() for name in _MEMORY_ENTRIES)
 
 
 def _why_nothing(memory: Memory, scope: Any) -> str | None:

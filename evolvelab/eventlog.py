@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -36,8 +36,8 @@ from evolvelab.errors import EvolveLabError
 from evolvelab.types import Event, MetadataValue, Scope, utcnow
 
 __all__ = [
-    "AddEntry", "DeleteEntry", "EventLog", "ForgetEntry", "LogEntry", "LogFailure", "NoteVersion",
-    "OutcomeEntry", "OwnerPattern", "QueryEntry", "UpdateEntry", "VoidEntry",
+    "AddEntry", "DeleteEntry", "EventLog", "ForgetEntry", "LogEntry", "LogFailure", "LogSnapshot", "NoteVersion",
+    "OutcomeEntry", "OwnerPattern", "QueryEntry", "UpdateEntry", "VoidEntry", "take_writer_lock",
 ]  # fmt: skip
 
 LOG_FILE = "log.jsonl"
@@ -193,6 +193,39 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def take_writer_lock(directory: Path) -> Any:
+    """Lock ``directory/writer.lock`` for this process (the one writer of a data folder).
+
+    ``evolvelab serve`` and ``mcp`` hold it through their event log; ``evolvelab run``
+    holds it while it writes, so neither writes a folder the other is writing.
+
+    Returns:
+        The open lock file: closing it lets another process write.
+
+    Raises:
+        EvolveLabError: naming the process that holds the lock.
+    """
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = (directory / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise EvolveLabError(
+            f"the event log in {directory} is in use by {holder}: one process writes "
+            "a data folder (stop it, or serve another folder)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def _update_key(entry: UpdateEntry) -> tuple[str | None, str | None, str]:
     return entry.scope.user_id, entry.scope.agent_id, entry.note_id
 
@@ -286,24 +319,7 @@ class EventLog:
         Raises:
             EvolveLabError: naming the process that holds it.
         """
-        import fcntl
-
-        handle = (self.directory / LOCK_FILE).open("a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise EvolveLabError(
-                f"the event log in {self.directory} is in use by {holder}: one process writes "
-                "a data folder (stop it, or serve another folder)"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        self._lock_handle = handle
+        self._lock_handle = take_writer_lock(self.directory)
 
     def _release_writer_lock(self) -> None:
         handle = getattr(self, "_lock_handle", None)
@@ -467,21 +483,26 @@ class EventLog:
 
     # reading ---------------------------------------------------------------------------
 
-    def entries(self, after: int = 0) -> Iterator[_Entry]:
-        """Yield the entries with ``seq > after`` in order, leaving out voided ones."""
+    def snapshot(self) -> LogSnapshot:
+        """Return the log as it is now, to read once or several times (close it after).
+
+        Appends and rewrites that follow do not change what the snapshot reads.
+        """
         with self._lock:  # fix the end of what is read; appends go on meanwhile
             if self._file is not None:
                 self._file.flush()  # type: ignore[attr-defined]
             if not self.path.exists():  # read-only use before any writer created it
-                return
+                return LogSnapshot(self, None, 0)
             handle = self.path.open("rb")
-            end = os.fstat(handle.fileno()).st_size
-        with handle:
-            snapshot = list(self._read(handle, end))
-        voided = {seq for e in snapshot if isinstance(e, VoidEntry) for seq in e.seqs}
-        for entry in snapshot:
-            if entry.seq > after and entry.seq not in voided and not isinstance(entry, VoidEntry):
-                yield entry
+            return LogSnapshot(self, handle, os.fstat(handle.fileno()).st_size)
+
+    def entries(self, after: int = 0) -> Iterator[_Entry]:
+        """Yield the entries with ``seq > after`` in order, leaving out voided ones.
+
+        Streamed: one entry is in memory at a time, whatever the size of the log.
+        """
+        with self.snapshot() as snapshot:
+            yield from snapshot.entries(after)
 
     def updates(self, scope: Scope, note_id: str) -> list[UpdateEntry]:
         """Return the corrections of note ``note_id`` of ``scope``'s owner, oldest first.
@@ -523,11 +544,77 @@ class EventLog:
             offset += len(raw)
             if (end is not None and offset > end) or not raw.endswith(b"\n"):
                 return  # appended after the snapshot, or still being written
-            if not raw.strip():
-                continue
-            try:
-                yield _ENTRY.validate_python(json.loads(raw))
-            except (ValueError, ValidationError) as err:
-                raise EvolveLabError(
-                    f"{self.path}:{number}: corrupt event log entry: {str(err)[:200]}"
-                ) from err
+            if raw.strip():
+                yield self._parse_line(raw, number)
+
+    def _parse_line(self, raw: bytes, number: int) -> _Entry:
+        """Return the entry on line ``number`` (``raw``), or raise naming the line."""
+        try:
+            return _ENTRY.validate_python(json.loads(raw))
+        except (ValueError, ValidationError) as err:
+            where = f"{self.path}:{number}" if number else str(self.path)
+            raise EvolveLabError(f"{where}: corrupt event log entry: {str(err)[:200]}") from err
+
+
+_VOID_OP = b'"void"'  # in every void entry's line (then parsed to be sure)
+
+
+class LogSnapshot:
+    """The event log up to one moment, read from one open file (see :meth:`EventLog.snapshot`).
+
+    The open file keeps the version it was opened on even if an erasure renames a new log
+    over it, so every pass reads the same entries. Passes run one at a time; close the
+    snapshot (or use it in a ``with`` block) when done.
+    """
+
+    def __init__(self, log: EventLog, handle: BinaryIO | None, end: int) -> None:
+        self._log = log
+        self._handle = handle
+        self._end = end
+        self._voided: set[int] | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def entries(self, after: int = 0) -> Iterator[_Entry]:
+        """Yield the entries with ``seq > after`` in order, leaving out voided ones."""
+        voided = self._voided_seqs()
+        for entry in self._parse():
+            if entry.seq > after and entry.seq not in voided and not isinstance(entry, VoidEntry):
+                yield entry
+
+    def _voided_seqs(self) -> set[int]:
+        """Return the seqs that void entries name (a first pass parsing only those lines)."""
+        if self._voided is None:
+            self._voided = set()
+            for _, raw in self._lines():
+                if _VOID_OP in raw:
+                    entry = self._log._parse_line(raw, 0)
+                    if isinstance(entry, VoidEntry):
+                        self._voided.update(entry.seqs)
+        return self._voided
+
+    def _parse(self) -> Iterator[_Entry]:
+        for number, raw in self._lines():
+            yield self._log._parse_line(raw, number)
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        if self._handle is None:
+            return
+        self._handle.seek(0)
+        offset = 0
+        for number, raw in enumerate(self._handle, start=1):
+            offset += len(raw)
+            if offset > self._end or not raw.endswith(b"\n"):
+                return  # appended after the snapshot, or still being written
+            if raw.strip():
+                yield number, raw

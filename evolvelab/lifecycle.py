@@ -22,6 +22,7 @@ requests, of any scopes, with one log fsync and one store write.
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -184,6 +185,12 @@ def list_notes(
 ) -> NotePage:
     """List ``scope``'s notes oldest first (by creation time, then id), a page at a time.
 
+    The cursor is the last listed note's (creation time, id), so a page starts right
+    after it whatever was added or deleted meanwhile. Each page streams the scope's
+    notes once and keeps only ``limit`` + 1 of them (memory stays bounded by the page);
+    the store's scan has no range or order, so the time per page still grows with the
+    scope.
+
     Args:
         memory: the memory.
         scope: whose notes; a ``session_id`` narrows to that session.
@@ -201,15 +208,20 @@ def list_notes(
     if not isinstance(memory.store, Scannable):
         raise EvolveLabError(f"store '{memory.store.config.type}' cannot list notes (no scan)")
     where = Where(kind=kind, include_invalid=include_invalid)
-    notes = sorted(
-        memory.store.scan(scope, where), key=lambda n: (n.created_at.isoformat(), n.id)
-    )
-    if cursor is not None:
-        after = _uncursor(cursor)
-        notes = [n for n in notes if (n.created_at.isoformat(), n.id) > after]
+    after = _uncursor(cursor) if cursor is not None else None
+    candidates = memory.store.scan(scope, where)
+    if after is not None:
+        candidates = (n for n in candidates if _order(n) > after)
+    # the scan streams; only the page (and one more, to know there is a next) is kept
+    notes = heapq.nsmallest(limit + 1, candidates, key=_order)
     page = notes[:limit]
     more = len(notes) > limit
     return NotePage(notes=page, next_cursor=_cursor(page[-1]) if more and page else None)
+
+
+def _order(note: Note) -> tuple[str, str]:
+    """The listing order: creation time (UTC, ISO 8601), then id; unique, so pages are stable."""
+    return note.created_at.isoformat(), note.id
 
 
 def note_history(memory: Memory, note_id: str, scope: Scope) -> list[NoteVersion]:

@@ -27,6 +27,7 @@ from evolvelab.eventlog import (
     DeleteEntry,
     EventLog,
     ForgetEntry,
+    LogSnapshot,
     OutcomeEntry,
     OwnerPattern,
     QueryEntry,
@@ -186,40 +187,54 @@ def export_records(
         rename: map each scope before it is written (a server strips its tenant here).
     """
     rename = rename or (lambda scope: scope)
-    entries = [
-        e for e in log.entries()
-        if isinstance(e, AddEntry | QueryEntry | OutcomeEntry)
-        and (owners is None or owners.matches(e.scope))
-    ]  # fmt: skip
-    last: dict[tuple[str | None, str | None, str], tuple[int, int]] = {}
-    used: dict[tuple[str | None, str | None, str], set[str]] = {}
-    for position, entry in enumerate(entries):
-        if isinstance(entry, AddEntry):
-            for index, event in enumerate(entry.events):
-                last[(entry.scope.user_id, entry.scope.agent_id, event.id)] = (position, index)
-        elif isinstance(entry, OutcomeEntry) and entry.success and entry.query_id:
-            key = (entry.scope.user_id, entry.scope.agent_id, entry.query_id)
-            used.setdefault(key, set()).update(entry.used_ids)
-    for position, entry in enumerate(entries):
-        scope = rename(entry.scope)
-        if isinstance(entry, AddEntry):
-            for index, event in enumerate(entry.events):
-                key = (entry.scope.user_id, entry.scope.agent_id, event.id)
-                if last[key] != (position, index):
-                    continue
-                if event.session_id is None and entry.scope.session_id is not None:
-                    event = event.model_copy(update={"session_id": entry.scope.session_id})
-                yield EventRecord.from_event(event, scope)
-        elif isinstance(entry, QueryEntry):
-            owner = (entry.scope.user_id, entry.scope.agent_id)
-            yield QueryRecord(id=entry.id, text=entry.text, at=entry.at,
-                              evidence=_evidence(entry, used.get((*owner, entry.id)), last),
-                              user_id=scope.user_id, agent_id=scope.agent_id)  # fmt: skip
-        else:
-            yield OutcomeRecord(query_id=entry.query_id or f"outcome-{entry.seq}",
-                                success=entry.success, score=entry.score,
-                                used_ids=entry.used_ids, at=entry.at, detail=entry.detail,
-                                user_id=scope.user_id, agent_id=scope.agent_id)  # fmt: skip
+
+    def wanted(snapshot: LogSnapshot) -> Iterator[AddEntry | QueryEntry | OutcomeEntry]:
+        for e in snapshot.entries():
+            if isinstance(e, AddEntry | QueryEntry | OutcomeEntry) and (
+                owners is None or owners.matches(e.scope)
+            ):
+                yield e
+
+    # Two passes over one snapshot, one entry in memory at a time: the first keeps only
+    # where each event was last sent and which notes successful outcomes used.
+    with log.snapshot() as snapshot:
+        last: dict[tuple[str | None, str | None, str], tuple[int, int]] = {}
+        used: dict[tuple[str | None, str | None, str], set[str]] = {}
+        for entry in wanted(snapshot):
+            if isinstance(entry, AddEntry):
+                for index, event in enumerate(entry.events):
+                    last[(entry.scope.user_id, entry.scope.agent_id, event.id)] = (entry.seq, index)
+            elif isinstance(entry, OutcomeEntry) and entry.success and entry.query_id:
+                key = (entry.scope.user_id, entry.scope.agent_id, entry.query_id)
+                used.setdefault(key, set()).update(entry.used_ids)
+        for entry in wanted(snapshot):
+            yield from _records(entry, rename(entry.scope), last, used)
+
+
+def _records(
+    entry: AddEntry | QueryEntry | OutcomeEntry, scope: Scope,
+    last: dict[tuple[str | None, str | None, str], tuple[int, int]],
+    used: dict[tuple[str | None, str | None, str], set[str]],
+) -> Iterator[StreamRecord]:  # fmt: skip
+    """Yield the stream records of one log entry (``scope``: as the reader sees it)."""
+    if isinstance(entry, AddEntry):
+        for index, event in enumerate(entry.events):
+            key = (entry.scope.user_id, entry.scope.agent_id, event.id)
+            if last[key] != (entry.seq, index):
+                continue  # sent again later: exported there
+            if event.session_id is None and entry.scope.session_id is not None:
+                event = event.model_copy(update={"session_id": entry.scope.session_id})
+            yield EventRecord.from_event(event, scope)
+    elif isinstance(entry, QueryEntry):
+        owner = (entry.scope.user_id, entry.scope.agent_id)
+        yield QueryRecord(id=entry.id, text=entry.text, at=entry.at,
+                          evidence=_evidence(entry, used.get((*owner, entry.id)), last),
+                          user_id=scope.user_id, agent_id=scope.agent_id)  # fmt: skip
+    else:
+        yield OutcomeRecord(query_id=entry.query_id or f"outcome-{entry.seq}",
+                            success=entry.success, score=entry.score,
+                            used_ids=entry.used_ids, at=entry.at, detail=entry.detail,
+                            user_id=scope.user_id, agent_id=scope.agent_id)  # fmt: skip
 
 
 def _evidence(entry: QueryEntry, used: set[str] | None, events: dict) -> list[str] | None:

@@ -426,11 +426,22 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # no
         """The tenant's event log as a JSONL stream (``evolvelab run --stream`` reads it)."""
         records = service.export(_tenant(request))
 
-        def lines() -> Iterator[str]:
+        def chunks() -> Iterator[str]:
+            """Read on a worker thread (Starlette iterates a plain iterator there), a chunk
+            of up to ~64 KiB of lines at a time: the log is never held whole."""
+            chunk: list[str] = []
+            size = 0
             for record in records:
-                yield dump_stream([record])
+                line = dump_stream([record])
+                chunk.append(line)
+                size += len(line)
+                if size >= 65536:
+                    yield "".join(chunk)
+                    chunk, size = [], 0
+            if chunk:
+                yield "".join(chunk)
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return StreamingResponse(chunks(), media_type="application/x-ndjson")
 
     @app.get("/v1/stats", tags=["health"])
     async def stats() -> dict[str, Any]:

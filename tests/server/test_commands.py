@@ -116,3 +116,61 @@ def test_the_command_line_does_not_import_the_server_libraries() -> None:
              "print(sorted(m for m in ('fastapi', 'uvicorn', 'mcp', 'httpx', 'lancedb') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def _stream(path: Path) -> Path:
+    path.write_text(json.dumps({"type": "event", "id": "e1", "user_id": "ana", "content": "My cat is Miso."})
+                    + "\n" + json.dumps({"type": "query", "id": "q1", "user_id": "ana",
+                                         "text": "cat?", "evidence": ["e1"]}) + "\n")  # fmt: skip
+    return path
+
+
+def test_run_and_search_refuse_a_folder_a_server_writes(tmp_path: Path) -> None:
+    from evolvelab.eventlog import take_writer_lock
+    from evolvelab.rebuild import log_dir
+
+    pipeline = tmp_path / "lex.yaml"
+    pipeline.write_text(PIPELINE.replace("{type: memory}", "{type: lancedb}"))
+    data = tmp_path / "data"
+    data.mkdir()
+    held = take_writer_lock(log_dir(data))  # what `evolvelab serve --data-dir data` holds
+    try:
+        run = CliRunner().invoke(cli, ["run", str(pipeline), "--stream", str(_stream(tmp_path / "s.jsonl")),
+                                       "--data-dir", str(data)])  # fmt: skip
+        assert run.exit_code == 1
+        assert f"refusing to write into {data}: it is in use by pid" in " ".join(run.output.split())
+        search = CliRunner().invoke(cli, ["search", str(pipeline), "cat", "--data-dir", str(data)])
+        assert search.exit_code == 1 and "in use by pid" in search.output
+        assert sorted(p.name for p in data.iterdir()) == ["eventlog"]  # nothing was written
+    finally:
+        held.close()
+
+
+def test_run_holds_the_writer_lock_while_it_writes(tmp_path: Path) -> None:
+    from evolvelab.cli import _writing
+    from evolvelab.errors import EvolveLabError
+    from evolvelab.eventlog import EventLog
+    from evolvelab.rebuild import log_dir
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with _writing(data, hold=True):
+        try:
+            EventLog(log_dir(data)).open()  # a server starting now
+            raise AssertionError("a second writer opened the folder")
+        except EvolveLabError as err:
+            assert "in use by pid" in str(err)
+    EventLog(log_dir(data)).open().close()  # free again once the run is over
+    assert (data / ".evolvelab-data").exists()  # the empty folder was marked as the run's
+
+
+def test_search_in_a_folder_without_a_memory_creates_nothing(tmp_path: Path) -> None:
+    pipeline = tmp_path / "lex.yaml"
+    pipeline.write_text(PIPELINE.replace("{type: memory}", "{type: lancedb}"))
+    elsewhere = tmp_path / "documents"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["search", str(pipeline), "cat", "--data-dir", str(elsewhere), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+    assert f"nothing stored: {pipeline} has no data at {elsewhere}" in " ".join(result.stderr.split())
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt"]  # no lancedb/, no marker

@@ -178,3 +178,24 @@ def test_an_entry_kept_unapplied_holds_the_mark_below_it(tmp_path: Path) -> None
     assert log.applied == 1
     log.close()
     assert EventLog(tmp_path).open().applied == 1
+
+
+def test_reading_and_exporting_a_log_holds_one_entry_at_a_time(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from evolvelab.rebuild import export_records
+
+    log = EventLog(tmp_path, fsync=False).open()
+    for n in range(60):  # 60 adds of 100 kB each: a 6 MB log
+        log.append([_add(f"{n} " + "x" * 100_000, event_id=f"e{n}")])
+    log.append([VoidEntry(seqs=[3])])
+    tracemalloc.start()
+    try:
+        kept = sum(1 for _ in log.entries())
+        exported = sum(1 for _ in export_records(log))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    log.close()
+    assert (kept, exported) == (59, 59)  # the voided add is left out
+    assert peak < 1_500_000, f"peak {peak} bytes: the log was loaded whole"

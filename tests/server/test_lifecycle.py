@@ -81,6 +81,35 @@ def test_list_pages_in_a_stable_order_until_the_cursor_runs_out(tmp_path: Path) 
         memory.list(ANA, cursor="not-a-cursor")
 
 
+def test_a_page_keeps_only_its_notes_while_the_scope_streams_past(tmp_path: Path) -> None:
+    import tracemalloc
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from evolvelab.lifecycle import list_notes
+    from evolvelab.types import Note
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    class Streamed:  # a scannable store of 20,000 notes, newest first, made as they are read
+        def scan(self, scope: Scope, where: object) -> object:
+            for i in reversed(range(20_000)):
+                yield Note(id=f"n{i:05d}", content="x" * 200, scope=scope,
+                           created_at=start + timedelta(seconds=i))  # fmt: skip
+
+    memory = SimpleNamespace(open=lambda: None, store=Streamed())
+    tracemalloc.start()
+    try:
+        first = list_notes(memory, Scope(user_id="ana"), limit=5)  # type: ignore[arg-type]
+        second = list_notes(memory, Scope(user_id="ana"), limit=5, cursor=first.next_cursor)  # type: ignore[arg-type]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [n.id for n in first.notes] == [f"n{i:05d}" for i in range(5)]
+    assert [n.id for n in second.notes] == [f"n{i:05d}" for i in range(5, 10)]
+    assert peak < 2_000_000, f"peak {peak} bytes: the whole scope was held to sort it"
+
+
 def test_update_reindexes_and_keeps_the_old_version_in_history(tmp_path: Path) -> None:
     memory = _memory(tmp_path)
     (note_id,) = _chat(memory, ANA, "I live in Lisbon.")
