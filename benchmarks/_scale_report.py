@@ -66,8 +66,14 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: list[dict[str, Any]], path: Path) -> None:
-    """Plot ingest rate, search p95, peak RSS and disk against notes stored, per pipeline."""
+def plot(results: list[dict[str, Any]], path: Path,
+         progress: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
+    """Plot cost against notes stored, per pipeline, into a PNG at ``path``.
+
+    Panels: ingest rate, search p95, peak RSS, disk after cleanup (one point per run);
+    the vector channel (ANN and exact numpy p50 over the same vectors); and, from
+    ``progress`` lines (``--progress``), the median add time while each run grew.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,32 +81,48 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
     panels = [
         ("ingest events/s", lambda r: r["events_per_s"]),
-        ("search p95 ms (query embedding included)", lambda r: r["search_p95_ms"]),
+        ("search p95 ms (Memory.search, query embedding included)", lambda r: r["search_p95_ms"]),
         ("peak RSS MB", lambda r: r["peak_rss_mb"]),
         ("disk after cleanup MB", lambda r: r["disk_bytes_after_cleanup"] / 1e6),
     ]
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    fig, axes = plt.subplots(3, 2, figsize=(11, 10))
     pipelines = sorted({r["pipeline"] for r in results})
-    for ax, (title, value) in zip(axes.flat, panels, strict=True):
+    for ax, (title, value) in zip(axes.flat, panels, strict=False):
         for name in pipelines:
             rows = sorted((r for r in results if r["pipeline"] == name and not r.get("stopped")),
                           key=lambda r: r["size"])  # fmt: skip
             if rows:
                 ax.plot([r["size"] for r in rows], [value(r) for r in rows], "o-", label=name)
-        if title.startswith("search"):
-            exact = sorted((r for r in results if "numpy_exact_p95_ms" in r),
-                           key=lambda r: r["size"])  # fmt: skip
-            if exact:
-                ax.plot([r["size"] for r in exact], [r["numpy_exact_p95_ms"] for r in exact],
-                        "k--", label="numpy exact (vectors only)")  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("notes stored")
-        ax.set_title(title, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _axes(ax, title, "notes stored")
+    ax = axes[2][0]
+    for name in ("vector", "hybrid"):
+        rows = sorted((r for r in results if r["pipeline"] == name and "ann_p50_ms" in r),
+                      key=lambda r: r["size"])  # fmt: skip
+        if rows:
+            sizes = [r["largest_user_rows"] for r in rows]
+            ax.plot(sizes, [r["ann_p50_ms"] for r in rows], "o-", label=f"{name}: LanceDB ANN")
+            ax.plot(sizes, [r["numpy_exact_p50_ms"] for r in rows], "k--",
+                    label=f"{name}: numpy exact")  # fmt: skip
+    _axes(ax, "vector search p50 ms, ids only (one table)", "vectors in the table")
+    ax = axes[2][1]
+    for tag in dict.fromkeys(line["run"] for line in progress or []):
+        lines = [line for line in progress or [] if line["run"] == tag]
+        size, name, users = tag.split(":")
+        ax.plot([line["notes"] for line in lines], [line["add_median_ms"] for line in lines],
+                ".-", label=f"{name} {_notes(int(size))}, {users} users")  # fmt: skip
+    _axes(ax, "median add ms while growing (32 turns per add)", "notes stored so far")
     fig.suptitle("benchmarks/scale.py: cost against size (synthetic turns)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _axes(ax: Any, title: str, xlabel: str) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)

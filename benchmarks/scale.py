@@ -388,6 +388,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     parser.add_argument("--markdown", type=Path, help="Write the results table here.")
     parser.add_argument("--plot", type=Path, help="Plot cost against size into this PNG.")
+    parser.add_argument("--plot-progress", type=Path, nargs="*", default=[],
+                        help="Progress files whose add times the plot also shows.")  # fmt: skip
     parser.add_argument("--from-json", type=Path, nargs="*", default=[],
                         help="Report (table, plot) results of earlier runs instead of running.")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)  # size:pipeline:users, in a child
@@ -398,7 +400,8 @@ def main() -> None:
         return
     from _scale_report import plot, table  # noqa: PLC0415  (beside this script)
 
-    results = [r for path in args.from_json for r in json.loads(path.read_text())]
+    loaded = [json.loads(path.read_text()) for path in args.from_json]
+    results = [r for data in loaded for r in (data if isinstance(data, list) else [data])]
     if not args.from_json:
         results = measure(args)
     if args.markdown:
@@ -406,7 +409,9 @@ def main() -> None:
     else:
         print(table(results))
     if args.plot:
-        plot(results, args.plot)
+        progress = [json.loads(line) for path in args.plot_progress
+                    for line in path.read_text().splitlines() if line.strip()]  # fmt: skip
+        plot(results, args.plot, progress)
 
 
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
