@@ -245,6 +245,9 @@ class EventLog:
         self.path = self.directory / LOG_FILE
         self._fsync = fsync
         self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
+        """Held while fsyncing, and while the file is swapped or closed, never with an fsync
+        under ``_lock``: a query appended while a commit's fsync runs does not wait for it."""
         self._file: object | None = None
         self._next = 1
         self._applied = 0
@@ -290,7 +293,7 @@ class EventLog:
 
     def close(self) -> None:
         """Close the file and let another process write (idempotent)."""
-        with self._lock:
+        with self._lock, self._sync_lock:
             if self._file is not None:
                 self._file.close()  # type: ignore[attr-defined]
                 self._file = None
@@ -385,15 +388,24 @@ class EventLog:
             handle = self._file
             handle.write("".join(lines).encode("utf-8"))  # type: ignore[attr-defined]
             handle.flush()  # type: ignore[attr-defined]
-            if durable and self._fsync:
-                os.fsync(handle.fileno())  # type: ignore[attr-defined]
-            return written
+        if durable:
+            self.sync()
+        return written
 
     def sync(self) -> None:
-        """Make every appended entry durable (for entries appended with ``durable=False``)."""
-        with self._lock:
-            if self._file is not None and self._fsync:
-                os.fsync(self._file.fileno())  # type: ignore[attr-defined]
+        """Make every appended entry durable (for entries appended with ``durable=False``).
+
+        Runs outside the append lock: other appends go on while the disk syncs. The file
+        it syncs holds every entry appended before the call (a rewrite swaps in a file
+        that is synced already, and cannot swap while this runs).
+        """
+        if not self._fsync:
+            return
+        with self._sync_lock:
+            handle = self._file
+            if handle is None:
+                raise EvolveLabError("event log used before open() or after close()")
+            os.fsync(handle.fileno())  # type: ignore[attr-defined]
 
     @property
     def applied(self) -> int:
@@ -458,28 +470,32 @@ class EventLog:
             if not touched:
                 tmp.unlink()
                 return 0
-            try:
-                # opened before the rename, so appends have a file whatever happens next
-                new = tmp.open("ab")
-                try:
-                    os.replace(tmp, self.path)
-                except OSError:
-                    new.close()
-                    raise
-            except OSError as err:
-                tmp.unlink(missing_ok=True)
-                raise LogFailure(
-                    f"cannot replace {self.path} with its rewritten copy ({err}); the log "
-                    "is unchanged and still open for appends"
-                ) from err
-            old, self._file = self._file, new
-            old.close()  # type: ignore[attr-defined]
+            with self._sync_lock:  # a durable append returns only once the rename is durable
+                self._swap_in(tmp)
             self._updates = None  # rebuilt on next use
-            try:
-                _fsync_dir(self.directory)
-            except OSError as err:
-                raise LogFailure(f"cannot make the rewritten {self.path} durable: {err}") from err
             return touched
+
+    def _swap_in(self, tmp: Path) -> None:
+        """Rename ``tmp`` over the log, append to it from now on, make the rename durable."""
+        try:
+            new = tmp.open("ab")  # opened before the rename: appends always have a file
+            try:
+                os.replace(tmp, self.path)
+            except OSError:
+                new.close()
+                raise
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise LogFailure(
+                f"cannot replace {self.path} with its rewritten copy ({err}); the log "
+                "is unchanged and still open for appends"
+            ) from err
+        old, self._file = self._file, new
+        old.close()  # type: ignore[attr-defined]
+        try:
+            _fsync_dir(self.directory)
+        except OSError as err:
+            raise LogFailure(f"cannot make the rewritten {self.path} durable: {err}") from err
 
     # reading ---------------------------------------------------------------------------
 

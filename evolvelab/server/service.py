@@ -211,19 +211,24 @@ class MemoryService:
     ) -> tuple[str, list[Hit]]:
         """Search; the query is logged (not fsynced: a query is not a write) with its hits.
 
-        The log append runs on a worker thread: an erasure rewriting the log holds it for
-        as long as the rewrite takes, and the event loop must keep serving meanwhile.
+        The log append runs on the search's worker thread: an erasure rewriting the log
+        holds it for as long as the rewrite takes, and the event loop must keep serving
+        meanwhile.
         """
         inner = tenant.inside(scope)
         query_id = "q_" + secrets.token_hex(8)
         log = self.memory.log if self.log_queries else None
-        hits = await self._read(lambda: self.memory.search(text, k, inner, where))
-        if log is not None:
-            entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
-                               hit_ids=[h.note.id for h in hits],
-                               hit_sources=[h.note.source_ids for h in hits])  # fmt: skip
-            await asyncio.to_thread(log.append, [entry], durable=False)
-        return query_id, hits
+
+        def search_and_log() -> list[Hit]:
+            hits = self.memory.search(text, k, inner, where)
+            if log is not None:
+                entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
+                                   hit_ids=[h.note.id for h in hits],
+                                   hit_sources=[h.note.source_ids for h in hits])  # fmt: skip
+                log.append([entry], durable=False)
+            return hits
+
+        return query_id, await self._read(search_and_log)
 
     async def get(self, tenant: Tenant, note_id: str, scope: Scope) -> Note:
         """Return one note (``NoteNotFound`` if the tenant's scope has none)."""
