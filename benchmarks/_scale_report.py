@@ -18,7 +18,9 @@ def _mb(value: float | None) -> str:
 
 
 def _notes(size: int) -> str:
-    return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1000}k"
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:g}M"
+    return f"{size / 1000:g}k" if size >= 1000 else str(size)
 
 
 def table(results: list[dict[str, Any]]) -> str:

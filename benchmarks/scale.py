@@ -301,7 +301,7 @@ def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, An
     data = table.search().select(["_key", rows.VECTOR]).limit(None).to_arrow()
     keys = data.column("_key").to_pylist()
     flat = data.column(rows.VECTOR).combine_chunks().flatten().to_numpy()
-    matrix = np.ascontiguousarray(flat.reshape(len(keys), -1), dtype=np.float32)
+    matrix = np.array(flat.reshape(len(keys), -1), dtype=np.float32)  # a writable copy
     del data, flat
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     t = time.perf_counter()
