@@ -16,6 +16,11 @@ unchanged):
   refiners run, and in which order, is searched;
 - the first encoder may be swapped for another encoder;
 - ``manage`` optional manage slots;
+- ``embedders``: each named embedder makes a *variant* of the base with that embedder
+  (:func:`embedder_variants`); the search picks the base or a variant first, and only in a
+  variant whose embedder gives vectors do vector stages (``vector``, ``hybrid``...) join.
+  The embedder is a choice made before the chain's, so no chain needing vectors is ever
+  drawn with an embedder that has none;
 - every chosen stage's ``Tunable`` fields are searched (``declared: true``), and only when
   that stage is chosen: parameters are conditional on the structure.
 
@@ -27,10 +32,10 @@ no trial is spent on it. Plugins join the space by registering; nothing here nam
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from evolvelab.errors import ConfigError, EvolveLabError
+from evolvelab.errors import ConfigError, EvolveLabError, Problem, closest
 from evolvelab.search.render import validate_candidate
 from evolvelab.search.spec import SpaceEntry
 
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
     from evolvelab.registry import Registry
     from evolvelab.search.spec import AutoSpec
 
-__all__ = ["auto_entries", "builds"]
+__all__ = ["auto_entries", "builds", "embedder_variants"]
 
 
 def builds(data: Mapping[str, Any], registry: Registry) -> bool:
@@ -122,3 +127,53 @@ def auto_entries(base: Mapping[str, Any], registry: Registry, auto: AutoSpec) ->
     for i in range(len(managers), len(managers) + (auto.manage if fitting else 0)):
         entries[f"manage[{i}].type"] = SpaceEntry(choices=[None, *fitting])
     return entries
+
+
+def embedder_variants(
+    base: Mapping[str, Any],
+    registry: Registry,
+    auto: AutoSpec,
+    problem: Callable[..., Problem] | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return the base with each of ``auto.embedders`` in place of its embedder.
+
+    A variant is kept only if the base still builds with the embedder (its config
+    complete with defaults); an embedder the base already uses makes none.
+
+    Args:
+        base: the base pipeline as read from its YAML file.
+        registry: the embedder types.
+        auto: the spec's ``auto`` settings.
+        problem: makes a problem positioned in the spec, given its path and message
+            (default: one without a position).
+
+    Returns:
+        ``(embedder type, pipeline mapping)`` pairs, in the order ``auto.embedders`` names them.
+
+    Raises:
+        ConfigError: if ``auto.embedders`` names an embedder type nobody registered.
+    """
+    names = registry.names("embedder")
+    problem = problem or (lambda path, message, **kw: Problem("<spec>", path, message, **kw))
+    unknown = [
+        problem(
+            ("auto", "embedders", i),
+            f"unknown embedder type '{name}'",
+            allowed=tuple(names),
+            suggestion=closest(name, names),
+        )
+        for i, name in enumerate(auto.embedders)
+        if name not in names
+    ]
+    if unknown:
+        raise ConfigError(unknown)
+    mine = (base.get("embedder") or {}).get("type")
+    out = []
+    for name in dict.fromkeys(auto.embedders):
+        if name == mine:
+            continue
+        data = copy.deepcopy(dict(base))
+        data["embedder"] = {"type": name}
+        if builds(data, registry):
+            out.append((name, data))
+    return out

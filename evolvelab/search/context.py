@@ -183,25 +183,64 @@ def _split(
     return train, validation, test, folds
 
 
-def _entries(spec: EvolveSpec, registry: Registry) -> dict[str, SpaceEntry]:
-    """Return the space entries: those ``auto`` derives (per base), then the spec's own."""
-    if spec.auto is None:
-        return dict(spec.space)
-    import yaml
-
-    from evolvelab.search.auto import auto_entries
-
-    entries: dict[str, SpaceEntry] = {}
+def _labels(paths: list[Path]) -> list[str]:
+    """Each base's label, as :func:`~evolvelab.search.derive.build_space` names it."""
     labels: list[str] = []
-    for base in spec.base:
-        path = spec.resolve(base)
+    for path in paths:
         label = path.stem
         while label in labels:
             label += "_"
         labels.append(label)
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        prefix = f"{label}:" if len(spec.base) > 1 else ""
-        derived = auto_entries(raw if isinstance(raw, dict) else {}, registry, spec.auto)
+    return labels
+
+
+def _read(path: Path) -> dict[str, Any]:
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return raw if isinstance(raw, dict) else {}
+
+
+def _variants(spec: EvolveSpec, registry: Registry, bases: list[Path], out: Path) -> list[Path]:
+    """Write each base's ``auto.embedders`` variants to ``OUT/bases/`` and return their files.
+
+    A variant is searched like a base (the first choice of a trial), but it is not a
+    base: it is not run as a trial of its own, and gains are not measured against it.
+    """
+    if spec.auto is None or not spec.auto.embedders:
+        return []
+    import yaml
+
+    from evolvelab.search.auto import embedder_variants
+
+    folder = out / "bases"
+    files = []
+    for path in bases:
+        for name, data in embedder_variants(_read(path), registry, spec.auto, spec.problem):
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{path.stem}-{name}.yaml"
+            text = (
+                f"# {path.name} with embedder '{name}': a variant searched by auto.embedders\n"
+                + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            )
+            if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                temporary = target.with_suffix(f".{id(text)}.tmp")
+                temporary.write_text(text, encoding="utf-8")
+                temporary.replace(target)  # several workers write the same text
+            files.append(target)
+    return files
+
+
+def _entries(spec: EvolveSpec, registry: Registry, paths: list[Path]) -> dict[str, SpaceEntry]:
+    """Return the space entries: those ``auto`` derives (per base), then the spec's own."""
+    if spec.auto is None:
+        return dict(spec.space)
+    from evolvelab.search.auto import auto_entries
+
+    entries: dict[str, SpaceEntry] = {}
+    for path, label in zip(paths, _labels(paths), strict=True):
+        prefix = f"{label}:" if len(paths) > 1 else ""
+        derived = auto_entries(_read(path), registry, spec.auto)
         entries.update({prefix + key: entry for key, entry in derived.items()})
     return {**entries, **spec.space}
 
@@ -240,10 +279,13 @@ def prepare(
 
     registry = registry or default_registry()
     spec = load_spec(spec_path, registry)
+    out = Path(out)
+    bases = [spec.resolve(b) for b in spec.base]
+    paths = [*bases, *_variants(spec, registry, bases, out)]
     space = build_space(
-        [spec.resolve(b) for b in spec.base],
+        paths,
         registry,
-        entries=_entries(spec, registry),
+        entries=_entries(spec, registry, paths),
         declared=spec.declared,
         problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
     )
@@ -251,9 +293,8 @@ def prepare(
     for name, weight, data, where in spec.tasks:
         dataset = _load_dataset(spec, data)
         tasks.append(Task(name, weight, data, dataset, *_split(spec, data, where, dataset)))
-    out = Path(out)
     fills = []
-    for base in space.bases:
+    for base in space.bases[: len(bases)]:  # variants are searched, not run as bases
         params = space.params_for(base.spec)
         fill: dict[str, Any] = {"origin": "base", "base": base.label}
         if params is not None:

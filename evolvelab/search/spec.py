@@ -231,7 +231,7 @@ class AutoSpec(_Model):
 
     Example:
         ```yaml
-        auto: {refiners: 2, manage: 1, encoders: true, exclude: [guard]}
+        auto: {refiners: 2, manage: 1, encoders: true, exclude: [guard], embedders: [minilm]}
         ```
     """
 
@@ -243,6 +243,11 @@ class AutoSpec(_Model):
         None, description="Only these stage types may join (default: every registered type)."
     )
     exclude: list[str] = Field(default_factory=list, description="Stage types that may not join.")
+    embedders: list[str] = Field(
+        default_factory=list,
+        description="Embedder types to try in place of each base's: each makes a variant of "
+        "the base (chosen first), in which stages that need vectors may join.",
+    )
 
 
 SPEC_NAME_MAX = 80

@@ -14,7 +14,7 @@ from evolvelab import Memory, hookimpl
 from evolvelab.config import RetrieverConfig
 from evolvelab.plugins import get_plugin_manager
 from evolvelab.registry import Registry, builtin_registry
-from evolvelab.search.auto import auto_entries
+from evolvelab.search.auto import auto_entries, embedder_variants
 from evolvelab.search.derive import build_space
 from evolvelab.search.param import Param
 from evolvelab.search.render import validate_candidate
@@ -125,3 +125,74 @@ def test_space_auto_in_a_spec_is_auto_with_defaults() -> None:
     assert spec.auto == AutoSpec() and spec.space == {}
     spec = parse_spec(text + "auto: {refiners: 1}\nspace:\n  retrieve[0].k: {value: 10}\n")
     assert spec.auto.refiners == 1 and "retrieve[0].k" in spec.space
+
+
+LEXICAL = """\
+version: 1
+name: lexical
+embedder: {type: none}
+encode:
+  - {type: turn, speaker: true}
+store: {type: memory}
+retrieve:
+  - {type: bm25, k: 20}
+"""
+
+
+def embedders_spec(tmp_path: Path, embedders: str) -> Path:
+    (tmp_path / "lexical.yaml").write_text(LEXICAL)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nname: s\nbase: [lexical.yaml]\n"
+        "dataset: {type: sample, train: {users: [ana]}, validation: {users: [ben]}}\n"
+        f"auto: {{refiners: 1, manage: 0, encoders: false, embedders: {embedders}}}\n"
+    )
+    return spec
+
+
+def test_embedders_make_a_variant_of_the_base_in_which_vector_stages_join() -> None:
+    registry = builtin_registry()
+    base = yaml.safe_load(LEXICAL)
+    auto = AutoSpec(embedders=["hashing", "none"])
+    variants = embedder_variants(base, registry, auto)
+    assert [name for name, _ in variants] == ["hashing"]  # the base already uses 'none'
+    (_, data), = variants
+    assert data["embedder"] == {"type": "hashing"} and data["retrieve"] == base["retrieve"]
+    lexical = auto_entries(base, registry, auto)["retrieve[0].type"].choices or []
+    vectors = auto_entries(data, registry, auto)["retrieve[0].type"].choices or []
+    assert "vector" not in lexical and "hybrid" not in lexical
+    assert "vector" in vectors and "hybrid" in vectors
+
+
+def test_an_unknown_embedder_is_a_located_problem(tmp_path: Path) -> None:
+    from evolvelab.errors import ConfigError
+    from evolvelab.search.context import prepare
+
+    with pytest.raises(ConfigError) as caught:
+        prepare(embedders_spec(tmp_path, "[minilm, hashng]"), out=tmp_path / "out")
+    text = caught.value.render() if hasattr(caught.value, "render") else str(caught.value)
+    assert "auto.embedders[1]" in text and "unknown embedder type 'hashng'" in text
+    assert "did you mean 'hashing'" in text
+
+
+def test_the_embedder_is_chosen_first_so_no_vector_stage_runs_without_vectors(
+    tmp_path: Path,
+) -> None:
+    from evolvelab.search.context import prepare
+
+    ctx = prepare(embedders_spec(tmp_path, "[hashing]"), out=tmp_path / "out")
+    assert [b.label for b in ctx.space.bases] == ["lexical", "lexical-hashing"]
+    assert (tmp_path / "out" / "bases" / "lexical-hashing.yaml").is_file()
+    # the variant is searched, not run as a base trial of its own
+    assert [fill["base"] for fill in ctx.fills] == ["lexical"]
+    rng = random.Random(7)
+    seen = set()
+    for _ in range(300):
+        candidate = ctx.space.build(draw(rng))
+        Memory(validate_candidate(candidate, ctx.registry), registry=ctx.registry)
+        embedder = candidate.get("embedder", {}).get("type")
+        source = candidate["retrieve"][0]["type"]
+        seen.add((embedder, source))
+        if source in ("vector", "hybrid"):
+            assert embedder == "hashing"
+    assert ("none", "bm25") in seen and ("hashing", "vector") in seen and ("hashing", "hybrid") in seen
