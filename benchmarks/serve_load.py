@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         root = Path(tmp)
         pipeline = root / "serve-load.yaml"
@@ -231,7 +232,8 @@ def main() -> None:
             print(json.dumps(crash), flush=True)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} logical cores", "store": args.store,
                "fts_fresh": not args.no_fts_fresh, "shared_user": args.shared_user,
-               "load_average_at_end": os.getloadavg()[0], "events_per_add": args.events,
+               "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],
+               "events_per_add": args.events,
                "search_share": args.search_share, "seconds_per_level": args.seconds,
                "levels": levels, "crash": crash}  # fmt: skip
     if args.out:
@@ -253,7 +255,9 @@ def _markdown(results: dict[str, Any]) -> str:
     tail = "" if crash is None else (
         f"\nSIGKILL under load: {crash['acknowledged_before_sigkill']} notes acknowledged, "
         f"{crash['missing_after_restart']} missing after restart.")  # fmt: skip
-    return "\n".join([head, *rows]) + tail
+    load = (f"\nLoad average {results['load_average_at_start']:.1f} at the start, "
+            f"{results['load_average_at_end']:.1f} at the end.")  # fmt: skip
+    return "\n".join([head, *rows]) + tail + load
 
 
 if __name__ == "__main__":
