@@ -5,8 +5,10 @@ One table per memory owner (``user_id`` + ``agent_id``, see
 BM25 statistics are therefore per owner: another owner's notes never change a score.
 Vector search is exact (flat) until an owner's table holds ``index_threshold`` rows,
 then an ANN index answers with a refine step. Full text uses LanceDB's native BM25
-index; each write brings it up to date (``fts_fresh``), so a note is findable, with
-the same score it will keep, as soon as ``add`` returns.
+index. A note is findable as soon as ``add`` returns (rows the index has not seen yet
+are searched without it); ``fts_fresh`` keeps the index covering all of a small table
+after every write, so scores there never depend on when it was updated, and all but
+``reindex_fraction`` of a bigger one, so the update's cost per written row stays flat.
 
 Reads never write: compaction and index maintenance run on the write path only, so a
 search-only process never conflicts with a writer. Writes from several processes are
@@ -82,29 +84,41 @@ class LanceDBStoreConfig(StoreConfig):
     fts_language: str = Field("English", description="Language for stemming and stop words.")
     fts_fresh: bool = Field(
         True,
-        description="Bring the full-text index up to date on every write. LanceDB scores "
-        "rows it has not indexed against other corpus statistics, so without this a "
-        "note's score depends on when the index was last updated; with it each write "
-        "pays an index update that grows with the owner's table.",
+        description="Keep the full-text index up to date as notes are written. LanceDB "
+        "scores rows it has not indexed against other corpus statistics, so a note's score "
+        "depends on how much of its table the index covers; with this the index covers "
+        "all of a small table (`fts_fresh_rows`) after every write, and all but "
+        "`reindex_fraction` of a bigger one.",
     )
     fts_fresh_rows: int = Field(
-        20_000,
+        256,
         ge=0,
-        description="Largest owner table `fts_fresh` keeps exact on every write; a bigger "
-        "one gets its text index updated on the maintenance schedule (`reindex_rows`, "
-        "`reindex_writes`), so ingest cost stops growing with it.",
+        description="Largest owner table `fts_fresh` keeps exact on every write (an index "
+        "rebuild whose cost grows with the table); a bigger one lets up to "
+        "`reindex_fraction` of its rows wait for the next update, so an update's cost is "
+        "spread over rows in proportion to it and ingest cost stays flat.",
     )
     reindex_rows: int = Field(
         2048,
         ge=1,
         description="Rows written to an owner's table that trigger maintenance (compaction, "
-        "index updates, pruning of old versions).",
+        "index updates, pruning of old versions), at least; see `reindex_fraction`.",
     )
     reindex_writes: int = Field(
         16,
         ge=1,
-        description="Writes to an owner's table that trigger maintenance: each write is a "
-        "new data file, and searches slow down as files pile up.",
+        description="Writes to an owner's table that trigger maintenance, at least: each "
+        "write is a new data file, and searches slow down as files pile up; see "
+        "`reindex_fraction`.",
+    )
+    reindex_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Share of an owner's table that may wait for maintenance: compaction "
+        "rewrites the whole table, so past `reindex_rows / reindex_fraction` rows both "
+        "triggers grow with the table (maintenance cost per written row stays flat); past "
+        "`fts_fresh_rows` it is also the most of the table the full-text index lags by.",
     )
     keep_versions_minutes: float = Field(
         5.0,
@@ -168,10 +182,22 @@ class LanceDBStoreConfig(StoreConfig):
 
 @dataclass
 class _Upkeep:
-    """What this process wrote to one owner's table since its last maintenance."""
+    """What this process knows of one owner's table, and wrote to it since its upkeep.
+
+    Kept in memory so that a write's upkeep asks LanceDB nothing it does not have to:
+    listing indexes and counting rows are table reads that cost a little on every write.
+    """
 
     rows: int = 0
+    """Rows written since the last maintenance."""
     writes: int = 0
+    """Writes since the last maintenance."""
+    unindexed: int = 0
+    """Rows written since the full-text index last covered the whole table."""
+    size: int = 0
+    """Rows in the table when last counted, plus rows written since (an upper bound)."""
+    text_columns: tuple[str, ...] = ()
+    """Columns with a full-text index, as of the last look."""
     vector_index: bool = False
 
 
@@ -266,10 +292,35 @@ class LanceDBStore(Store):
         self._side_by_side(self._write_owner, work)
 
     def get_many(self, requests: Sequence[tuple[Sequence[str], Scope]]) -> list[list[Note]]:
-        """Answer several :meth:`get` calls; different owners' tables are read side by side."""
-        for _, scope in requests:  # open the tables here, not on the worker threads
-            self._table_of(scope)
-        return self._side_by_side(self.get, list(requests))
+        """Answer several :meth:`get` calls with one read per owner's table.
+
+        Requests of one owner (one add's notes fall into one request per session) are
+        answered by one look-up of all their ids; different owners' tables are read side
+        by side. Each request still sees only its own scope.
+        """
+        by_owner: dict[str, list[int]] = {}
+        for position, (_, scope) in enumerate(requests):
+            by_owner.setdefault(rows.owner_key(scope), []).append(position)
+            self._table_of(scope)  # open the tables here, not on the worker threads
+        calls = []
+        for positions in by_owner.values():
+            first = requests[positions[0]][1]
+            owner = Scope(user_id=first.user_id, agent_id=first.agent_id)
+            ids = [id for position in positions for id in requests[position][0]]
+            calls.append((ids, owner))
+        found = self._side_by_side(self.get, calls)
+        answers: list[list[Note]] = [[] for _ in requests]
+        for positions, notes in zip(by_owner.values(), found, strict=True):
+            by_id = {note.id: note for note in notes}
+            for position in positions:
+                ids, scope = requests[position]
+                answers[position] = [
+                    by_id[id]
+                    for id in dict.fromkeys(ids)
+                    if id in by_id
+                    and (scope.session_id is None or by_id[id].scope.session_id == scope.session_id)
+                ]
+        return answers
 
     def _side_by_side(self, action: Any, calls: list[tuple[Any, Any]]) -> list[Any]:
         """Run ``action(*call)`` for each call, on up to ``write_threads`` threads.
@@ -299,14 +350,29 @@ class LanceDBStore(Store):
         independent, and LanceDB does the work outside the GIL.
         """
         data = rows.notes_to_table(group, self._schema)
+        keys = data.column("_key").to_pylist()
+        # with the table's upsert lock held, notes that are all new are appended: a
+        # merge joins them against the table first (about twice the work), and no other
+        # writer can insert one of these keys between the look and the append
+        may_append = "://" not in self._path and len(set(keys)) == len(keys)
 
         def upsert() -> None:
+            if may_append and not self._stored_keys(table, keys):
+                table.add(data)
+                return
             merge = table.merge_insert("_key").when_matched_update_all()
             merge.when_not_matched_insert_all().execute(data)
 
         with upsert_lock(self._path, table.name):
             self._commit(upsert, f"writing notes of {group[0].scope!r}")
         self._maintain(table, data.num_rows)
+
+    @staticmethod
+    def _stored_keys(table: Any, keys: list[str]) -> bool:
+        """Return whether ``table`` holds a row with any of these ``_key`` values."""
+        listed = ", ".join(f"'{key}'" for key in keys)  # hex digests: nothing to quote
+        query = table.search().where(f"_key IN ({listed})").select(["_key"]).limit(1)
+        return query.to_arrow().num_rows > 0
 
     def get(self, ids: Sequence[str], scope: Scope) -> list[Note]:
         """Return the notes with these ids in ``scope``, in the order asked.
@@ -425,8 +491,11 @@ class LanceDBStore(Store):
         if table is None or not any(char.isalnum() for char in text):
             return []
         column = rows.CONTENT if field == "content" else rows.SEARCH_TEXT
-        if field == "content" and lancedb_index.find(table, column) is None:
-            self._commit(lambda: self._text_index(table, column), "building the content index")
+        state = self._state(table)
+        if field == "content" and column not in state.text_columns:
+            if lancedb_index.find(table, column) is None:
+                self._commit(lambda: self._text_index(table, column), "building the content index")
+            state.text_columns = (*state.text_columns, column)
         query = (
             table.search(MatchQuery(text, column), query_type="fts")
             .where(rows.where_filter(scope, where), prefilter=True)
@@ -480,6 +549,16 @@ class LanceDBStore(Store):
         for column in _SCALAR:  # missing only if its creator died before adding them
             if created or lancedb_index.find(table, column) is None:
                 self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
+        self._look(table, state)
+
+    def _look(self, table: Any, state: _Upkeep) -> None:
+        """Count the table's rows and list its full-text indexes into ``state``."""
+        state.size = int(table.count_rows())
+        state.text_columns = tuple(
+            column
+            for column in (rows.SEARCH_TEXT, rows.CONTENT)
+            if lancedb_index.find(table, column) is not None
+        )
 
     def _text_index(self, table: Any, column: str) -> None:
         lancedb_index.build_text(table, column, self.config)
@@ -493,6 +572,8 @@ class LanceDBStore(Store):
         state = self._state(table)
         state.rows += written
         state.writes += 1
+        state.unindexed += written
+        state.size += written
         try:
             self._upkeep_after_write(table, state, written)
         except EvolveLabError as err:
@@ -500,24 +581,46 @@ class LanceDBStore(Store):
                          table.name, err)  # fmt: skip
 
     def _upkeep_after_write(self, table: Any, state: _Upkeep, written: int) -> None:
-        """Keep indexes current; compact on a schedule; build the ANN index when due."""
-        size = table.count_rows()
-        if not state.vector_index and written:
-            config = lancedb_index.vector_config(self.resources.embedder, size, self.config)
+        """Keep indexes current; compact on a schedule; build the ANN index when due.
+
+        Costs that grow with the table (compaction rewrites it, a text index rebuild
+        reads it) run once per a share of it written, so their cost per written row
+        stays flat as the table grows (see ``reindex_fraction``).
+        """
+        embedder = self.resources.embedder
+        if (
+            not state.vector_index
+            and written
+            and embedder.vector_search
+            and state.size >= self.config.index_threshold
+        ):
+            state.size = int(table.count_rows())  # the estimate is an upper bound
+            config = lancedb_index.vector_config(embedder, state.size, self.config)
             if config is not None:
                 self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
                 state.vector_index = True
                 self._optimize(table, state)
                 return
-        if state.rows >= self.config.reindex_rows or state.writes >= self.config.reindex_writes:
+        scale = max(1.0, self.config.reindex_fraction * state.size / self.config.reindex_rows)
+        if (
+            state.rows >= self.config.reindex_rows * scale
+            or state.writes >= self.config.reindex_writes * scale
+        ):
             self._optimize(table, state)
-        elif self.config.fts_fresh and size <= self.config.fts_fresh_rows:
-            for column in (rows.SEARCH_TEXT, rows.CONTENT):
-                if lancedb_index.find(table, column) is not None:
-                    self._commit(lambda c=column: self._text_index(table, c), "text index")
+        elif self.config.fts_fresh and state.unindexed > self._text_lag(state.size):
+            for column in state.text_columns:
+                self._commit(lambda c=column: self._text_index(table, c), "text index")
+            state.unindexed = 0
+
+    def _text_lag(self, size: int) -> float:
+        """Return how many written rows the text index may miss in a table of ``size``."""
+        if size <= self.config.fts_fresh_rows:
+            return 0.0
+        return self.config.reindex_fraction * size
 
     def _optimize(self, table: Any, state: _Upkeep) -> None:
         """Compact files, fold new rows into every index, prune old versions."""
         keep = timedelta(minutes=self.config.keep_versions_minutes)
         self._commit(lambda: table.optimize(cleanup_older_than=keep), "compacting")
-        state.rows = state.writes = 0
+        state.rows = state.writes = state.unindexed = 0
+        self._look(table, state)

@@ -282,16 +282,42 @@ def test_key_and_session_columns_have_b_trees_from_the_start(tmp_path: Path) -> 
     assert indexes[("_key",)] == indexes[("_session",)] == "BTree"
 
 
-def test_fts_fresh_keeps_the_index_exact_only_up_to_fts_fresh_rows(tmp_path: Path) -> None:
-    store = open_store(tmp_path, fts_fresh_rows=4, reindex_rows=10_000, reindex_writes=10_000)
+def test_fts_fresh_keeps_the_index_exact_up_to_fts_fresh_rows_then_within_a_fraction(
+    tmp_path: Path,
+) -> None:
+    store = open_store(
+        tmp_path, fts_fresh_rows=4, reindex_fraction=0.5, reindex_rows=10_000, reindex_writes=10_000
+    )
     unindexed = []
-    for i in range(6):
+    for i in range(10):
         store.add([make_note(f"n{i}", f"note {i} about walruses")])
         table = table_of(store, ALICE)
         index = lancedb_index.find(table, "search_text")
         unindexed.append(table.index_stats(index.name).num_unindexed_rows)
-    assert unindexed == [0, 0, 0, 0, 1, 2]  # past 4 rows: the maintenance schedule's job
-    assert len(store.search_text("walruses", 10, ALICE, Where())) == 6
+    # exact up to 4 rows; then at most half the table waits for the index (an update
+    # as soon as more would): the index is rebuilt once per rows in proportion to it
+    assert unindexed == [0, 0, 0, 0, 1, 2, 3, 4, 0, 1]
+    assert all(count <= 0.5 * (i + 1) for i, count in enumerate(unindexed))
+    assert len(store.search_text("walruses", 10, ALICE, Where())) == 10
+
+
+def test_maintenance_waits_for_a_share_of_a_big_table(tmp_path: Path) -> None:
+    # compaction rewrites the whole table: past reindex_rows / reindex_fraction rows the
+    # writes between two compactions grow with it, so its cost per written row stays flat
+    store = open_store(tmp_path, reindex_rows=4, reindex_writes=2, reindex_fraction=0.5)
+    store.add([make_note(f"seed{i}", "seed") for i in range(16)])  # compacted: 16 rows
+    table = table_of(store, ALICE)
+    state = store._state(table)
+    assert (state.rows, state.writes, state.size) == (0, 0, 16)
+    writes = 0
+    while writes < 10:
+        writes += 1
+        store.add([make_note(f"n{writes}", "one more")])
+        if state.writes == 0:
+            break
+    # the write trigger (2) is scaled by rows x 0.5 / 4: after write k, 2 x (16 + k) / 8
+    # writes are due, which k first reaches at 6 (2 x 22 / 8 = 5.5)
+    assert writes == 6 and state.size == 22
 
 
 def test_upkeep_that_keeps_conflicting_never_fails_a_committed_add(
