@@ -9,7 +9,10 @@ asyncio HTTP clients for a bounded time. Each client loops: an add of ``--events
 - acknowledged events per second and requests per second (adds + searches);
 - add-ack latency and search latency p50/p95/p99 (ms, as the client sees them:
   HTTP, JSON, group commit and fsync included);
-- the writer's commit group sizes over the level (``GET /v1/stats``).
+- the writer's commit group sizes over the level (``GET /v1/stats``);
+- the server process's CPU time per acknowledged event and per request (Linux
+  ``/proc``): what the server spends, which other jobs on the machine change less than
+  they change latencies.
 
 Then the crash check: 16 clients add for ``--crash-after`` seconds, the server gets
 SIGKILL while requests are in flight, is restarted on the same data folder, and every
@@ -130,19 +133,37 @@ async def client(
             out["errors"][response.status_code] += 1
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time (user + system, all threads) process ``pid`` has used (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def level(url: str, clients: int, seconds: float, events: int, share: float,
-                offset: int, shared: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Run ``clients`` clients for ``seconds``; return the measurements of the level."""
+                offset: int, shared: bool = False, pid: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run ``clients`` clients for ``seconds``; return the measurements of the level.
+
+    With the server's ``pid``, also its CPU time per acknowledged event and per request:
+    what the server itself spends, which other jobs on the machine change much less than
+    they change latency and throughput.
+    """
     out: dict[str, Any] = {"add_ms": [], "search_ms": [], "acked": [], "errors": Counter()}
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         before = (await http.get(f"{url}/v1/stats")).json()
+        cpu_before = cpu_seconds(pid) if pid else None
         start_time = time.monotonic()
         until = start_time + seconds
         await asyncio.gather(*(client(offset + i, url, until, events, share, out, http, shared)
                                for i in range(clients)))  # fmt: skip
         elapsed = time.monotonic() - start_time
+        cpu_after = cpu_seconds(pid) if pid else None
         after = (await http.get(f"{url}/v1/stats")).json()
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    requests = len(out["add_ms"]) + len(out["search_ms"])
     groups = Counter({int(k): v for k, v in after["group_sizes"].items()})
     groups.subtract({int(k): v for k, v in before["group_sizes"].items()})
     commits = after["commits"] - before["commits"]
@@ -160,6 +181,9 @@ async def level(url: str, clients: int, seconds: float, events: int, share: floa
         "adds_per_commit_mean": round((after["requests"] - before["requests"]) / commits, 2) if commits else None,
         "adds_per_commit_max": max(sizes) if sizes else None,
         "errors": dict(out["errors"]),
+        "server_cpu_s": None if cpu is None else round(cpu, 2),
+        "server_cpu_ms_per_event": round(cpu * 1000 / len(out["acked"]), 2) if cpu and out["acked"] else None,
+        "server_cpu_ms_per_request": round(cpu * 1000 / requests, 2) if cpu and requests else None,
     }
 
 
@@ -209,7 +233,8 @@ def main() -> None:
         try:
             for index, count in enumerate(counts):
                 result = asyncio.run(level(url, count, args.seconds, args.events, args.search_share,
-                                           offset=index * 100, shared=args.shared_user))  # fmt: skip
+                                           offset=index * 100, shared=args.shared_user,
+                                           pid=process.pid))  # fmt: skip
                 levels.append(result)
                 print(json.dumps(result), flush=True)
         finally:
@@ -243,12 +268,14 @@ def main() -> None:
 
 def _markdown(results: dict[str, Any]) -> str:
     head = ("| clients | events/s acked | requests/s | add p50 / p95 / p99 ms | search p50 / p95 / p99 ms "
-            "| adds per commit (mean / max) | errors |\n|---|---|---|---|---|---|---|")  # fmt: skip
+            "| adds per commit (mean / max) | server CPU ms per event / request | errors |\n"
+            "|---|---|---|---|---|---|---|---|")  # fmt: skip
     rows = [
         f"| {r['clients']} | {r['events_per_s']} | {r['requests_per_s']} | "
         f"{r['add_p50_ms']} / {r['add_p95_ms']} / {r['add_p99_ms']} | "
         f"{r['search_p50_ms']} / {r['search_p95_ms']} / {r['search_p99_ms']} | "
-        f"{r['adds_per_commit_mean']} / {r['adds_per_commit_max']} | {r['errors'] or '-'} |"
+        f"{r['adds_per_commit_mean']} / {r['adds_per_commit_max']} | "
+        f"{r['server_cpu_ms_per_event']} / {r['server_cpu_ms_per_request']} | {r['errors'] or '-'} |"
         for r in results["levels"]
     ]
     crash = results["crash"]
