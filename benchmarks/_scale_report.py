@@ -26,9 +26,11 @@ def _notes(size: int) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     """Return the per-size Markdown tables: all pipelines, then the vector channel."""
     lines = [
-        "| notes | pipeline | users | events/s | add first / last tenth ms (ratio) | "
-        "peak RSS MB | disk after ingest / cleanup MB | index build s | search p50 / p95 ms | "
-        "user 0's scope: notes, p50 / p95 ms here vs in a store of it alone (p95 ratio) |",
+        (
+            "| notes | pipeline | users | events/s | add first / last tenth ms (ratio) | "
+            "peak RSS MB | disk after ingest / cleanup MB | index build s | search p50 / p95 ms | "
+            "user 0's scope: notes, p50 / p95 ms here vs in a store of it alone (p95 ratio) |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results, key=lambda r: (r["size"], r["pipeline"])):
@@ -58,9 +60,11 @@ def table(results: list[dict[str, Any]]) -> str:
     if vector:
         lines += [
             "",
-            "| notes | pipeline | index (largest user) | ANN p50 / p95 ms | recall@10 vs exact | "
-            "numpy exact p50 / p95 ms | ANN p50 / numpy p50 | LanceDB flat p50 ms | "
-            "query embedding ms |",
+            (
+                "| notes | pipeline | index (largest user) | ANN p50 / p95 ms | "
+                "recall@10 vs exact | numpy exact p50 / p95 ms | ANN p50 / numpy p50 | "
+                "LanceDB flat p50 ms | query embedding ms |"
+            ),
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted(vector, key=lambda r: (r["size"], r["pipeline"])):

@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from evolvelab.config import ManagerConfig, Tunable
-from evolvelab.stages import ManageReport, Manager, Scannable, TextSearch, VectorSearch
+from evolvelab.stages import Manager, ManageReport, Scannable, TextSearch, VectorSearch
 from evolvelab.types import Note, Scope, Where
 
 __all__ = ["DedupeConfig", "DedupeManager"]
@@ -43,7 +43,10 @@ class DedupeConfig(ManagerConfig):
 
     type: Literal["dedupe"] = "dedupe"
     similarity: Annotated[float, Tunable(0.85, 1.0)] = Field(
-        1.0, gt=0.0, le=1.0, description="Cosine similarity at which notes count as duplicates; 1.0: identical text only."
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="Cosine similarity at which notes count as duplicates; 1.0: identical text only.",
     )
     candidates: int = Field(
         10,
@@ -140,13 +143,19 @@ class DedupeManager(Manager):
                 survivor, merged = self._merge(group, scope, report)
                 survivors[survivor.id] = survivor
                 gone.update(merged)
-        report.detail = {"new": len(new), "checked": "nearest", "candidates": self.config.candidates}
+        report.detail = {
+            "new": len(new),
+            "checked": "nearest",
+            "candidates": self.config.candidates,
+        }
         return report
 
     def _capable(self, capability: type[Any]) -> Any | None:
         return next((s for s in self.resources.stores() if isinstance(s, capability)), None)
 
-    def _merge(self, group: list[Note], scope: Scope, report: ManageReport) -> tuple[Note, list[str]]:
+    def _merge(
+        self, group: list[Note], scope: Scope, report: ManageReport
+    ) -> tuple[Note, list[str]]:
         """Merge ``group`` into its oldest note; return the survivor and the deleted ids."""
         group.sort(key=lambda n: (n.created_at, n.id))
         keep, rest = group[0], group[1:]
