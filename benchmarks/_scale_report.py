@@ -97,7 +97,7 @@ def plot(results: list[dict[str, Any]], path: Path,
         ("peak RSS MB", lambda r: r["peak_rss_mb"]),
         ("disk after cleanup MB", lambda r: r["disk_bytes_after_cleanup"] / 1e6),
     ]
-    fig, axes = plt.subplots(3, 2, figsize=(11, 10))
+    fig, axes = plt.subplots(4, 2, figsize=(12, 14))
     pipelines = sorted({r["pipeline"] for r in results})
     for ax, (title, value) in zip(axes.flat, panels, strict=False):
         for name in pipelines:
@@ -116,13 +116,18 @@ def plot(results: list[dict[str, Any]], path: Path,
             ax.plot(sizes, [r["numpy_exact_p50_ms"] for r in rows], "k--",
                     label=f"{name}: numpy exact")  # fmt: skip
     _axes(ax, "vector search p50 ms, ids only (one table)", "vectors in the table")
-    ax = axes[2][1]
-    for tag in dict.fromkeys(line["run"] for line in progress or []):
-        lines = [line for line in progress or [] if line["run"] == tag]
-        size, name, users = tag.split(":")
-        ax.plot([line["notes"] for line in lines], [line["add_median_ms"] for line in lines],
-                ".-", label=f"{name} {_notes(int(size))}, {users} users")  # fmt: skip
-    _axes(ax, "median add ms while growing (32 turns per add)", "notes stored so far")
+    growing = [
+        ("median add ms while growing (32 turns per add)", "add_median_ms"),
+        ("RSS MB while growing", "rss_mb"),
+        ("disk MB while growing (old versions kept 5 min)", "disk_mb"),
+    ]
+    for ax, (title, key) in zip((axes[2][1], axes[3][0], axes[3][1]), growing, strict=True):
+        for tag in dict.fromkeys(line["run"] for line in progress or []):
+            lines = [line for line in progress or [] if line["run"] == tag]
+            size, name, users = tag.split(":")
+            ax.plot([line["notes"] for line in lines], [line[key] for line in lines],
+                    ".-", label=f"{name} {_notes(int(size))}, {users} users")  # fmt: skip
+        _axes(ax, title, "notes stored so far")
     fig.suptitle("benchmarks/scale.py: cost against size (synthetic turns)", fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,4 +142,4 @@ def _axes(ax: Any, title: str, xlabel: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
