@@ -372,3 +372,33 @@ def test_a_store_of_an_unknown_older_layout_is_refused(tmp_path: Path) -> None:
     db.create_table("notes", schema=pa.schema([("id", pa.string())]))
     with pytest.raises(EvolveLabError, match="layout 1.*Re-ingest"):
         open_store(tmp_path)
+
+
+def test_get_finds_rows_by_key_then_takes_them_and_survives_moved_row_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # get finds the rows' ids reading only the key column, then takes those rows; a
+    # compaction in between moves row ids, and then it reads the rows the plain way
+    store = open_store(tmp_path)
+    store.add([make_note(f"n{i}", f"note {i}") for i in range(6)])
+    table = table_of(store, ALICE)
+    real_take = table.take_row_ids
+    taken: list[list[int]] = []
+
+    def take(ids: list[int]) -> Any:
+        taken.append(ids)
+        return real_take(ids)
+
+    monkeypatch.setattr(table, "take_row_ids", take)
+    assert [n.id for n in store.get(["n3", "n1", "nope"], ALICE)] == ["n3", "n1"]
+    assert len(taken) == 1 and len(taken[0]) == 2
+    assert store.get(["nope"], ALICE) == [] and len(taken) == 1  # nothing found: no take
+
+    monkeypatch.setattr(table, "take_row_ids", lambda ids: real_take([i + 1 for i in ids]))
+    assert [n.id for n in store.get(["n2", "n4"], ALICE)] == ["n2", "n4"]  # other rows taken
+
+    def gone(ids: list[int]) -> Any:
+        raise RuntimeError("row ids not found")
+
+    monkeypatch.setattr(table, "take_row_ids", gone)
+    assert [n.id for n in store.get(["n5"], ALICE)] == ["n5"]
