@@ -18,6 +18,9 @@ records the last entry the stores have absorbed; entries after it are replayed o
 Erasure really erases: :meth:`EventLog.rewrite` writes the log again without the erased
 content (into a temporary file, ``fsync``, atomic rename), keeping only a content-free
 record that the erasure happened.
+
+The entries themselves (one model per ``op``) are defined in :mod:`evolvelab._log_entries`
+and exported from here.
 """
 
 from __future__ import annotations
@@ -26,14 +29,28 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal, Self
+from typing import Any, BinaryIO, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
+from evolvelab._log_entries import (
+    ENTRY,
+    AddEntry,
+    DeleteEntry,
+    Entry,
+    ForgetEntry,
+    LogEntry,
+    LogFailure,
+    NoteVersion,
+    OutcomeEntry,
+    OwnerPattern,
+    QueryEntry,
+    UpdateEntry,
+    VoidEntry,
+)
 from evolvelab.errors import EvolveLabError
-from evolvelab.types import Event, MetadataValue, Scope, utcnow
+from evolvelab.types import Scope
 
 __all__ = [
     "AddEntry", "DeleteEntry", "EventLog", "ForgetEntry", "LogEntry", "LogFailure", "LogSnapshot", "NoteVersion",
@@ -45,143 +62,6 @@ APPLIED_FILE = "applied"
 LOCK_FILE = "writer.lock"
 
 
-class LogFailure(EvolveLabError):
-    """The event log could not be written or rewritten (a disk or file-system failure).
-
-    A server error, not a client mistake: the log stays open and as it was before.
-    """
-
-
-class _Entry(BaseModel):
-    """Base of every log entry: strict; ``seq`` is assigned by the log when appended."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    seq: int = Field(0, ge=0, description="Position in the log (1, 2, ...), set on append.")
-    at: datetime = Field(default_factory=utcnow, description="When the entry was accepted.")
-
-
-class AddEntry(_Entry):
-    """Events accepted into one scope (one ``add`` call or one request)."""
-
-    op: Literal["add"] = "add"
-    scope: Scope = Field(description="Whose memory the events belong to.")
-    events: list[Event] = Field(description="The events, as accepted.")
-
-
-class QueryEntry(_Entry):
-    """A question asked of memory, and the ids of the notes it was answered with."""
-
-    op: Literal["query"] = "query"
-    scope: Scope
-    id: str = Field(description="Query id, returned to the caller for outcomes.")
-    text: str
-    k: int = 10
-    hit_ids: list[str] = Field(default_factory=list)
-    hit_sources: list[list[str]] = Field(
-        default_factory=list, description="Source event ids of each hit, aligned with hit_ids."
-    )
-
-
-class OutcomeEntry(_Entry):
-    """How a task that used memory went."""
-
-    op: Literal["outcome"] = "outcome"
-    scope: Scope
-    query_id: str | None = None
-    success: bool
-    score: float | None = None
-    used_ids: list[str] = Field(default_factory=list)
-    detail: str = ""
-    counts: dict[str, int] | None = Field(
-        None,
-        description="The success (or failure) count of each credited note before this "
-        "outcome: replay credits only notes still at that count, so it never counts twice "
-        "(None in logs written before this field: replay credits every used note).",
-    )
-
-
-class NoteVersion(BaseModel):
-    """One version of a note and the interval in which it was the current one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(description="The note's version number.")
-    content: str = Field(description="Its text in that version.")
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
-    valid_from: datetime | None = Field(None, description="When this version became current.")
-    valid_to: datetime | None = Field(None, description="When it was replaced (None: current).")
-
-
-class UpdateEntry(_Entry):
-    """A correction of one note: the new text and metadata, and the version it replaced."""
-
-    op: Literal["update"] = "update"
-    scope: Scope
-    note_id: str
-    kind: str = "turn"
-    source_ids: list[str] = Field(default_factory=list)
-    content: str
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
-    previous: NoteVersion
-
-
-class DeleteEntry(_Entry):
-    """Notes deleted; their source events are erased from the log as well."""
-
-    op: Literal["delete"] = "delete"
-    scope: Scope
-    note_ids: list[str]
-    source_ids: list[str] = Field(default_factory=list)
-
-
-class OwnerPattern(BaseModel):
-    """Which memory owners an erasure or export covers: unset fields match anything.
-
-    ``user_prefix`` confines the pattern to user ids starting with it (a server applies
-    its tenant this way, so forgetting an agent never reaches another tenant's users).
-
-    Example:
-        >>> OwnerPattern(user_id="ana").matches(Scope(user_id="ana", agent_id="bot"))
-        True
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: str | None = Field(None, description="Only this user (None: any).")
-    agent_id: str | None = Field(None, description="Only this agent (None: any).")
-    user_prefix: str | None = Field(None, description="Only user ids starting with this.")
-
-    def matches(self, scope: Scope) -> bool:
-        """Return whether ``scope``'s owner (user and agent) fits the pattern."""
-        if self.user_id is not None and scope.user_id != self.user_id:
-            return False
-        if self.agent_id is not None and scope.agent_id != self.agent_id:
-            return False
-        return self.user_prefix is None or (scope.user_id or "").startswith(self.user_prefix)
-
-
-class ForgetEntry(_Entry):
-    """Everything of a user and/or agent erased (no content is kept, only who)."""
-
-    op: Literal["forget"] = "forget"
-    owners: OwnerPattern
-
-
-class VoidEntry(_Entry):
-    """Earlier entries that never reached the stores (their write failed): skip them."""
-
-    op: Literal["void"] = "void"
-    seqs: list[int]
-
-
-LogEntry = Annotated[
-    AddEntry | QueryEntry | OutcomeEntry | UpdateEntry | DeleteEntry | ForgetEntry | VoidEntry,
-    Field(discriminator="op"),
-]
-"""Any one line of the log, told apart by ``op``."""
-
-_ENTRY: TypeAdapter[LogEntry] = TypeAdapter(LogEntry)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -365,7 +245,7 @@ class EventLog:
 
     # writing ---------------------------------------------------------------------------
 
-    def append(self, entries: Sequence[_Entry], *, durable: bool = True) -> list[_Entry]:
+    def append(self, entries: Sequence[Entry], *, durable: bool = True) -> list[Entry]:
         """Assign sequence numbers, write ``entries`` and (``durable``) fsync before returning.
 
         Returns:
@@ -443,7 +323,7 @@ class EventLog:
                 raise EvolveLabError("event log used before open() or after close()")
             os.pwrite(self._applied_fd, f"{seq:>20}\n".encode("ascii"), 0)
 
-    def rewrite(self, change: Callable[[_Entry], _Entry | None]) -> int:
+    def rewrite(self, change: Callable[[Entry], Entry | None]) -> int:
         """Write the log again with ``change`` applied to every entry (``None`` drops it).
 
         Used for erasure: the new file is written beside the old one, fsynced, renamed over
@@ -512,7 +392,7 @@ class EventLog:
             handle = self.path.open("rb")
             return LogSnapshot(self, handle, os.fstat(handle.fileno()).st_size)
 
-    def entries(self, after: int = 0) -> Iterator[_Entry]:
+    def entries(self, after: int = 0) -> Iterator[Entry]:
         """Yield the entries with ``seq > after`` in order, leaving out voided ones.
 
         Streamed: one entry is in memory at a time, whatever the size of the log.
@@ -545,7 +425,7 @@ class EventLog:
                 seen.setdefault(key, Scope(user_id=key[0], agent_id=key[1]))
         return list(seen.values())
 
-    def _read(self, handle: BinaryIO | None = None, end: int | None = None) -> Iterable[_Entry]:
+    def _read(self, handle: BinaryIO | None = None, end: int | None = None) -> Iterable[Entry]:
         """Parse the entries of ``handle`` (default: the log file) up to byte ``end``.
 
         An open handle keeps reading the file it was opened on even if a rewrite renames
@@ -563,10 +443,10 @@ class EventLog:
             if raw.strip():
                 yield self._parse_line(raw, number)
 
-    def _parse_line(self, raw: bytes, number: int) -> _Entry:
+    def _parse_line(self, raw: bytes, number: int) -> Entry:
         """Return the entry on line ``number`` (``raw``), or raise naming the line."""
         try:
-            return _ENTRY.validate_python(json.loads(raw))
+            return ENTRY.validate_python(json.loads(raw))
         except (ValueError, ValidationError) as err:
             where = f"{self.path}:{number}" if number else str(self.path)
             raise EvolveLabError(f"{where}: corrupt event log entry: {str(err)[:200]}") from err
@@ -601,7 +481,7 @@ class LogSnapshot:
             self._handle.close()
             self._handle = None
 
-    def entries(self, after: int = 0) -> Iterator[_Entry]:
+    def entries(self, after: int = 0) -> Iterator[Entry]:
         """Yield the entries with ``seq > after`` in order, leaving out voided ones."""
         voided = self._voided_seqs()
         for entry in self._parse():
@@ -619,7 +499,7 @@ class LogSnapshot:
                         self._voided.update(entry.seqs)
         return self._voided
 
-    def _parse(self) -> Iterator[_Entry]:
+    def _parse(self) -> Iterator[Entry]:
         for number, raw in self._lines():
             yield self._log._parse_line(raw, number)
 
