@@ -177,9 +177,6 @@ class EventLog:
             if self._file is not None:
                 self._file.close()  # type: ignore[attr-defined]
                 self._file = None
-            if self._applied_fd is not None:
-                os.close(self._applied_fd)
-                self._applied_fd = None
             self._release_writer_lock()
 
     def _read_applied(self) -> int:
@@ -205,6 +202,9 @@ class EventLog:
         self._lock_handle = take_writer_lock(self.directory)
 
     def _release_writer_lock(self) -> None:
+        if self._applied_fd is not None:  # opened after the lock (a failed open leaves it)
+            os.close(self._applied_fd)
+            self._applied_fd = None
         handle = getattr(self, "_lock_handle", None)
         if handle is not None:
             handle.close()  # closing drops the flock
