@@ -9,7 +9,9 @@ asyncio HTTP clients for a bounded time. Each client loops: an add of ``--events
 - acknowledged events per second and requests per second (adds + searches);
 - add-ack latency and search latency p50/p95/p99 (ms, as the client sees them:
   HTTP, JSON, group commit and fsync included);
-- the writer's commit group sizes over the level (``GET /v1/stats``);
+- the writer's commit group sizes over the level (``GET /v1/stats``), and the mean
+  time per commit of each step (waiting for the store lock, encoding, log append and
+  fsync, reading stored versions, the store write, managers);
 - the server process's CPU time per acknowledged event and per request (Linux
   ``/proc``): what the server spends, which other jobs on the machine change less than
   they change latencies.
@@ -164,6 +166,9 @@ async def level(url: str, clients: int, seconds: float, events: int, share: floa
         after = (await http.get(f"{url}/v1/stats")).json()
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     requests = len(out["add_ms"]) + len(out["search_ms"])
+    steps = {step: round((after["seconds"].get(step, 0.0) - before.get("seconds", {}).get(step, 0.0))
+                         * 1000 / max(1, after["commits"] - before["commits"]), 2)
+             for step in after.get("seconds", {})}  # fmt: skip
     groups = Counter({int(k): v for k, v in after["group_sizes"].items()})
     groups.subtract({int(k): v for k, v in before["group_sizes"].items()})
     commits = after["commits"] - before["commits"]
@@ -181,6 +186,7 @@ async def level(url: str, clients: int, seconds: float, events: int, share: floa
         "adds_per_commit_mean": round((after["requests"] - before["requests"]) / commits, 2) if commits else None,
         "adds_per_commit_max": max(sizes) if sizes else None,
         "errors": dict(out["errors"]),
+        "commit_ms_by_step": steps,
         "server_cpu_s": None if cpu is None else round(cpu, 2),
         "server_cpu_ms_per_event": round(cpu * 1000 / len(out["acked"]), 2) if cpu and out["acked"] else None,
         "server_cpu_ms_per_request": round(cpu * 1000 / requests, 2) if cpu and requests else None,
@@ -278,8 +284,13 @@ def _markdown(results: dict[str, Any]) -> str:
         f"{r['server_cpu_ms_per_event']} / {r['server_cpu_ms_per_request']} | {r['errors'] or '-'} |"
         for r in results["levels"]
     ]
+    steps = [
+        f"{r['clients']} clients: " + ", ".join(f"{k} {v}" for k, v in r["commit_ms_by_step"].items())
+        for r in results["levels"] if r.get("commit_ms_by_step")
+    ]  # fmt: skip
     crash = results["crash"]
-    tail = "" if crash is None else (
+    tail = "\n\nMean ms per commit, by step (server clock):\n" + "\n".join(steps) if steps else ""
+    tail += "" if crash is None else (
         f"\nSIGKILL under load: {crash['acknowledged_before_sigkill']} notes acknowledged, "
         f"{crash['missing_after_restart']} missing after restart.")  # fmt: skip
     load = (f"\nLoad average {results['load_average_at_start']:.1f} at the start, "

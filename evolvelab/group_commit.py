@@ -9,6 +9,8 @@ an event log, so the logged write path exists once.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,7 +34,8 @@ class AddRequest:
 
 
 def commit_adds(
-    memory: Memory, requests: Sequence[AddRequest], *, log: bool = True
+    memory: Memory, requests: Sequence[AddRequest], *, log: bool = True,
+    seconds: Counter[str] | None = None,
 ) -> list[AddResult | EvolveLabError]:
     """Write several adds with one log append (one fsync) and one store write.
 
@@ -45,6 +48,9 @@ def commit_adds(
         memory: an open memory.
         requests: the adds, in arrival order (scopes may differ).
         log: append to the memory's event log (``False`` when replaying the log itself).
+        seconds: if given, the time of each step is added to it: ``encode``, ``log``
+            (append and fsync), ``read`` (the stored versions the write keeps state
+            from), ``store`` (the write) and ``managers``.
 
     Returns:
         One item per request: its :class:`~evolvelab.AddResult`, or the error it failed
@@ -52,6 +58,7 @@ def commit_adds(
         a manager failed afterwards).
     """
     memory.open()
+    clock = _Clock(seconds)
     results: list[AddResult | EvolveLabError | None] = [None] * len(requests)
     encoded: list[tuple[int, list[Note], list[Dropped]]] = []
     for index, request in enumerate(requests):
@@ -64,6 +71,7 @@ def commit_adds(
             results[index] = err
             continue
         encoded.append((index, notes, dropped))
+    clock.lap("encode")
     if not encoded:
         return [r if r is not None else AddResult() for r in results]
     entries = []
@@ -71,11 +79,14 @@ def commit_adds(
         entries = memory.log.append(
             [AddEntry(scope=requests[i].scope, events=requests[i].events) for i, _, _ in encoded]
         )
+    clock.lap("log")
     flat = [note for _, notes, _ in encoded for note in notes]
     stored = memory._stored_versions(flat)
     flat = memory._keep_memory_state(flat, stored)
+    clock.lap("read")
     try:
         written = memory._call_write(flat, list(stored.values()))
+        clock.lap("store")
     except EvolveLabError as err:
         # Nothing stored: the entries are void (a rebuild skips them). Part stored: they
         # stay unapplied, so the next start's recovery completes them; a retry by the
@@ -92,4 +103,19 @@ def commit_adds(
         result = AddResult(written[position : position + len(notes)], dropped)
         position += len(notes)
         results[index] = memory._run_due_managers(requests[index].scope, result) or result
+    clock.lap("managers")
     return results  # type: ignore[return-value]
+
+
+class _Clock:
+    """Add the time since the last lap to ``seconds[step]`` (nothing when ``seconds`` is None)."""
+
+    def __init__(self, seconds: Counter[str] | None) -> None:
+        self.seconds = seconds
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        if self.seconds is not None:
+            now = time.perf_counter()
+            self.seconds[step] += now - self.last
+            self.last = now

@@ -116,13 +116,17 @@ class CommitStats:
     calls: int = 0
     group_sizes: Counter[int] = field(default_factory=Counter)
     """Requests per commit → how many commits had that many."""
+    seconds: Counter[str] = field(default_factory=Counter)
+    """Time spent in each step of the commits (``wait``: for the store lock; ``encode``,
+    ``log``, ``read``, ``store``, ``managers``: see :func:`~evolvelab.group_commit.commit_adds`)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return the numbers as JSON-ready data."""
         return {
             "commits": self.commits, "requests": self.requests, "events": self.events,
             "calls": self.calls,
-            "group_sizes": {str(k): v for k, v in sorted(self.group_sizes.items())},
+            "group_sizes": {str(k): v for k, v in sorted(dict(self.group_sizes).items())},
+            "seconds": {k: round(v, 4) for k, v in sorted(dict(self.seconds).items())},
         }  # fmt: skip
 
 
@@ -241,9 +245,11 @@ class GroupCommitter:
         self._concurrent = len(live) > 1
         if not live:
             return
+        waited = time.perf_counter()
         self.lock.acquire_write()
+        self.stats.seconds["wait"] += time.perf_counter() - waited
         try:
-            results = commit_adds(self.memory, [item.request for item in live])
+            results = commit_adds(self.memory, [item.request for item in live], seconds=self.stats.seconds)
         except BaseException as err:  # noqa: BLE001 - every waiting caller must hear of it
             for item in live:
                 item.future.set_exception(err)

@@ -48,6 +48,9 @@ def test_adds_queued_behind_a_commit_are_committed_together(memory: Memory) -> N
     writer.stop()
     assert [r[0].content for r in results] == [f"event {i}" for i in range(10)]
     assert writer.stats.group_sizes == {10: 1} and writer.stats.commits == 1
+    steps = writer.stats.as_dict()["seconds"]
+    assert set(steps) == {"wait", "encode", "log", "read", "store", "managers"}
+    assert all(seconds >= 0 for seconds in steps.values())
     adds = [e for e in memory.log.entries() if isinstance(e, AddEntry)]
     assert len(adds) == 10 and memory.log.applied == adds[-1].seq
 
