@@ -308,7 +308,7 @@ def _events(body: EventsIn, scope: Any) -> list[Any]:
     return events
 
 
-def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:  # noqa: C901
+def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:
     @app.api_route("/healthz", methods=["GET", "HEAD"], tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness: the server answers (no key needed)."""

@@ -286,7 +286,7 @@ def rebuild(pipeline: Path, source: Path, data_dir: Path | None, fresh: bool) ->
 def export(data_dir: Path, user_id: str | None, agent_id: str | None, tenant: str | None,
            output: Path | None) -> None:  # fmt: skip
     """Write DATA_DIR's event log as a JSONL stream (for evolvelab run/eval/evolve)."""
-    from evolvelab.eventlog import EventLog, OwnerPattern
+    from evolvelab.eventlog import EventLog
     from evolvelab.rebuild import export_records, log_dir
     from evolvelab.server.service import Tenant
     from evolvelab.stream import StreamHeader, dump_stream

@@ -28,7 +28,7 @@ import yaml
 
 from evolvelab.errors import ConfigError, EvolveLabError, Problem
 
-__all__ = ["KeyRing", "TENANT_PATTERN", "add_key", "hash_key", "revoke_key"]
+__all__ = ["TENANT_PATTERN", "KeyRing", "add_key", "hash_key", "revoke_key"]
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Tenant names: letters, digits, ``_ . -``; no ``/`` (it separates tenant and user)."""
