@@ -214,6 +214,8 @@ class LanceDBStore(Store):
         self._path = ""
         self._upkeep: dict[str, _Upkeep] = {}
         self._pool: Any = None
+        self._absent: dict[str, tuple[int, frozenset[str]]] = {}
+        """Per table: the version a :meth:`get` read and the asked keys it did not find."""
         """Threads writing (and reading) several owners' tables at once; made when needed."""
 
     # ------------------------------------------------------------------ lifecycle
@@ -355,9 +357,15 @@ class LanceDBStore(Store):
         # merge joins them against the table first (about twice the work), and no other
         # writer can insert one of these keys between the look and the append
         may_append = "://" not in self._path and len(set(keys)) == len(keys)
+        # a get of these notes just before (the pipeline reads what it is about to
+        # replace) already saw them missing if no commit came since: no second look
+        seen = self._absent.pop(table.name, None)
 
         def upsert() -> None:
-            if may_append and not self._stored_keys(table, keys):
+            if may_append and (
+                (seen is not None and seen[0] == table.version and seen[1].issuperset(keys))
+                or not self._stored_keys(table, keys)
+            ):
                 table.add(data)
                 return
             merge = table.merge_insert("_key").when_matched_update_all()
@@ -387,7 +395,12 @@ class LanceDBStore(Store):
         table = self._table_of(scope)
         if not ids or table is None:
             return []
-        found = {n.id: n for n in map(rows.row_to_note, self._read(table, rows.key_filter(ids, scope)))}
+        version = table.version  # before the read: a commit after it changes the version
+        sql = rows.key_filter(ids, scope)
+        found = {n.id: n for n in map(rows.row_to_note, self._read(table, sql))}
+        if scope.session_id is None:  # a key missing from one session may be in another
+            absent = frozenset(rows.note_key(scope, id) for id in ids if id not in found)
+            self._absent[table.name] = (version, absent)
         return [found[id] for id in dict.fromkeys(ids) if id in found]
 
     @staticmethod

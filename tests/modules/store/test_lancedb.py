@@ -402,3 +402,33 @@ def test_get_finds_rows_by_key_then_takes_them_and_survives_moved_row_ids(
 
     monkeypatch.setattr(table, "take_row_ids", gone)
     assert [n.id for n in store.get(["n5"], ALICE)] == ["n5"]
+
+
+def test_new_notes_seen_missing_by_a_get_are_appended_without_a_second_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path)
+    store.add([make_note("a", "first")])
+    table = table_of(store, ALICE)
+    looks: list[list[str]] = []
+    real = LanceDBStore._stored_keys
+    monkeypatch.setattr(
+        LanceDBStore, "_stored_keys", staticmethod(lambda t, k: looks.append(k) or real(t, k))
+    )
+    assert store.get(["b", "c"], ALICE) == []  # what the pipeline reads before a write
+    store.add([make_note("b", "second"), make_note("c", "third")])
+    assert looks == []  # appended: nothing was committed since the get saw them missing
+    # another writer commits the same new key between the get and the add: the version
+    # moved, so the add looks again and upserts instead of doubling the row
+    assert store.get(["d"], ALICE) == []
+    other = open_store(tmp_path)
+    other.add([make_note("d", "from another process")])
+    store.add([make_note("d", "from this one")])
+    assert len(looks) == 2  # the other store's own look, then this one's
+    assert table.count_rows("id = 'd'") == 1
+    assert [n.content for n in store.get(["d"], ALICE)] == ["from this one"]
+    # a get in one session does not vouch for keys another session may hold
+    in_session = Scope(user_id="alice", session_id="s1")
+    assert store.get(["a"], in_session) == []
+    store.add([make_note("a", "first, again")])
+    assert table.count_rows("id = 'a'") == 1
