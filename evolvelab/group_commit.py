@@ -9,9 +9,11 @@ an event log, so the logged write path exists once.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,7 +44,9 @@ def commit_adds(
     The steps of ``Memory.add`` for many requests at once: each request is encoded on its
     own (an encoder failure fails only that request), then every accepted request is
     appended to the event log and made durable, then all notes go to the stores in one
-    write, then the managers due on each add run.
+    write, then the managers due on each add run. The log's ``fsync`` runs on another
+    thread while the stored versions of the notes are read (that read writes nothing);
+    the store write starts only once the ``fsync`` has returned.
 
     Args:
         memory: an open memory.
@@ -75,15 +79,23 @@ def commit_adds(
     if not encoded:
         return [r if r is not None else AddResult() for r in results]
     entries = []
+    syncing: Future[None] | None = None
     if log and memory.log is not None:
         entries = memory.log.append(
-            [AddEntry(scope=requests[i].scope, events=requests[i].events) for i, _, _ in encoded]
+            [AddEntry(scope=requests[i].scope, events=requests[i].events) for i, _, _ in encoded],
+            durable=False,
         )
+        syncing = _syncer().submit(memory.log.sync)  # the fsync overlaps the read below
     clock.lap("log")
     flat = [note for _, notes, _ in encoded for note in notes]
-    stored = memory._stored_versions(flat)
-    flat = memory._keep_memory_state(flat, stored)
-    clock.lap("read")
+    try:
+        stored = memory._stored_versions(flat)
+        flat = memory._keep_memory_state(flat, stored)
+        clock.lap("read")
+    finally:
+        if syncing is not None:
+            syncing.result()  # durable before anything is written (or the error is raised)
+            clock.lap("log")
     try:
         written = memory._call_write(flat, list(stored.values()))
         clock.lap("store")
@@ -105,6 +117,19 @@ def commit_adds(
         results[index] = memory._run_due_managers(requests[index].scope, result) or result
     clock.lap("managers")
     return results  # type: ignore[return-value]
+
+
+_SYNCER: ThreadPoolExecutor | None = None
+_SYNCER_LOCK = threading.Lock()
+
+
+def _syncer() -> ThreadPoolExecutor:
+    """Return the thread that fsyncs event logs while their commit reads the stores."""
+    global _SYNCER
+    with _SYNCER_LOCK:
+        if _SYNCER is None:
+            _SYNCER = ThreadPoolExecutor(1, thread_name_prefix="evolvelab-fsync")
+        return _SYNCER
 
 
 class _Clock:

@@ -228,3 +228,26 @@ def test_stopping_waits_for_the_running_commit_before_closing_the_memory(memory:
     stopper.join(10)
     assert busy.result(1) == "stores still open"
     assert not memory._opened and memory.log is None  # closed once the commit was done
+
+
+def test_the_log_fsync_overlaps_the_read_and_ends_before_the_store_write(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from evolvelab.group_commit import commit_adds
+
+    order: list[str] = []
+    real_fsync, real_read, real_write = os.fsync, memory._stored_versions, memory._call_write
+
+    def slow_fsync(fd: int) -> None:  # a disk that takes its time
+        time.sleep(0.2)
+        real_fsync(fd)
+        order.append("fsync")
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    monkeypatch.setattr(memory, "_stored_versions", lambda notes: (order.append("read"), real_read(notes))[1])
+    monkeypatch.setattr(memory, "_call_write", lambda *a: (order.append("write"), real_write(*a))[1])
+    [result] = commit_adds(memory, [_request(1)])
+    assert order == ["read", "fsync", "write"]  # read while syncing; written only once durable
+    assert result[0].content == "event 1"
