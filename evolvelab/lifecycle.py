@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evolvelab.errors import EvolveLabError
+from evolvelab.errors import AfterWriteError, EvolveLabError
 from evolvelab.eventlog import (
     AddEntry,
     DeleteEntry,
@@ -328,6 +328,10 @@ def record_outcome(
 
     Returns:
         How many notes were credited (ids not in ``scope`` are skipped).
+
+    Raises:
+        AfterWriteError: the counts were written (the outcome is applied: do not send it
+            again), then a feedback-aware manager failed.
     """
     memory.open()
     owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
@@ -339,7 +343,13 @@ def record_outcome(
             scope=owner, query_id=query_id, success=success, score=score, used_ids=list(used_ids),
             detail=detail, counts={n.id: getattr(n, field) for n in known})])[0]  # fmt: skip
     outcome = Outcome(task_id=query_id, success=success, score=score, scope=owner, detail=detail)
-    memory.feedback(outcome, [n.id for n in known])
+    try:
+        memory.feedback(outcome, [n.id for n in known])
+    except AfterWriteError:
+        # the counts are written and durable; a manager failed after them
+        if entry is not None:
+            memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+        raise
     if entry is not None:
         memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
     return len(known)

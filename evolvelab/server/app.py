@@ -412,14 +412,21 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:
         return {"deleted": await service.forget(_tenant(request), user_id, agent_id)}
 
     @app.post("/v1/outcomes", tags=["memory"])
-    async def outcome(body: OutcomeIn, request: Request) -> dict[str, int]:
-        """Feedback: credit (or blame) the notes a task used."""
+    async def outcome(body: OutcomeIn, request: Request) -> dict[str, Any]:
+        """Feedback: credit (or blame) the notes a task used (``incomplete``: the counts are
+        stored, a feedback-aware manager failed after them; do not send the outcome again)."""
         body.check(limits)
-        credited = await service.outcome(
-            _tenant(request), body.scope.scope(), query_id=body.query_id, success=body.success,
-            score=body.score, used_ids=body.used_ids, detail=body.detail,
-        )  # fmt: skip
-        return {"credited": credited}
+        incomplete = None
+        try:
+            credited = await service.outcome(
+                _tenant(request), body.scope.scope(), query_id=body.query_id, success=body.success,
+                score=body.score, used_ids=body.used_ids, detail=body.detail,
+            )  # fmt: skip
+        except AfterWriteError as err:  # durable: acknowledged, with what did not run
+            LOG.error("after the write: %s", err)
+            credited = len(err.written)
+            incomplete = {"stage": err.stage, "type": err.type_name, "not_run": list(err.not_run)}
+        return {"credited": credited, "incomplete": incomplete}
 
     @app.get("/v1/export", tags=["memory"])
     async def export(request: Request) -> StreamingResponse:

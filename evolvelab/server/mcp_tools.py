@@ -55,9 +55,13 @@ def _as_tool_error() -> Iterator[None]:
     """Turn the failures a caller can act on into tool errors the model reads.
 
     Anything else is a crash: the SDK shows the model only the tool's name and logs it.
+    An :class:`~evolvelab.errors.AfterWriteError` passes through: the write is durable,
+    so the tool answers with what was stored and a warning instead of failing.
     """
     try:
         yield
+    except AfterWriteError:
+        raise
     except (EvolveLabError, PermissionError) as err:
         raise ToolError(str(err)) from err
 
@@ -193,10 +197,13 @@ def build_mcp(service: MemoryService, *, keys: "KeyRing | None" = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Report how a task that used memories went, so helpful memories gain weight.
         Returns how many of used_ids are memories of this user (those are credited)."""
-        with _as_tool_error():
-            credited = await service.outcome(tenant_of(ctx), scope(user_id, agent_id),
-                                             query_id=query_id, success=success, score=score,
-                                             used_ids=used_ids)  # fmt: skip
+        try:
+            with _as_tool_error():
+                credited = await service.outcome(tenant_of(ctx), scope(user_id, agent_id),
+                                                 query_id=query_id, success=success, score=score,
+                                                 used_ids=used_ids)  # fmt: skip
+        except AfterWriteError as err:  # counted; a later stage failed: do not report again
+            return {"credited": len(err.written), "warning": str(err)}
         return {"credited": credited}
 
     return server

@@ -97,7 +97,7 @@ def test_the_lifecycle_over_http(two_tenants: Served) -> None:
                                                            "Ana's cat is called Mochi."]
     outcome = httpx.post(f"{url}/v1/outcomes", headers=acme, json={
         "scope": {"user_id": "ana"}, "query_id": hits["query_id"], "success": True, "used_ids": [ids[0]]})
-    assert outcome.json() == {"credited": 1}
+    assert outcome.json() == {"credited": 1, "incomplete": None}
     note = httpx.get(f"{url}/v1/notes/{ids[0]}", params={"user_id": "ana"}, headers=acme).json()
     assert note["success_count"] == 1
 
