@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -34,6 +33,7 @@ from evolvelab.errors import EvolveLabError
 from evolvelab.modules.store import _lancedb_index as lancedb_index
 from evolvelab.modules.store import _lancedb_schema as rows
 from evolvelab.modules.store._lancedb_tables import OwnerTables, retry_commit, upsert_lock
+from evolvelab.modules.store._lancedb_upkeep import Upkeep, due
 from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
 
@@ -180,27 +180,6 @@ class LanceDBStoreConfig(StoreConfig):
     )
 
 
-@dataclass
-class _Upkeep:
-    """What this process knows of one owner's table, and wrote to it since its upkeep.
-
-    Kept in memory so that a write's upkeep asks LanceDB nothing it does not have to:
-    listing indexes and counting rows are table reads that cost a little on every write.
-    """
-
-    rows: int = 0
-    """Rows written since the last maintenance."""
-    writes: int = 0
-    """Writes since the last maintenance."""
-    unindexed: int = 0
-    """Rows written since the full-text index last covered the whole table."""
-    size: int = 0
-    """Rows in the table when last counted, plus rows written since (an upper bound)."""
-    text_columns: tuple[str, ...] = ()
-    """Columns with a full-text index, as of the last look."""
-    vector_index: bool = False
-
-
 class LanceDBStore(Store):
     """Notes in LanceDB: vector search, BM25 full-text search and scanning."""
 
@@ -212,11 +191,11 @@ class LanceDBStore(Store):
         self._tables: OwnerTables | None = None
         self._schema: Any = None
         self._path = ""
-        self._upkeep: dict[str, _Upkeep] = {}
+        self._upkeep: dict[str, Upkeep] = {}
         self._pool: Any = None
+        """Threads writing (and reading) several owners' tables at once; made when needed."""
         self._absent: dict[str, tuple[int, frozenset[str]]] = {}
         """Per table: the version a :meth:`get` read and the asked keys it did not find."""
-        """Threads writing (and reading) several owners' tables at once; made when needed."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -559,8 +538,8 @@ class LanceDBStore(Store):
     def _commit(self, action: Any, what: str) -> Any:
         return retry_commit(action, what, attempts=self.config.commit_retries)
 
-    def _state(self, table: Any) -> _Upkeep:
-        return self._upkeep.setdefault(table.name, _Upkeep())
+    def _state(self, table: Any) -> Upkeep:
+        return self._upkeep.setdefault(table.name, Upkeep())
 
     def _embedded(self, notes: Sequence[Note]) -> list[Note]:
         """Return ``notes`` with embeddings filled in and checked against the embedder."""
@@ -591,7 +570,7 @@ class LanceDBStore(Store):
                 self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
         self._look(table, state)
 
-    def _look(self, table: Any, state: _Upkeep) -> None:
+    def _look(self, table: Any, state: Upkeep) -> None:
         """Count the table's rows and list its full-text indexes into ``state``."""
         state.size = int(table.count_rows())
         state.text_columns = tuple(
@@ -610,22 +589,18 @@ class LanceDBStore(Store):
         lost a commit race) must not fail it: it is logged and tried again next write.
         """
         state = self._state(table)
-        state.rows += written
-        state.writes += 1
-        state.unindexed += written
-        state.size += written
+        state.wrote(written)
         try:
             self._upkeep_after_write(table, state, written)
         except EvolveLabError as err:
             _log.warning("upkeep of LanceDB table %s deferred to the next write: %s",
                          table.name, err)  # fmt: skip
 
-    def _upkeep_after_write(self, table: Any, state: _Upkeep, written: int) -> None:
+    def _upkeep_after_write(self, table: Any, state: Upkeep, written: int) -> None:
         """Keep indexes current; compact on a schedule; build the ANN index when due.
 
-        Costs that grow with the table (compaction rewrites it, a text index rebuild
-        reads it) run once per a share of it written, so their cost per written row
-        stays flat as the table grows (see ``reindex_fraction``).
+        Costs that grow with the table run once per a share of it written, so their cost
+        per written row stays flat as it grows (see :mod:`._lancedb_upkeep`).
         """
         embedder = self.resources.embedder
         if (
@@ -641,24 +616,15 @@ class LanceDBStore(Store):
                 state.vector_index = True
                 self._optimize(table, state)
                 return
-        scale = max(1.0, self.config.reindex_fraction * state.size / self.config.reindex_rows)
-        if (
-            state.rows >= self.config.reindex_rows * scale
-            or state.writes >= self.config.reindex_writes * scale
-        ):
+        upkeep = due(state, self.config)
+        if upkeep == "maintain":
             self._optimize(table, state)
-        elif self.config.fts_fresh and state.unindexed > self._text_lag(state.size):
+        elif upkeep == "text":
             for column in state.text_columns:
                 self._commit(lambda c=column: self._text_index(table, c), "text index")
             state.unindexed = 0
 
-    def _text_lag(self, size: int) -> float:
-        """Return how many written rows the text index may miss in a table of ``size``."""
-        if size <= self.config.fts_fresh_rows:
-            return 0.0
-        return self.config.reindex_fraction * size
-
-    def _optimize(self, table: Any, state: _Upkeep) -> None:
+    def _optimize(self, table: Any, state: Upkeep) -> None:
         """Compact files, fold new rows into every index, prune old versions."""
         keep = timedelta(minutes=self.config.keep_versions_minutes)
         self._commit(lambda: table.optimize(cleanup_older_than=keep), "compacting")
