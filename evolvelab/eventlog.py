@@ -331,6 +331,10 @@ class EventLog:
 
         Returns:
             How many entries were dropped or changed.
+
+        Raises:
+            LogFailure: the copy could not be written or renamed (the log is unchanged and
+                still open), or the rename could not be made durable.
         """
         with self._lock:
             if self._file is None:
@@ -338,15 +342,22 @@ class EventLog:
             self._file.flush()  # type: ignore[attr-defined]
             tmp = self.directory / (LOG_FILE + ".tmp")
             touched = 0
-            with tmp.open("wb") as out:
-                for entry in self._read():
-                    new = change(entry)
-                    if new is not entry:
-                        touched += 1
-                    if new is not None:
-                        out.write((new.model_dump_json() + "\n").encode("utf-8"))
-                out.flush()
-                os.fsync(out.fileno())
+            try:
+                with tmp.open("wb") as out:
+                    for entry in self._read():
+                        new = change(entry)
+                        if new is not entry:
+                            touched += 1
+                        if new is not None:
+                            out.write((new.model_dump_json() + "\n").encode("utf-8"))
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as err:  # a full disk fails here, before the rename
+                tmp.unlink(missing_ok=True)
+                raise LogFailure(
+                    f"cannot write the rewritten copy of {self.path} ({err}); the log "
+                    "is unchanged and still open for appends"
+                ) from err
             if not touched:
                 tmp.unlink()
                 return 0

@@ -159,6 +159,30 @@ def test_a_failed_rename_of_a_rewrite_leaves_the_log_open_and_unchanged(
     assert [e.seq for e in EventLog(tmp_path).open().entries()] == [2, 3, 4]
 
 
+def test_a_full_disk_while_writing_a_rewrite_leaves_the_log_open_and_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evolvelab.eventlog
+    from evolvelab.eventlog import LogFailure
+
+    log = EventLog(tmp_path).open()
+    log.append([_add("secret"), _add("other", event_id="e2")])
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evolvelab.eventlog.os, "fsync", full)  # the copy cannot be made durable
+        with pytest.raises(LogFailure, match="cannot write the rewritten copy"):
+            log.rewrite(lambda e: None if e.seq == 1 else e)
+    assert not (tmp_path / "log.jsonl.tmp").exists()
+    assert [e.seq for e in log.entries()] == [1, 2]  # unchanged
+    assert log.append([_add("three", event_id="e3")])[0].seq == 3  # and still writable
+    assert log.rewrite(lambda e: None if e.seq == 1 else e) == 1  # works once the disk does
+    log.close()
+    assert [e.seq for e in EventLog(tmp_path).open().entries()] == [2, 3]
+
+
 def test_the_applied_mark_is_written_in_place_and_an_unreadable_one_replays_all(tmp_path: Path) -> None:
     log = EventLog(tmp_path).open()
     log.append([_add("one"), _add("two", event_id="e2")])
