@@ -39,6 +39,7 @@ from evolvelab.eventlog import (
     OutcomeEntry,
     OwnerPattern,
     UpdateEntry,
+    VoidEntry,
 )
 from evolvelab.group_commit import AddRequest, commit_adds
 from evolvelab.stages import Scannable
@@ -332,6 +333,7 @@ def record_outcome(
     Raises:
         AfterWriteError: the counts were written (the outcome is applied: do not send it
             again), then a feedback-aware manager failed.
+        EvolveLabError: nothing was written (the logged outcome is voided).
     """
     memory.open()
     owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
@@ -349,6 +351,12 @@ def record_outcome(
         # the counts are written and durable; a manager failed after them
         if entry is not None:
             memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
+        raise
+    except EvolveLabError:
+        # nothing written: the caller hears of a failure, so no replay, rebuild or
+        # export may count this outcome later
+        if entry is not None:
+            memory.log.append([VoidEntry(seqs=[entry.seq])])  # type: ignore[union-attr]
         raise
     if entry is not None:
         memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]

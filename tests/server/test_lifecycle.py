@@ -319,3 +319,26 @@ def test_replaying_an_outcome_twice_never_counts_it_twice(tmp_path: Path) -> Non
     record_outcome(reopened, Scope(user_id="ana"), query_id="q2", success=True, used_ids=[used])
     assert reopened.get(used, ANA).success_count == 2  # a second outcome still counts
     reopened.close()
+
+
+def test_an_outcome_that_failed_before_any_count_was_written_is_never_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evolvelab.lifecycle import record_outcome
+    from evolvelab.rebuild import replay
+
+    memory = _memory(tmp_path)
+    [used] = _chat(memory, ANA, "The cat is called Miso.")
+
+    def offline(*_: object, **__: object) -> None:
+        raise EvolveLabError("note store offline")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.resources, "write", offline)
+        with pytest.raises(EvolveLabError, match="offline"):
+            record_outcome(memory, Scope(user_id="ana"), query_id="q1", success=True, used_ids=[used])
+    assert memory.get(used, ANA).success_count == 0
+    replay(memory, after=0)  # what a restart or a rebuild from the log would do
+    assert memory.get(used, ANA).success_count == 0  # the caller was told it failed
+    assert not [r for r in memory.export() if isinstance(r, OutcomeRecord)]  # nor exported
+    memory.close()
