@@ -350,13 +350,15 @@ def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, An
                          dtype=np.float32)  # not cached  # fmt: skip
     embed_each = (time.perf_counter() - t) / len(asked)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    exact_ms, exact_top = [], []
+    exact_ms, exact_top, tenth_best = [], [], []
     for vector in vectors:
         t = time.perf_counter()
         scores = matrix @ vector
         top = np.argpartition(-scores, 10)[:10]
         exact_ms.append(time.perf_counter() - t)
         exact_top.append({keys[i] for i in top})
+        tenth_best.append(float(scores[top].min()))
+    row_of = {key: i for i, key in enumerate(keys)}
     flat_ms = []
     for vector in vectors[: min(20, len(vectors))]:  # exact LanceDB search, no index used
         t = time.perf_counter()
@@ -367,8 +369,8 @@ def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, An
     t = time.perf_counter()
     lancedb_index.build_vector(table, index_config)
     build = time.perf_counter() - t
-    ann_ms, recalls = [], []
-    for vector, truth in zip(vectors, exact_top, strict=True):
+    ann_ms, recalls, tied = [], [], []
+    for vector, truth, bar in zip(vectors, exact_top, tenth_best, strict=True):
         t = time.perf_counter()
         found = (
             table.search(vector, vector_column_name=rows.VECTOR).distance_type("cosine")
@@ -377,12 +379,16 @@ def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, An
         )  # fmt: skip
         ann_ms.append(time.perf_counter() - t)
         recalls.append(len(truth & set(found)) / 10)
+        # synthetic turns repeat: many notes tie with the 10th best, and any of them is
+        # an exact answer; count a hit as right when it is at least as similar
+        tied.append(sum(float(matrix[row_of[k]] @ vector) >= bar - 1e-5 for k in found) / 10)
     return {
         "index_build_s": round(build, 3),
         "index": f"{type(index_config).__name__}, {len(keys)} rows (largest user)",
         "query_embed_ms": ms(embed_each),
         "ann_p50_ms": ms(pct(ann_ms, 0.5)), "ann_p95_ms": ms(pct(ann_ms, 0.95)),
         "ann_recall_at_10": round(statistics.mean(recalls), 3),
+        "ann_recall_at_10_ties": round(statistics.mean(tied), 3),
         "lance_flat_p50_ms": ms(pct(flat_ms, 0.5)),
         "numpy_exact_p50_ms": ms(pct(exact_ms, 0.5)), "numpy_exact_p95_ms": ms(pct(exact_ms, 0.95)),
     }  # fmt: skip
