@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evolvelab.errors import EvolveLabError
+from evolvelab.errors import EvolveLabError, StageError
 from evolvelab.eventlog import AddEntry, VoidEntry
 from evolvelab.types import AddResult, Dropped, Event, Note, Scope
 
@@ -88,14 +88,30 @@ def commit_adds(
         syncing = _syncer().submit(memory.log.sync)  # the fsync overlaps the read below
     clock.lap("log")
     flat = [note for _, notes, _ in encoded for note in notes]
+    failed: Exception | None = None
     try:
         stored = memory._stored_versions(flat)
         flat = memory._keep_memory_state(flat, stored)
         clock.lap("read")
+    except Exception as err:  # noqa: BLE001 - a store's own read error is wrapped below
+        failed = err
     finally:
         if syncing is not None:
             syncing.result()  # durable before anything is written (or the error is raised)
             clock.lap("log")
+    if failed is not None:
+        # Nothing stored: the entries are void (no replay, rebuild or export applies
+        # what the callers are told failed), and every request fails with the error.
+        if not isinstance(failed, EvolveLabError):
+            type_name = memory.store.config.type
+            wrapped = StageError("store", type_name, f"read before the write failed: {failed}")
+            wrapped.__cause__ = failed
+            failed = wrapped
+        if entries:
+            memory.log.append([VoidEntry(seqs=[e.seq for e in entries])])  # type: ignore[union-attr]
+        for index, _, _ in encoded:
+            results[index] = failed  # type: ignore[assignment]
+        return results  # type: ignore[return-value]
     try:
         written = memory._call_write(flat, list(stored.values()))
         clock.lap("store")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evolvelab.errors import EvolveLabError
+from evolvelab.errors import EvolveLabError, StageError
 from evolvelab.eventlog import AddEntry
 from evolvelab.lifecycle import AddRequest
 from evolvelab.pipeline import Memory
@@ -69,6 +69,24 @@ def test_a_failed_store_write_fails_its_group_and_voids_its_log_entries(memory: 
     writer.stop()
     logged = [e.events[0].id for e in memory.log.entries() if isinstance(e, AddEntry)]
     assert logged == ["e7"]  # the failed group's entries are void: rebuild skips them
+
+
+def test_a_failed_read_before_the_write_fails_its_group_and_voids_its_log_entries(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory.open()
+
+    def unreadable(*_: object) -> None:
+        raise OSError(5, "Input/output error")  # a store's own error, not an EvolveLabError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(memory.store, "get_many", unreadable)
+        with pytest.raises(StageError, match="read before the write failed: .*Input/output"):
+            memory.add([Event(id="e1", content="event 1")], scope=Scope(user_id="u1"))
+    assert memory.count(Scope(user_id="u1")) == 0
+    assert not [e for e in memory.log.entries() if isinstance(e, AddEntry)]  # void: never replayed
+    memory.add([Event(id="e2", content="event 2")], scope=Scope(user_id="u1"))
+    assert [n.content for n in memory.list(Scope(user_id="u1")).notes] == ["event 2"]
 
 
 def test_stop_drains_queued_writes_then_refuses_new_ones(memory: Memory) -> None:
