@@ -117,10 +117,12 @@ def commit_adds(
         clock.lap("store")
     except EvolveLabError as err:
         # Nothing stored: the entries are void (a rebuild skips them). Part stored: they
-        # stay unapplied, so the next start's recovery completes them; a retry by the
-        # client upserts the same notes.
+        # stay unapplied (later commits do not mark them), so the next start's recovery
+        # completes them; a retry by the client upserts the same notes.
         if entries and not memory._stored_as_written(flat):
             memory.log.append([VoidEntry(seqs=[e.seq for e in entries])])  # type: ignore[union-attr]
+        elif entries:
+            memory.log.keep_unapplied(entries[0].seq)  # type: ignore[union-attr]
         for index, _, _ in encoded:
             results[index] = err
         return results  # type: ignore[return-value]

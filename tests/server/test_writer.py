@@ -89,6 +89,36 @@ def test_a_failed_read_before_the_write_fails_its_group_and_voids_its_log_entrie
     assert [n.content for n in memory.list(Scope(user_id="u1")).notes] == ["event 2"]
 
 
+@pytest.mark.slow
+def test_a_store_write_that_failed_half_way_is_completed_by_the_next_start(
+    memory: Memory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory.close()
+    memory = Memory.from_text(PIPELINE.replace("{type: memory}", "{type: lancedb}"),
+                              data_dir=tmp_path / "disk")  # fmt: skip
+    memory.use_event_log()
+    real = memory._call_write
+
+    def half(notes: list, previous: object = None) -> None:
+        real(notes[:1])  # the first note is stored, then the store fails
+        raise EvolveLabError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(memory, "_call_write", half)
+        with pytest.raises(EvolveLabError, match="disk full"):
+            memory.add([Event(id="e1", content="event 1"), Event(id="e2", content="event 2")],
+                       scope=Scope(user_id="u1"))  # fmt: skip
+    memory.add([Event(id="e3", content="event 3")], scope=Scope(user_id="u1"))  # a later commit
+    assert memory.count(Scope(user_id="u1")) == 2
+    memory.close()
+    reopened = Memory.from_text(PIPELINE.replace("{type: memory}", "{type: lancedb}"),
+                                data_dir=tmp_path / "disk")  # fmt: skip
+    reopened.use_event_log()  # recovery replays the half-written add
+    assert sorted(n.content for n in reopened.list(Scope(user_id="u1")).notes) == [
+        "event 1", "event 2", "event 3"]  # fmt: skip
+    reopened.close()
+
+
 def test_stop_drains_queued_writes_then_refuses_new_ones(memory: Memory) -> None:
     writer = GroupCommitter(memory).start()
     writer.call(lambda: time.sleep(0.2))
