@@ -162,7 +162,7 @@ class EventLog:
                 self._next = self._last_seq() + 1
                 self._applied = self._read_applied()
                 self._applied_fd = os.open(self.directory / APPLIED_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-                self._file = self.path.open("ab")
+                self._file = self.path.open("ab", buffering=0)  # each append: one write
             except OSError as err:
                 self._release_writer_lock()
                 raise EvolveLabError(f"cannot open the event log in {self.directory}: {err}") from err
@@ -250,27 +250,53 @@ class EventLog:
 
         Returns:
             The entries as written, with their ``seq``.
+
+        Raises:
+            LogFailure: the file could not be written (a full disk, say); whatever part of
+                the entries reached it is cut off again, so the log stays readable and
+                the next append follows the last whole entry.
         """
         if not entries:
             return []
         with self._lock:
             if self._file is None:
                 raise EvolveLabError("event log used before open() or after close()")
+            first = self._next
             written = []
             lines = []
             for entry in entries:
                 entry = entry.model_copy(update={"seq": self._next})
                 self._next += 1
                 written.append(entry)
-                if isinstance(entry, UpdateEntry) and self._updates is not None:
-                    self._updates.setdefault(_update_key(entry), []).append(entry)
                 lines.append(entry.model_dump_json(exclude_defaults=False) + "\n")
-            handle = self._file
-            handle.write("".join(lines).encode("utf-8"))  # type: ignore[attr-defined]
-            handle.flush()  # type: ignore[attr-defined]
+            self._write_whole("".join(lines).encode("utf-8"), first)
+            if self._updates is not None:
+                for entry in written:
+                    if isinstance(entry, UpdateEntry):
+                        self._updates.setdefault(_update_key(entry), []).append(entry)
         if durable:
             self.sync()
         return written
+
+    def _write_whole(self, payload: bytes, first: int) -> None:
+        """Write ``payload`` at the end of the log, all of it or none (under ``_lock``)."""
+        handle: Any = self._file
+        fd = handle.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        view = memoryview(payload)
+        try:
+            while view:
+                view = view[handle.write(view) :]  # a full disk may take only a part
+        except OSError as err:
+            self._next = first  # nothing of these entries is in the log
+            try:
+                os.ftruncate(fd, start)
+            except OSError as again:
+                raise LogFailure(
+                    f"cannot append to {self.path} ({err}), nor cut off the part written "
+                    f"({again})"
+                ) from err
+            raise LogFailure(f"cannot append to {self.path} ({err}); the log is unchanged") from err
 
     def sync(self) -> None:
         """Make every appended entry durable (for entries appended with ``durable=False``).
@@ -369,7 +395,7 @@ class EventLog:
     def _swap_in(self, tmp: Path) -> None:
         """Rename ``tmp`` over the log, append to it from now on, make the rename durable."""
         try:
-            new = tmp.open("ab")  # opened before the rename: appends always have a file
+            new = tmp.open("ab", buffering=0)  # opened before the rename: appends always have a file
             try:
                 os.replace(tmp, self.path)
             except OSError:

@@ -111,8 +111,9 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(LogFailure)
     async def log_failed(_: Request, exc: LogFailure) -> JSONResponse:
         LOG.error("event log failure: %s", exc)
-        return _error(500, "log_failed", "the event log could not be rewritten (details are in "
-                                         "the server log); the next start finishes the erasure")  # fmt: skip
+        return _error(500, "log_failed", "the event log could not be written (details are in the "
+                                         "server log): a write is not kept; an erasure is finished "
+                                         "by the next start")  # fmt: skip
 
     @app.exception_handler(EvolveLabError)
     async def refused(_: Request, exc: EvolveLabError) -> JSONResponse:

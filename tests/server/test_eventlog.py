@@ -183,6 +183,39 @@ def test_a_full_disk_while_writing_a_rewrite_leaves_the_log_open_and_unchanged(
     assert [e.seq for e in EventLog(tmp_path).open().entries()] == [2, 3]
 
 
+def test_an_append_the_disk_took_only_part_of_is_cut_off_and_the_log_stays_readable(
+    tmp_path: Path,
+) -> None:
+    from evolvelab.eventlog import LogFailure
+
+    log = EventLog(tmp_path).open()
+    log.append([_add("one")])
+
+    class FullDisk:
+        """The log's file on a disk that fills up half way through a write."""
+
+        def __init__(self, real: object) -> None:
+            self.real = real
+
+        def write(self, data: memoryview) -> int:
+            self.real.write(bytes(data[: len(data) // 2]))  # type: ignore[attr-defined]
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.real, name)
+
+    real = log._file
+    log._file = FullDisk(real)
+    with pytest.raises(LogFailure, match="No space left on device"):
+        log.append([_add("two", event_id="e2")])
+    log._file = real  # the disk has room again
+    assert log.append([_add("three", event_id="e3")])[0].seq == 2  # the failed seq is reused
+    log.close()
+    reopened = EventLog(tmp_path).open()  # no corrupt line: the half entry was cut off
+    assert [e.events[0].content for e in reopened.entries()] == ["one", "three"]  # type: ignore[attr-defined]
+    reopened.close()
+
+
 def test_the_applied_mark_is_written_in_place_and_an_unreadable_one_replays_all(tmp_path: Path) -> None:
     log = EventLog(tmp_path).open()
     log.append([_add("one"), _add("two", event_id="e2")])
