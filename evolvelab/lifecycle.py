@@ -352,9 +352,9 @@ def record_outcome(
         if entry is not None:
             memory.log.mark_applied(entry.seq)  # type: ignore[union-attr]
         raise
-    except EvolveLabError:
-        # nothing written: the caller hears of a failure, so no replay, rebuild or
-        # export may count this outcome later
+    except Exception:
+        # nothing written (Memory.feedback: any other error comes before the write): the
+        # caller hears of a failure, so no replay, rebuild or export may count it later
         if entry is not None:
             memory.log.append([VoidEntry(seqs=[entry.seq])])  # type: ignore[union-attr]
         raise
