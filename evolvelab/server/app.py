@@ -117,6 +117,11 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(EvolveLabError)
     async def refused(_: Request, exc: EvolveLabError) -> JSONResponse:
+        if _retryable(exc):  # a store's commit conflict that outlived its retries: not the client's
+            LOG.warning("commit conflict: %s", exc)
+            response = _error(503, "conflict", "the store was busy with another write; retry")
+            response.headers["retry-after"] = "1"
+            return response
         return _error(422, "invalid_request", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
@@ -128,6 +133,18 @@ def _install_errors(app: FastAPI) -> None:
     async def crashed(_: Request, exc: Exception) -> JSONResponse:
         LOG.exception("internal error")
         return _error(500, "internal", "internal error (details are in the server log)")
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a store's retryable commit conflict."""
+    from evolvelab.modules.store._lancedb_tables import is_retryable
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if is_retryable(seen):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def create_app(
