@@ -60,9 +60,14 @@ from evolvelab.types import Hit, Query, Scope
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["CachePolicy", "Lookup", "SemanticCacheConfig", "SemanticCacheRetriever"]
+__all__ = ["MAX_KEYS", "CachePolicy", "Lookup", "SemanticCacheConfig", "SemanticCacheRetriever"]
 
 _LEXICAL_DIM = 4096
+
+MAX_KEYS = 4096
+"""Cache keys (scope, filters, ``k`` and, for time-dependent stages, the query time) kept at
+most; the least recently used key goes first. A replay whose queries each carry their own
+``at`` makes a key per query, and gets no hits: its hits are ranked for that moment."""
 
 
 class CachePolicy(StrictModel):
@@ -312,10 +317,13 @@ class SemanticCacheRetriever(Retriever):
         if query.at is not None and self.time_dependent:
             key += f"|at={query.at.isoformat()}"
         count = self.resources.store.count(query.scope)
-        cache = self._scopes.get(key)
+        cache = self._scopes.pop(key, None)  # re-inserted last: the dict is kept in LRU order
         invalidated = cache is not None and cache.count != count
         if cache is None or invalidated:
-            cache = self._scopes[key] = _ScopeCache(query.scope, count)
+            cache = _ScopeCache(query.scope, count)
+        self._scopes[key] = cache
+        while len(self._scopes) > MAX_KEYS:
+            del self._scopes[next(iter(self._scopes))]
         vector = self._vectors([query.text])[0]
         category = self._classifier.classify(query.text, vector)
         threshold, ttl, quota = self.policy(category)

@@ -244,3 +244,19 @@ def test_time_free_stages_share_entries_across_query_times() -> None:
         mem.search(Query(text="Where did Ana move?", scope=ANA, at=T0 + timedelta(days=1)))
         mem.search(Query(text="Where did Ana move?", scope=ANA, at=T0 + timedelta(days=300)))
         assert cache.last.hit
+
+
+def test_keys_are_bounded_least_recently_used_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evolvelab.modules.retrieve import semantic_cache
+
+    monkeypatch.setattr(semantic_cache, "MAX_KEYS", 3)
+    with memory(stages=[{"type": "recency", "k": 2}]) as mem:
+        mem.add(events(), scope=ANA)
+        cache = cache_of(mem)
+        first = Query(text="What did Ana do lately?", scope=ANA, k=2, at=T0 + timedelta(days=1))
+        mem.search(first)
+        for day in range(2, 5):  # three more moments: the first one's key is the oldest
+            mem.search(first.model_copy(update={"at": T0 + timedelta(days=day)}))
+        assert len(cache._scopes) == 3
+        mem.search(first)
+        assert not cache.last.hit  # evicted
