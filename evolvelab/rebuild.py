@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evolvelab import datadir
-from evolvelab.errors import EvolveLabError
+from evolvelab.errors import AfterWriteError, EvolveLabError
 from evolvelab.eventlog import (
     AddEntry,
     DeleteEntry,
@@ -73,7 +73,8 @@ def use_event_log(memory: Memory, directory: str | Path | None = None) -> Replay
 
     From then on every add, correction, deletion and erasure is logged and durable before
     it returns. Entries logged but not yet in the stores (a crash between the two) are
-    applied now.
+    applied now; a store that keeps nothing across processes (``memory``) gets the whole
+    log again.
 
     Returns:
         What recovery replayed (nothing, after a clean shutdown).
@@ -81,7 +82,9 @@ def use_event_log(memory: Memory, directory: str | Path | None = None) -> Replay
     memory.open()
     if memory.log is None:
         memory.log = EventLog(directory or log_dir(memory.data_dir)).open()
-    return replay(memory, after=memory.log.applied)
+    stores = [s for s in (memory.store, memory.graph) if s is not None]
+    kept = all(store.keeps_data for store in stores)
+    return replay(memory, after=memory.log.applied if kept else 0)
 
 
 def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
@@ -89,7 +92,9 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
 
     Consecutive adds are written in groups; every applied entry is marked applied. An
     erasure (delete, forget) is marked applied only once the log is rewritten without
-    what it erased, so a crash during recovery leaves it to be done again.
+    what it erased, so a crash during recovery leaves it to be done again; an add that
+    wrote nothing (a store or encoder failure, listed in ``failures``) is not marked
+    applied either, so the next open tries it again.
     """
     log = memory.log
     report = ReplayReport()
@@ -104,6 +109,9 @@ def replay(memory: Memory, *, after: int = 0) -> ReplayReport:
         for entry, result in zip(pending, commit_adds(memory, requests, log=False), strict=True):
             if isinstance(result, EvolveLabError):
                 report.failures.append(f"log entry {entry.seq}: {result}")
+                if not isinstance(result, AfterWriteError):
+                    # nothing of this acknowledged add is stored: the next open tries again
+                    log.keep_unapplied(entry.seq)
         log.mark_applied(pending[-1].seq)
         pending.clear()
 

@@ -513,6 +513,9 @@ class Store(Component):
     """
 
     config_model: ClassVar[type[StoreConfig]]
+    keeps_data: ClassVar[bool] = True
+    """Whether the notes outlive the process (``False`` for ``memory``): an event log
+    replays everything into a store that keeps nothing, not only what it missed."""
 
     @abc.abstractmethod
     def add(self, notes: Sequence[Note]) -> None:

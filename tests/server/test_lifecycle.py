@@ -196,6 +196,42 @@ def test_logged_but_unapplied_adds_are_recovered_on_open(tmp_path: Path) -> None
     reopened.close()
 
 
+def test_a_store_that_keeps_nothing_gets_the_whole_log_on_every_open(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)  # the in-process store: its notes vanish with the process
+    _chat(memory, ANA, "Ana adopted a cat.")
+    memory.close()
+    reopened = _memory(tmp_path)
+    assert [n.content for n in reopened.list(ANA).notes] == ["Ana: Ana adopted a cat."]
+    reopened.close()
+
+
+def test_an_add_that_fails_during_recovery_is_tried_again_by_the_next_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evolvelab.modules.store.lancedb import LanceDBStore
+
+    memory = _memory(tmp_path, store="lancedb")
+    memory.close()
+    log = EventLog(tmp_path / "data" / "eventlog").open()  # acknowledged, then a crash
+    log.append([AddEntry(scope=Scope(user_id="ana"), events=[Event(id="x", content="acked then crashed")])])
+    log.close()
+    real = LanceDBStore.add
+
+    def offline(self: LanceDBStore, *args: object, **kwargs: object) -> None:
+        raise EvolveLabError("store offline at start-up")
+
+    monkeypatch.setattr(LanceDBStore, "add", offline)
+    first = Memory.from_text(PIPELINE % "lancedb", data_dir=tmp_path / "data")
+    report = first.use_event_log()
+    assert len(report.failures) == 1 and "store offline" in report.failures[0]
+    first.close()
+    monkeypatch.setattr(LanceDBStore, "add", real)
+    second = Memory.from_text(PIPELINE % "lancedb", data_dir=tmp_path / "data")
+    assert second.use_event_log().events == 1  # replayed again, not lost
+    assert second.search("crashed", scope=ANA)[0].note.content == "acked then crashed"
+    second.close()
+
+
 @pytest.mark.slow
 def test_rebuild_derives_another_pipeline_with_erasures_applied(tmp_path: Path) -> None:
     from evolvelab.rebuild import rebuild

@@ -66,6 +66,7 @@ class MemoryStore(Store):
 
     config_model: ClassVar[type[MemoryStoreConfig]] = MemoryStoreConfig
     config: MemoryStoreConfig
+    keeps_data: ClassVar[bool] = False
 
     def __init__(self, config: MemoryStoreConfig) -> None:
         super().__init__(config)
