@@ -220,17 +220,16 @@ def run(
     folder = _open_pipeline(pipeline, data_dir).data_dir
     if not fresh:  # --fresh: the wipe refuses a folder in use (exit 2)
         _refuse_if_served(folder, "write into")
-    with _writing(folder, hold=not fresh):
-        run_stream(
-            pipeline,
-            stream_path,
-            k=k,
-            batch_size=batch_size,
-            data_dir=data_dir,
-            fresh=fresh,
-            show=show,
-            json_out=json_out,
-        )
+    run_stream(  # holds the folder's writer lock while it writes
+        pipeline,
+        stream_path,
+        k=k,
+        batch_size=batch_size,
+        data_dir=data_dir,
+        fresh=fresh,
+        show=show,
+        json_out=json_out,
+    )
 
 
 def _refuse_if_served(folder: Path, action: str) -> None:
@@ -243,24 +242,6 @@ def _refuse_if_served(folder: Path, action: str) -> None:
             f"refusing to {action} {folder}: it is in use by {holder} (an `evolvelab serve` or "
             "`evolvelab mcp` of this folder); go through that server, or stop it first"
         )
-
-
-def _writing(folder: Path, *, hold: bool) -> Any:
-    """Hold the data folder's writer lock while ``run`` writes it (if the folder exists).
-
-    A server started meanwhile then stops at once instead of writing beside the run. A
-    folder that does not exist yet is created by the run itself, marked as EvolveLab's.
-    """
-    import contextlib
-
-    from evolvelab.datadir import prepare
-    from evolvelab.eventlog import take_writer_lock
-    from evolvelab.rebuild import log_dir
-
-    if not hold or not folder.is_dir():
-        return contextlib.nullcontext()
-    prepare(folder)  # marked while it is still empty, as opening the pipeline would
-    return take_writer_lock(log_dir(folder))
 
 
 @cli.command()

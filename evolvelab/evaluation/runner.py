@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evolvelab.datadir import wipe
-from evolvelab.evaluation.replay import Asked, replay
+from evolvelab.datadir import prepare, wipe
 from evolvelab.evaluation.metrics import evidence_rank, percentile, recall_at_k
+from evolvelab.evaluation.replay import Asked, replay
+from evolvelab.eventlog import take_writer_lock
 from evolvelab.pipeline import Memory
+from evolvelab.rebuild import log_dir
 from evolvelab.stream import read_stream
 
 __all__ = ["QueryResult", "RunSummary", "run_stream"]
@@ -93,11 +95,13 @@ def run_stream(
 
     Events go in scope by scope, in batches; then every query is asked (the shared loop
     of :func:`evolvelab.evaluation.replay`, in ``end`` order, without outcomes or extra
-    manage runs).
+    manage runs). The data folder's writer lock is held from the (optional) wipe's end
+    to the last write, so no server writes beside the run.
 
     Raises:
         ConfigError: for problems in the pipeline file, or when ``fresh`` would have to
             delete data EvolveLab did not create (see :mod:`evolvelab.datadir`).
+        EvolveLabError: another process (``evolvelab serve``) writes the data folder.
         StreamError: for malformed stream lines (nothing is ingested then).
         IngestError: an ``add`` failed; it says what is stored (see
             :mod:`evolvelab.evaluation.replay`).
@@ -121,7 +125,9 @@ def run_stream(
         spec: Any = memory.spec
         paths = [Path(c.path) for c in (spec.store, spec.graph) if getattr(c, "path", None)]
         wipe(memory.data_dir, store_paths=paths)  # only a folder EvolveLab created and marked
-    with memory:
+    prepare(Path(memory.data_dir))  # a new folder is marked while it is still empty
+    # the one writer of the folder from here on: a server started meanwhile stops at once
+    with take_writer_lock(log_dir(memory.data_dir)), memory:
         done = replay(memory, stream.records, k=k, order="end", batch_size=batch_size,
                       manage="none", feedback=False, progress=True, console=console)  # fmt: skip
     results = [_result(asked, k) for asked in done.asked]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -146,22 +147,38 @@ def test_run_and_search_refuse_a_folder_a_server_writes(tmp_path: Path) -> None:
         held.close()
 
 
-def test_run_holds_the_writer_lock_while_it_writes(tmp_path: Path) -> None:
-    from evolvelab.cli import _writing
+@pytest.mark.parametrize("folder", ["existing", "new", "fresh"])
+def test_run_holds_the_writer_lock_while_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
     from evolvelab.errors import EvolveLabError
+    from evolvelab.evaluation import runner
     from evolvelab.eventlog import EventLog
     from evolvelab.rebuild import log_dir
 
+    pipeline = tmp_path / "lex.yaml"
+    pipeline.write_text(PIPELINE)
     data = tmp_path / "data"
-    data.mkdir()
-    with _writing(data, hold=True):
+    if folder != "new":
+        data.mkdir()
+    seen: list[str] = []
+    real = runner.replay
+
+    def replay_while_a_server_starts(*args: object, **kwargs: object) -> object:
         try:
-            EventLog(log_dir(data)).open()  # a server starting now
-            raise AssertionError("a second writer opened the folder")
+            EventLog(log_dir(data)).open()  # a server starting while the run writes
+            seen.append("a second writer opened the folder")
         except EvolveLabError as err:
-            assert "in use by pid" in str(err)
+            seen.append(str(err))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "replay", replay_while_a_server_starts)
+    args = ["run", str(pipeline), "--stream", str(_stream(tmp_path / "s.jsonl")), "--data-dir", str(data)]
+    result = CliRunner().invoke(cli, args + (["--fresh"] if folder == "fresh" else []))
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 1 and "in use by pid" in seen[0]
     EventLog(log_dir(data)).open().close()  # free again once the run is over
-    assert (data / ".evolvelab-data").exists()  # the empty folder was marked as the run's
+    assert (data / ".evolvelab-data").exists()  # the folder is marked as EvolveLab's
 
 
 def test_search_in_a_folder_without_a_memory_creates_nothing(tmp_path: Path) -> None:
