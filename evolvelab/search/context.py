@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from evolvelab.search.space import Space
     from evolvelab.search.spec import DatasetSpec, EvolveSpec, SpaceEntry
 
-__all__ = ["Context", "Task", "prepare"]
+__all__ = ["Context", "Task", "prepare", "spec_space"]
 
 
 @dataclass
@@ -245,6 +245,33 @@ def _entries(spec: EvolveSpec, registry: Registry, paths: list[Path]) -> dict[st
     return {**entries, **spec.space}
 
 
+def spec_space(spec: EvolveSpec, registry: Registry, out: Path) -> Space:
+    """Derive the space a spec searches: its bases, their ``auto.embedders`` variants, entries.
+
+    Args:
+        spec: the loaded evolve spec.
+        registry: the stage types.
+        out: the results folder (variants are written to ``OUT/bases/``).
+
+    Returns:
+        The space; its first ``len(spec.base)`` bases are the spec's own, in order.
+
+    Raises:
+        ConfigError: for problems in the bases or the space entries (spec positions).
+    """
+    from evolvelab.search.derive import build_space
+
+    bases = [spec.resolve(b) for b in spec.base]
+    paths = [*bases, *_variants(spec, registry, bases, out)]
+    return build_space(
+        paths,
+        registry,
+        entries=_entries(spec, registry, paths),
+        declared=spec.declared,
+        problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
+    )
+
+
 def prepare(
     spec_path: str | Path,
     *,
@@ -273,28 +300,19 @@ def prepare(
         ConfigError: for problems in the spec, its base pipelines or its split.
     """
     from evolvelab.registry import default_registry
-    from evolvelab.search.derive import build_space
     from evolvelab.search.objectives import objective_table
     from evolvelab.search.specfile import load_spec
 
     registry = registry or default_registry()
     spec = load_spec(spec_path, registry)
     out = Path(out)
-    bases = [spec.resolve(b) for b in spec.base]
-    paths = [*bases, *_variants(spec, registry, bases, out)]
-    space = build_space(
-        paths,
-        registry,
-        entries=_entries(spec, registry, paths),
-        declared=spec.declared,
-        problem=lambda key, msg, **kw: spec.problem(("space", key), msg, at_key=True, **kw),
-    )
+    space = spec_space(spec, registry, out)
     tasks = []
     for name, weight, data, where in spec.tasks:
         dataset = _load_dataset(spec, data)
         tasks.append(Task(name, weight, data, dataset, *_split(spec, data, where, dataset)))
     fills = []
-    for base in space.bases[: len(bases)]:  # variants are searched, not run as bases
+    for base in space.bases[: len(spec.base)]:  # variants are searched, not run as bases
         params = space.params_for(base.spec)
         fill: dict[str, Any] = {"origin": "base", "base": base.label}
         if params is not None:

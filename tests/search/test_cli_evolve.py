@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from evolvelab.cli import cli
 from evolvelab.registry import Registry
-from evolvelab.search.derive import build_space
 from evolvelab.search.specfile import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,15 +33,12 @@ def test_evolve_command_renders_spec_problems(write_spec, spec_text: str, tmp_pa
     assert f"{spec}:11:9: trials: input should be greater than or equal to 1" in result.output
 
 
-def test_bundled_specs_load(registry: Registry) -> None:
+def test_bundled_specs_load(registry: Registry, tmp_path: Path) -> None:
+    from evolvelab.search.context import spec_space
+
     for path in sorted((ROOT / "pipelines" / "evolve").glob("*.yaml")):
         spec = load_spec(path, registry)
-        space = build_space(
-            [spec.resolve(b) for b in spec.base],
-            registry,
-            entries=spec.space,
-            declared=spec.declared,
-        )
+        space = spec_space(spec, registry, tmp_path / path.stem)  # with what `auto` derives
         assert space.params(), path
 
 
