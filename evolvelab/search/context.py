@@ -9,6 +9,8 @@ pipeline, as parameters when the space can express it exactly, else as a given p
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,7 +226,7 @@ def _variants(spec: EvolveSpec, registry: Registry, bases: list[Path], out: Path
                 + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
             )
             if not target.is_file() or target.read_text(encoding="utf-8") != text:
-                temporary = target.with_suffix(f".{id(text)}.tmp")
+                temporary = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
                 temporary.write_text(text, encoding="utf-8")
                 temporary.replace(target)  # several workers write the same text
             files.append(target)
