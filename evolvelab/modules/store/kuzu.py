@@ -17,6 +17,7 @@ the query text.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -251,6 +252,12 @@ class KuzuStore(Store):
         options: dict[str, Any] = {}
         if self.config.buffer_pool_mb is not None:
             options["buffer_pool_size"] = self.config.buffer_pool_mb * 1024 * 1024
+        if "throw_on_wal_replay_failure" in inspect.signature(backend.Database).parameters:
+            # A process killed while appending to the WAL leaves a torn last record: the
+            # transaction it belongs to never committed (a commit returns only once its
+            # record is synced). Replay up to it instead of refusing to open; the intent
+            # log (evolvelab.intents) then redoes the batch that was being written.
+            options["throw_on_wal_replay_failure"] = False
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._db = backend.Database(str(self.path), **options)
