@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from evolvelab.config import StageConfig, Tunable
+from evolvelab.describe import tunable_of
 from evolvelab.errors import ConfigError, Problem, closest, format_path
 from evolvelab.loader import SLOT_KINDS, load_pipeline
 from evolvelab.search.keys import ProblemAt, SpaceKey, parse_keys
@@ -44,10 +45,6 @@ def _describe_field(model: type[StageConfig], name: str) -> tuple[bool, Any]:
     if get_origin(annotation) is list:
         return True, (get_args(annotation) or (Any,))[0]
     return False, annotation
-
-
-def _tunable(model: type[StageConfig], name: str) -> Tunable | None:
-    return next((m for m in model.model_fields[name].metadata if isinstance(m, Tunable)), None)
 
 
 class _Builder:
@@ -209,7 +206,7 @@ class _Builder:
                 )
         for name in fields:
             keys = [k for k in mine if k.rest[0] == name]
-            tunable = _tunable(model, name) if self.declared else None
+            tunable = tunable_of(model.model_fields[name]) if self.declared else None
             if tunable is None and not keys:
                 continue
             for key in keys:
