@@ -471,4 +471,4 @@ def _routes(app: FastAPI, service: MemoryService, limits: Limits) -> None:
     @app.get("/v1/stats", tags=["health"])
     async def stats() -> dict[str, Any]:
         """Writer numbers for the whole server (counts only, no content)."""
-        return service.writer.stats.as_dict()
+        return {**service.writer.stats.as_dict(), "unlogged_queries": service.unlogged_queries}

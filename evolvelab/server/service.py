@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
-from evolvelab.eventlog import NoteVersion, OwnerPattern, QueryEntry
+from evolvelab.eventlog import LogFailure, NoteVersion, OwnerPattern, QueryEntry
 from evolvelab.group_commit import AddRequest
 from evolvelab.lifecycle import (
     NotePage,
@@ -145,6 +145,8 @@ class MemoryService:
             reads_during_commits = concurrent_reads and reads_see_snapshots(memory)
         self.reads_during_commits = reads_during_commits
         self._one_reader = threading.Lock()
+        self.unlogged_queries = 0
+        """Searches answered whose query the event log could not record (a full disk)."""
 
     def start(self) -> None:
         """Start the writer (a read-only replica has none)."""
@@ -225,7 +227,12 @@ class MemoryService:
                 entry = QueryEntry(scope=inner, id=query_id, text=text, k=k,
                                    hit_ids=[h.note.id for h in hits],
                                    hit_sources=[h.note.source_ids for h in hits])  # fmt: skip
-                log.append([entry], durable=False)
+                try:
+                    log.append([entry], durable=False)
+                except LogFailure as err:  # the hits are good; only the record of the query is lost
+                    self.unlogged_queries += 1
+                    LOG.error("search answered, query not logged (%d so far): %s",
+                              self.unlogged_queries, err)  # fmt: skip
             return hits
 
         return query_id, await self._read(search_and_log)

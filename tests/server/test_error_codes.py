@@ -61,3 +61,22 @@ def test_a_request_the_pipeline_refuses_stays_a_422(tmp_path: Path) -> None:
     service.add = refuse  # type: ignore[method-assign]
     response = post(service, "/v1/events", {"events": [{"content": "hello"}]})
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_search_whose_query_cannot_be_logged_is_answered_and_counted(tmp_path: Path) -> None:
+    from evolvelab.eventlog import LogFailure
+
+    memory = Memory.from_text(PIPELINE, data_dir=tmp_path / "data")
+    memory.use_event_log()
+    memory.add([{"id": "e1", "content": "Ana adopted a cat."}], scope={"user_id": "ana"})
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise LogFailure("no space left on device")
+
+    memory.log.append = full_disk  # type: ignore[method-assign]
+    service = MemoryService(memory)
+    response = post(service, "/v1/search", {"scope": {"user_id": "ana"}, "query": "cat"})
+    assert response.status_code == 200
+    assert [hit["content"] for hit in response.json()["hits"]] == ["Ana adopted a cat."]
+    assert service.unlogged_queries == 1
+    memory.close()
