@@ -19,7 +19,7 @@ misleading 0).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from evolvelab.evaluation.schema import CurvePoint, OrderScores, Spread
