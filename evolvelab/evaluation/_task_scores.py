@@ -22,8 +22,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from evolvelab.evaluation.schema import CurvePoint, OrderScores, Spread
 from evolvelab.evaluation.metrics import mean, ranked_sources
+from evolvelab.evaluation.schema import CurvePoint, OrderScores, Spread
 from evolvelab.types import Hit
 
 __all__ = ["TaskScore", "curve", "episode_budget", "order_scores", "simulated_outcome", "spread"]

@@ -46,9 +46,9 @@ from evolvelab.evaluation._task_scores import (
     simulated_outcome,
     spread,
 )
+from evolvelab.evaluation.metrics import rank_ids, ranked_sources, recall_at_k_ids
 from evolvelab.evaluation.replay import Replay, _Progress, _Runner, held_warnings
 from evolvelab.evaluation.schema import EvalReport, ExperienceReport, Ingest, QueryResult
-from evolvelab.evaluation.metrics import rank_ids, ranked_sources, recall_at_k_ids
 from evolvelab.stream import EventRecord, OutcomeRecord, QueryRecord, Stream, StreamRecord
 from evolvelab.types import Outcome
 

@@ -125,7 +125,6 @@ def _rich_table(table: Table, title: str | None = None) -> object:
 def render_report(report: EvalReport, console: Console | None = None) -> None:
     """Print a report to the terminal: the summary, categories, then the facts."""
     from rich.console import Console
-
     from rich.markup import escape
 
     console = console or Console()
@@ -201,7 +200,12 @@ def markdown_table(table: Table) -> str:
 
 def _plots(report: EvalReport) -> dict[str, bytes] | None:
     """Return the report's plots by name, or ``None`` without matplotlib."""
-    from evolvelab.evaluation.plots import category_png, latency_png, plots_available, recall_curve_png
+    from evolvelab.evaluation.plots import (
+        category_png,
+        latency_png,
+        plots_available,
+        recall_curve_png,
+    )
 
     if not plots_available():
         return None

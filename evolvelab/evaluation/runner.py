@@ -107,7 +107,6 @@ def run_stream(
             :mod:`evolvelab.evaluation.replay`).
     """
     from rich.console import Console
-
     from rich.markup import escape
 
     console = Console(quiet=quiet)
