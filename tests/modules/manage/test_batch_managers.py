@@ -161,7 +161,7 @@ def test_opinion_update_after_adds_reads_only_opinions_and_the_new_notes(
     for i, text in enumerate(OPINIONS, start=1):
         batch.add([event(i, text)], scope=ANA)
         swept.add([event(i, text)], scope=ANA)
-    assert {tuple(kinds or ()) for _, kinds in scans.calls} <= {("opinion",)}
+    assert {tuple(kinds or ()) for _, kinds in scans.calls} == {("opinion",)}  # opinions only, and scanned
     opinions = [(n.content, n.metadata.get("confidence"), n.metadata.get("supported"),
                  n.metadata.get("contradicted")) for n in everything(batch) if n.kind == "opinion"]  # fmt: skip
     assert opinions == [(n.content, n.metadata.get("confidence"), n.metadata.get("supported"),
