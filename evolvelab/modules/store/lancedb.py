@@ -32,6 +32,7 @@ from evolvelab.config import StoreConfig, Tunable
 from evolvelab.errors import EvolveLabError
 from evolvelab.modules.store import _lancedb_index as lancedb_index
 from evolvelab.modules.store import _lancedb_schema as rows
+from evolvelab.modules.store import _lancedb_search as search
 from evolvelab.modules.store._lancedb_tables import OwnerTables, retry_commit, upsert_lock
 from evolvelab.modules.store._lancedb_upkeep import Upkeep, due
 from evolvelab.stages import Resources, Store, TextField
@@ -468,21 +469,14 @@ class LanceDBStore(Store):
         table = self._table_of(scope)
         if table is None:
             return []
-        # nprobes and refine apply once an ANN index exists (perhaps built by another
-        # process since this one opened the table); a flat search ignores them.
-        query = (
-            table.search(query_vector, vector_column_name=rows.VECTOR)
-            .distance_type("cosine")
-            .where(rows.where_filter(scope, where), prefilter=True)
-            .minimum_nprobes(self.config.nprobes)
-            .maximum_nprobes(0)
-            .refine_factor(self.config.refine_factor)
-            .limit(k)
+        return search.vector_hits(
+            table,
+            query_vector,
+            k,
+            rows.where_filter(scope, where),
+            nprobes=self.config.nprobes,
+            refine_factor=self.config.refine_factor,
         )
-        return [
-            Hit(note=rows.row_to_note(row), score=1.0 - float(row["_distance"]), channel="vector")
-            for row in query.to_arrow().to_pylist()
-        ]
 
     def search_text(
         self, text: str, k: int, scope: Scope, where: Where, field: TextField = "index"
@@ -504,8 +498,6 @@ class LanceDBStore(Store):
         Returns:
             Hits on channel ``bm25``; ``score`` is LanceDB's BM25 score.
         """
-        from lancedb.query import MatchQuery
-
         table = self._table_of(scope)
         if table is None or not any(char.isalnum() for char in text):
             return []
@@ -515,15 +507,7 @@ class LanceDBStore(Store):
             if lancedb_index.find(table, column) is None:
                 self._commit(lambda: self._text_index(table, column), "building the content index")
             state.text_columns = (*state.text_columns, column)
-        query = (
-            table.search(MatchQuery(text, column), query_type="fts")
-            .where(rows.where_filter(scope, where), prefilter=True)
-            .limit(k)
-        )
-        return [
-            Hit(note=rows.row_to_note(row), score=float(row["_score"]), channel="bm25")
-            for row in query.to_arrow().to_pylist()
-        ]
+        return search.text_hits(table, text, column, k, rows.where_filter(scope, where))
 
     # ------------------------------------------------------------------ internals
 
