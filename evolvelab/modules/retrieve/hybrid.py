@@ -12,6 +12,12 @@ Notes a channel did not return get nothing from it. Naive equal-weight fusion wi
 channel can hurt (on LoCoMo, BM25 alone beats an equal-weight RRF of BM25 and MiniLM), so
 the weights are tunable. The fusion itself is :func:`evolvelab.modules.retrieve._fusion.fuse`.
 
+A channel runs with its type's defaults unless ``settings`` gives it some, by channel
+type: ``settings: {bm25: {content_weight: 0.3, drop_stop_words: true}}`` fuses a tuned
+BM25 with the vectors (a channel's ``k`` is always ``candidates``). The settings are
+checked against the channel's own config when the pipeline is built, each problem
+located at its key.
+
 The channels are built with the pipeline (:meth:`HybridRetriever.build`, from the same
 registry the pipeline is built from), so a channel type that does not exist is a
 configuration error, never a surprise at ``open``.
@@ -22,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from evolvelab.config import RetrieverConfig, StageConfig, Tunable
 from evolvelab.errors import EvolveLabError, closest
@@ -34,12 +40,15 @@ __all__ = ["HybridConfig", "HybridRetriever"]
 
 
 class HybridConfig(RetrieverConfig):
-    """Fuse channels by weighted reciprocal rank.
+    """Fuse channels by weighted reciprocal rank or max-normalised score.
 
     Example:
         ```yaml
         retrieve:
           - {type: hybrid, channels: [bm25, vector], weights: [1.0, 0.6], k: 20}
+          - type: hybrid
+            channels: [bm25, vector]
+            settings: {bm25: {content_weight: 0.3}}
         ```
     """
 
@@ -51,6 +60,12 @@ class HybridConfig(RetrieverConfig):
     )
     weights: list[float] | None = Field(
         None, description="One weight per channel (default: all 1.0)."
+    )
+    settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings of some channels, by channel type (e.g. {bm25: "
+        "{content_weight: 0.3}}); a channel not named runs with its defaults. A channel's "
+        "k is always candidates.",
     )
     fusion: Annotated[Literal["rrf", "score"], Tunable(choices=("rrf", "score"))] = Field(
         "rrf", description="rrf: weighted reciprocal rank; score: weighted max-normalised scores."
@@ -74,16 +89,48 @@ class HybridConfig(RetrieverConfig):
 
     @field_validator("weights")
     @classmethod
-    def _one_per_channel(cls, weights: list[float] | None, info: ValidationInfo) -> list[float] | None:
+    def _one_per_channel(
+        cls, weights: list[float] | None, info: ValidationInfo
+    ) -> list[float] | None:
         channels = info.data.get("channels")
         if weights is not None and channels is not None and len(weights) != len(channels):
-            raise ValueError(f"give one weight per channel: {len(channels)} channels, {len(weights)} weights")
+            raise ValueError(
+                f"give one weight per channel: {len(channels)} channels, {len(weights)} weights"
+            )
         return weights
 
+    @field_validator("settings")
+    @classmethod
+    def _settings_of_channels(
+        cls, settings: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        channels = info.data.get("channels")
+        if channels is None:
+            return settings
+        for name, values in settings.items():
+            if name not in channels:
+                raise ValueError(
+                    f"settings for '{name}', which is not a channel (channels: "
+                    f"{', '.join(channels)})"
+                )
+            for key in ("type", "k"):
+                if key in values:
+                    hint = "candidates sets every channel's k" if key == "k" else "the key names it"
+                    raise ValueError(f"settings.{name} cannot set {key}: {hint}")
+        return settings
 
-def _channel_config(registry: TypeLookup, name: str, candidates: int) -> StageConfig:
+
+def _channel_config(
+    registry: TypeLookup, name: str, candidates: int, settings: dict[str, Any]
+) -> StageConfig:
+    """Return channel ``name``'s config: its settings, and ``k = candidates``.
+
+    Raises:
+        ValidationError: if the settings do not fit the channel's config.
+    """
     model = registry.get("retriever", name).cls.config_model
-    return model(k=candidates) if "k" in model.model_fields else model()
+    values = {**settings, "k": candidates} if "k" in model.model_fields else dict(settings)
+    return model.model_validate(values)
 
 
 def _sources(registry: TypeLookup) -> list[str]:
@@ -124,7 +171,13 @@ class HybridRetriever(Retriever):
         for name in config.channels:
             if name in sources:
                 channel_cls = registry.get("retriever", name).cls
-                channel = channel_cls.build(_channel_config(registry, name, config.candidates), registry)
+                try:
+                    channel_config = _channel_config(
+                        registry, name, config.candidates, config.settings.get(name, {})
+                    )
+                except ValidationError:
+                    continue  # check() reports it, located
+                channel = channel_cls.build(channel_config, registry)
                 assert isinstance(channel, Retriever)
                 channels.append(channel)
         return cls(config, channels)
@@ -144,16 +197,48 @@ class HybridRetriever(Retriever):
                         suggestion=closest(name, sources),
                     )
                 )
+                continue
+            try:
+                _channel_config(registry, name, config.candidates, config.settings.get(name, {}))
+            except ValidationError as err:
+                fields = [
+                    f
+                    for f in registry.get("retriever", name).cls.config_model.model_fields
+                    if f not in ("type", "k")
+                ]
+                for error in err.errors(include_url=False):
+                    where = tuple(error["loc"])
+                    if error["type"] == "extra_forbidden" and where:
+                        issues.append(
+                            Issue(
+                                ("settings", name, *where),
+                                f"unknown field for channel {name}",
+                                allowed=tuple(fields),
+                                suggestion=closest(str(where[-1]), fields),
+                            )
+                        )
+                    else:
+                        issues.append(
+                            Issue(("settings", name, *where), f"channel {name}: {error['msg']}")
+                        )
         return issues
 
     @classmethod
-    def capabilities_needed(cls, config: StageConfig, registry: TypeLookup) -> tuple[type[Any], ...]:
+    def capabilities_needed(
+        cls, config: StageConfig, registry: TypeLookup
+    ) -> tuple[type[Any], ...]:
         assert isinstance(config, HybridConfig)
         needed: list[type[Any]] = []
         for name in config.channels:
             if name in registry.names("retriever"):
                 channel = registry.get("retriever", name).cls
-                needed.extend(channel.capabilities_needed(channel.config_model(), registry))
+                try:
+                    own = _channel_config(
+                        registry, name, config.candidates, config.settings.get(name, {})
+                    )
+                except ValidationError:  # check() reports it
+                    own = channel.config_model()
+                needed.extend(channel.capabilities_needed(own, registry))
         return tuple(dict.fromkeys(needed))
 
     def open(self, resources: Resources) -> None:
@@ -174,8 +259,9 @@ class HybridRetriever(Retriever):
         weights = self.config.weights or [1.0] * len(self._channels)
         results = [
             (name, weight, channel.retrieve(query, []))
-            for name, weight, channel in zip(self.config.channels, weights, self._channels, strict=True)
+            for name, weight, channel in zip(
+                self.config.channels, weights, self._channels, strict=True
+            )
         ]
         fused = fuse(results, fusion=self.config.fusion, rrf_k=self.config.rrf_k, channel="hybrid")
         return self.extend(previous, fused[: self.config.k])
-
