@@ -204,6 +204,9 @@ class _Builder:
                     allowed=tuple(fields),
                     suggestion=closest(str(key.rest[0]), fields),
                 )
+        if branch.universe is not None and "settings" in fields:
+            fields.remove("settings")
+            self._channel_settings(base, slot, branch, [k for k in mine if k.rest[0] == "settings"])
         for name in fields:
             keys = [k for k in mine if k.rest[0] == name]
             tunable = tunable_of(model.model_fields[name]) if self.declared else None
@@ -215,6 +218,60 @@ class _Builder:
         branch.fields.sort(key=lambda f: len(f.path))
         _drop_conflicts(branch, entry_cls, self.registry, {str(k.rest[0]) for k in mine})
         self._check_named(branch, model, mine)
+
+    def _channel_settings(
+        self, base: BaseSpace, slot: Slot, branch: Branch, keys: list[SpaceKey]
+    ) -> None:
+        """Search the settings of a fusing stage's channels (``hybrid``'s ``settings``).
+
+        Each channel type the stage may use (its ``universe``) brings its own ``Tunable``
+        fields, ``k`` aside (the stage's ``candidates`` sets it), as parameters named
+        ``retrieve[0].settings.bm25.content_weight``; spec entries of that form narrow,
+        pin or add them. A trial asks for them only when it uses the channel.
+        """
+        retrievers = self.registry.names("retriever")
+        current: dict[str, dict[str, Any]] = dict(getattr(branch.current, "settings", {}) or {})
+        by_path: dict[tuple[str | int, ...], SpaceKey] = {}
+        for key in keys:
+            key.used = True
+            channel = key.rest[1] if len(key.rest) > 1 else None
+            if len(key.rest) != 3 or channel not in branch.universe:  # type: ignore[operator]
+                self._fail(
+                    key,
+                    "name one channel's field: settings.CHANNEL.FIELD",
+                    allowed=tuple(f"settings.{c}" for c in branch.universe or ()),
+                )
+                continue
+            model = self.registry.get("retriever", str(channel)).cls.config_model
+            names = [f for f in model.model_fields if f not in ("type", "k")]
+            if key.rest[2] not in names:
+                self._fail(
+                    key,
+                    f"unknown field for channel '{channel}'",
+                    allowed=tuple(names),
+                    suggestion=closest(str(key.rest[2]), names),
+                )
+                continue
+            by_path[key.rest] = key
+        for channel in branch.universe or ():
+            if channel not in retrievers:
+                continue
+            model = self.registry.get("retriever", channel).cls.config_model
+            for name, info in model.model_fields.items():
+                if name in ("type", "k"):
+                    continue
+                key = by_path.get(("settings", channel, name))
+                tunable = tunable_of(info) if self.declared else None
+                if tunable is None and key is None:
+                    continue
+                _, value_type = _describe_field(model, name)
+                value = current.get(channel, {}).get(
+                    name, info.get_default(call_default_factory=True)
+                )
+                path = ("settings", channel, name)
+                param = self._param(base, slot, branch, path, tunable, key, value_type, value, True)
+                if param is not None:
+                    branch.fields.append(param)
 
     def _check_named(self, branch: Branch, model: type[StageConfig], mine: list[SpaceKey]) -> None:
         """Refuse spec values the field itself rejects, before any trial runs.

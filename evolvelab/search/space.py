@@ -164,7 +164,7 @@ class Space:
                 type_ = slot.options[0]
             if type_ is None:
                 continue
-            config = _fill(slot.branches[type_], choose)
+            config = _fill(slot.branches[type_], choose, self.registry)
             if slot.index is None:
                 stages[slot.name] = config
             else:
@@ -223,7 +223,7 @@ class Space:
             for item in branch.fields:
                 if item.param is None:
                     continue
-                value = _value_at(branch, config, item.path)
+                value = _value_at(branch, config, item.path, self.registry)
                 if value is _ABSENT:
                     continue
                 if not item.param.contains(value):
@@ -241,10 +241,20 @@ class Space:
 _ABSENT = object()
 
 
-def _value_at(branch: Branch, config: StageConfig, path: tuple[str | int, ...]) -> Any:
+def _value_at(
+    branch: Branch, config: StageConfig, path: tuple[str | int, ...], registry: Registry
+) -> Any:
     value = getattr(config, str(path[0]))
     if len(path) == 1:
         return value
+    if len(path) == 3 and path[0] == "settings":  # a channel's setting, or its default
+        channel, name = str(path[1]), str(path[2])
+        if channel not in list(config.channels):
+            return _ABSENT
+        if name in value.get(channel, {}):
+            return value[channel][name]
+        model = registry.get("retriever", channel).cls.config_model
+        return model.model_fields[name].get_default(call_default_factory=True)
     index = int(path[1])
     if branch.universe is not None and path[0] == "weights":
         channels = list(config.channels)
@@ -255,16 +265,23 @@ def _value_at(branch: Branch, config: StageConfig, path: tuple[str | int, ...]) 
     return value[index] if value is not None and index < len(value) else _ABSENT
 
 
-def _fill(branch: Branch, choose: Choose) -> dict[str, Any]:
+def _fill(branch: Branch, choose: Choose, registry: Registry) -> dict[str, Any]:
     config = copy.deepcopy(branch.start)
     model = type(branch.current)
     items: dict[str, dict[int, Any]] = {}
+    settings: dict[str, dict[str, Any]] = {}
     for item in branch.fields:
         name = str(item.path[0])
         if len(item.path) == 2 and branch.universe is not None and name == "weights":
             channels = config.get("channels", branch.current.channels)
             if branch.universe[int(item.path[1])] not in channels:
                 continue
+        if len(item.path) == 3 and name == "settings":
+            if str(item.path[1]) not in config.get("channels", branch.current.channels):
+                continue  # a channel this candidate does not use: nothing to ask
+            value = choose(item.param) if item.param is not None else item.pinned
+            settings.setdefault(str(item.path[1]), {})[str(item.path[2])] = value
+            continue
         value = choose(item.param) if item.param is not None else item.pinned
         if len(item.path) == 1:
             _set(config, model, name, value, branch.start)
@@ -276,12 +293,47 @@ def _fill(branch: Branch, choose: Choose) -> dict[str, Any]:
         picked = items.pop("weights", {})
         by_channel = {branch.universe[i]: v for i, v in picked.items()}
         config["weights"] = [by_channel.get(c, old.get(c, 1.0)) for c in chosen]
+    if "settings" in type(branch.current).model_fields:
+        _set_settings(config, branch, settings, registry)
     for name, values in items.items():
         current = list(getattr(branch.current, name) or [])
         for index, value in values.items():
             current[index] = value
         _set(config, model, name, current, branch.start)
     return config
+
+
+def _set_settings(
+    config: dict[str, Any],
+    branch: Branch,
+    drawn: dict[str, dict[str, Any]],
+    registry: Registry,
+) -> None:
+    """Merge drawn channel settings into the start's; keep only the chosen channels'.
+
+    A drawn value equal to what the start already says (or, where it says nothing, to
+    the channel's own default) is left out, so the base's file is rebuilt as written.
+    """
+    channels = config.get("channels", branch.current.channels)
+    start = copy.deepcopy(branch.start.get("settings") or {})
+    merged: dict[str, dict[str, Any]] = {}
+    for channel in channels:
+        own = dict(start.get(channel) or {})
+        for name, value in drawn.get(channel, {}).items():
+            if name in own or value != _channel_default(registry, channel, name):
+                own[name] = value
+        if own or channel in start:
+            merged[channel] = own
+    if merged or "settings" in branch.start:
+        config["settings"] = merged
+    else:
+        config.pop("settings", None)
+
+
+def _channel_default(registry: Registry, channel: str, name: str) -> Any:
+    """The value a channel runs with when the settings do not name ``name``."""
+    model = registry.get("retriever", channel).cls.config_model
+    return model.model_fields[name].get_default(call_default_factory=True)
 
 
 def _set(

@@ -218,3 +218,86 @@ def test_several_bases_get_a_base_choice(
         params = space.params_for(base.spec)
         assert params["base"] == base.label
         assert validate_candidate(space.from_params(params), registry) == base.spec
+
+
+def test_channel_settings_are_searched_only_for_the_channels_a_trial_uses(
+    fast_pipeline: Path, registry: Registry
+) -> None:
+    space = _space(
+        fast_pipeline,
+        registry,
+        **{
+            "retrieve[0].channels": {"choices": [["vector"], ["bm25", "vector"]]},
+            "retrieve[0].settings.bm25.content_weight": {"low": 0.1, "high": 0.5},
+        },
+    )
+    names = _names(space)
+    assert "retrieve[0].settings.bm25.content_weight" in names
+    assert "retrieve[0].settings.bm25.drop_stop_words" in names  # declared by bm25 itself
+    assert not any(".settings.bm25.k" in name for name in names)  # candidates sets k
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    seen = set()
+    for _ in range(16):
+        trial = study.ask()
+        data = space.suggest(trial)
+        hybrid = data["retrieve"][0]
+        uses_bm25 = "bm25" in hybrid["channels"]
+        seen.add(uses_bm25)
+        asked = "retrieve[0].settings.bm25.content_weight" in trial.params
+        assert asked == uses_bm25
+        if uses_bm25:
+            weight = hybrid["settings"]["bm25"]["content_weight"]
+            assert 0.1 <= weight <= 0.5
+        else:
+            assert "bm25" not in hybrid.get("settings", {})
+        spec = validate_candidate(data, registry)  # every drawn candidate is valid
+        params = space.params_for(spec)
+        assert params is not None
+        assert validate_candidate(space.from_params(params), registry) == spec
+        study.tell(trial, 0.0)
+    assert seen == {True, False}
+
+
+def test_a_base_with_channel_settings_is_rebuilt_as_written(
+    tmp_path: Path, registry: Registry
+) -> None:
+    path = tmp_path / "tuned.yaml"
+    path.write_text(
+        FAST_TUNED.replace("k: 20}", "k: 20, settings: {bm25: {content_weight: 0.34}}}"),
+        encoding="utf-8",
+    )
+    space = _space(path, registry)
+    base = space.bases[0]
+    params = space.params_for(base.spec)
+    assert params is not None and params["retrieve[0].settings.bm25.content_weight"] == 0.34
+    assert params["retrieve[0].settings.bm25.drop_stop_words"] is False  # the channel's default
+    rebuilt = space.from_params(params)
+    assert rebuilt["retrieve"][0]["settings"] == {"bm25": {"content_weight": 0.34}}
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("retrieve[0].settings.bm25.content_weigth", "unknown field for channel 'bm25'"),
+        ("retrieve[0].settings.recency.k", "name one channel's field: settings.CHANNEL.FIELD"),
+        ("retrieve[0].settings.bm25", "name one channel's field: settings.CHANNEL.FIELD"),
+    ],
+)
+def test_bad_channel_setting_keys_are_refused(
+    key: str, message: str, fast_pipeline: Path, registry: Registry
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _space(fast_pipeline, registry, **{key: {"low": 0.1, "high": 0.5}})
+    assert message in str(caught.value)
+
+
+FAST_TUNED = """\
+version: 1
+name: tuned
+embedder: {type: hashing, dim: 64}
+encode:
+  - {type: turn, speaker: true}
+store: {type: memory}
+retrieve:
+  - {type: hybrid, channels: [bm25, vector], weights: [1.0, 0.7], k: 20}
+"""
