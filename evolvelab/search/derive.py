@@ -206,7 +206,9 @@ class _Builder:
                 )
         if branch.universe is not None and "settings" in fields:
             fields.remove("settings")
-            self._channel_settings(base, slot, branch, [k for k in mine if k.rest[0] == "settings"])
+            self._channel_settings(
+                base, slot, branch, [k for k in mine if k.rest[0] == "settings"], is_base
+            )
         for name in fields:
             keys = [k for k in mine if k.rest[0] == name]
             tunable = tunable_of(model.model_fields[name]) if self.declared else None
@@ -220,7 +222,7 @@ class _Builder:
         self._check_named(branch, model, mine)
 
     def _channel_settings(
-        self, base: BaseSpace, slot: Slot, branch: Branch, keys: list[SpaceKey]
+        self, base: BaseSpace, slot: Slot, branch: Branch, keys: list[SpaceKey], is_base: bool
     ) -> None:
         """Search the settings of a fusing stage's channels (``hybrid``'s ``settings``).
 
@@ -269,7 +271,9 @@ class _Builder:
                     name, info.get_default(call_default_factory=True)
                 )
                 path = ("settings", channel, name)
-                param = self._param(base, slot, branch, path, tunable, key, value_type, value, True)
+                param = self._param(
+                    base, slot, branch, path, tunable, key, value_type, value, is_base
+                )
                 if param is not None:
                     branch.fields.append(param)
 
