@@ -17,10 +17,10 @@ Several processes may write one database. Two things make that safe:
   exponential backoff, so conflicts never reach the caller. The unenforced primary key
   makes concurrent upserts of the same note see each other (without it two processes
   inserting one id both insert it).
-* **one upsert at a time per table** on a local disk (:func:`upsert_lock`): the primary
-  key alone still let two processes inserting the same new id both keep it, about one run
-  in four of the three-writer test, so upserts into one owner's table take an exclusive
-  file lock beside the database. Other writes, reads and other owners' tables never wait.
+* **one insert at a time per table** on a local disk
+  (:func:`~evolvelab.modules.store._lancedb_inserts.insert_lock`): the primary key alone
+  still let two processes inserting the same new id both keep it, so inserts into one
+  owner's table take an exclusive file lock beside the database, which also counts them.
 
 lancedb is never imported here; the caller hands in the connection.
 """
@@ -32,46 +32,19 @@ import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from evolvelab.errors import EvolveLabError
+from evolvelab.modules.store._lancedb_inserts import insert_lock
 
-__all__ = ["OwnerTables", "is_retryable", "retry_commit", "upsert_lock"]
+__all__ = ["OwnerTables", "is_retryable", "retry_commit"]
 
 T = TypeVar("T")
 
 _RETRYABLE = ("Retryable commit conflict", "commit conflict", "Please retry")
 """Phrases LanceDB (lance) uses for a commit that lost a race and may simply be redone."""
 _EXISTS = ("already exists",)
-
-
-@contextlib.contextmanager
-def upsert_lock(database: str, table: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``table``'s upserts across processes (local paths only).
-
-    The lock is ``<database>/.locks/<table>.lock`` (``flock``, released when the holder
-    exits, however it exits). A URI database (``s3://…``) has no local file to lock:
-    there the primary key and commit retries are all there is, as LanceDB documents.
-
-    Args:
-        database: the database directory or URI.
-        table: the table whose upserts are serialised.
-    """
-    if "://" in database:
-        yield
-        return
-    import fcntl
-    from pathlib import Path
-
-    folder = Path(database) / ".locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{table}.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def is_retryable(err: BaseException) -> bool:
@@ -188,7 +161,7 @@ class OwnerTables:
                 break
         return found[:limit]
 
-    def adopt(self, old: Any, batch_rows: int = 4096) -> list[Any]:
+    def adopt(self, old: Any, database: str, batch_rows: int = 4096) -> list[Any]:
         """Move the rows of a one-table store (layout 2) into per-owner tables; drop it.
 
         Rows are streamed, never loaded whole, and upserted by key, so a migration that
@@ -197,6 +170,7 @@ class OwnerTables:
 
         Args:
             old: the old table; its columns must be this store's columns.
+            database: the database directory or URI (for the tables' insert locks).
             batch_rows: rows read per step.
 
         Returns:
@@ -214,11 +188,18 @@ class OwnerTables:
                     [part.column(f.name) for f in self._schema], schema=self._schema
                 )
                 table = self.ensure(owner)
-                retry_commit(
-                    lambda t=table, d=data: t.merge_insert("_key").when_matched_update_all()
-                    .when_not_matched_insert_all().execute(d),
-                    f"moving notes into {table.name}",
-                )
+                with insert_lock(database, table.name) as count:
+                    if count is not None:
+                        count.bump()  # other processes' known keys are out of date
+                    retry_commit(
+                        lambda t=table, d=data: (
+                            t.merge_insert("_key")
+                            .when_matched_update_all()
+                            .when_not_matched_insert_all()
+                            .execute(d)
+                        ),
+                        f"moving notes into {table.name}",
+                    )
                 moved[table.name] = table
         with contextlib.suppress(ValueError, FileNotFoundError):
             self._db.drop_table(old.name)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +35,8 @@ from evolvelab.errors import EvolveLabError
 from evolvelab.modules.store import _lancedb_index as lancedb_index
 from evolvelab.modules.store import _lancedb_schema as rows
 from evolvelab.modules.store import _lancedb_search as search
-from evolvelab.modules.store._lancedb_tables import OwnerTables, retry_commit, upsert_lock
+from evolvelab.modules.store._lancedb_inserts import KnownKeys, insert_count, insert_lock
+from evolvelab.modules.store._lancedb_tables import OwnerTables, retry_commit
 from evolvelab.modules.store._lancedb_upkeep import Upkeep, due
 from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
@@ -47,6 +50,11 @@ _log = logging.getLogger(__name__)
 
 _SCALAR = ("_key", "_session")
 """Columns with a B-tree index from the start: note look-ups and session scans."""
+_KNOWN_TABLES = 256
+"""Owner tables whose keys this process keeps in memory (the most recently used)."""
+_RELOAD_READS = 8
+"""Reads of a table another process inserted into before its keys are read again
+(until then each read asks LanceDB)."""
 
 
 class LanceDBStoreConfig(StoreConfig):
@@ -195,8 +203,9 @@ class LanceDBStore(Store):
         self._upkeep: dict[str, Upkeep] = {}
         self._pool: Any = None
         """Threads writing (and reading) several owners' tables at once; made when needed."""
-        self._absent: dict[str, tuple[int, frozenset[str]]] = {}
-        """Per table: the version a :meth:`get` read and the asked keys it did not find."""
+        self._known: OrderedDict[str, KnownKeys] = OrderedDict()
+        """Per table (the most recently used ones): the keys it may hold, and as of when."""
+        self._known_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -226,7 +235,7 @@ class LanceDBStore(Store):
             self._tables = OwnerTables(db, self.config.table, self._schema, self._setup)
             old = rows.one_table_layout(db, self.config.table, self._path, embedder)
             if old is not None:  # written before one table per owner: move its rows
-                for table in self._tables.adopt(old):
+                for table in self._tables.adopt(old, self._path):
                     self._optimize(table, self._state(table))
             for name in self._tables.names(limit=1):
                 rows.check_table(db.open_table(name), self._path, embedder)
@@ -246,6 +255,7 @@ class LanceDBStore(Store):
             self._pool = None
         self._tables = None
         self._upkeep = {}
+        self._known = OrderedDict()
 
     # ------------------------------------------------------------------ Store
 
@@ -333,26 +343,31 @@ class LanceDBStore(Store):
         """
         data = rows.notes_to_table(group, self._schema)
         keys = data.column("_key").to_pylist()
-        # with the table's upsert lock held, notes that are all new are appended: a
-        # merge joins them against the table first (about twice the work), and no other
-        # writer can insert one of these keys between the look and the append
-        may_append = "://" not in self._path and len(set(keys)) == len(keys)
-        # a get of these notes just before (the pipeline reads what it is about to
-        # replace) already saw them missing if no commit came since: no second look
-        seen = self._absent.pop(table.name, None)
+        unique = len(set(keys)) == len(keys)
 
-        def upsert() -> None:
-            if may_append and (
-                (seen is not None and seen[0] == table.version and seen[1].issuperset(keys))
-                or not self._stored_keys(table, keys)
-            ):
+        def upsert(append: bool) -> None:
+            if append:  # a merge joins the rows against the table first: twice the work
                 table.add(data)
                 return
             merge = table.merge_insert("_key").when_matched_update_all()
             merge.when_not_matched_insert_all().execute(data)
 
-        with upsert_lock(self._path, table.name):
-            self._commit(upsert, f"writing notes of {group[0].scope!r}")
+        what = f"writing notes of {group[0].scope!r}"
+        with insert_lock(self._path, table.name) as count:
+            if count is None:  # a URI database: no lock, so no append without a merge
+                self._commit(lambda: upsert(False), what)
+            else:
+                # with the lock held no other insert is under way: keys that are not in
+                # the table now cannot be in it when this append commits
+                known = self._current_keys(table, count.value)
+                if known is not None:
+                    append = unique and not known.holds_any(keys)
+                else:
+                    append = unique and not self._stored_keys(table, keys)
+                after = count.bump()  # before the commit: see _lancedb_inserts
+                self._commit(lambda: upsert(append), what)
+                if known is not None:
+                    known.add(keys, after)
         self._maintain(table, data.num_rows)
 
     @staticmethod
@@ -375,13 +390,55 @@ class LanceDBStore(Store):
         table = self._table_of(scope)
         if not ids or table is None:
             return []
-        version = table.version  # before the read: a commit after it changes the version
+        known = self._known_keys(table)
+        if known is not None and not known.holds_any(rows.note_key(scope, id) for id in ids):
+            return []  # new notes, as nearly every added one is: no query
         sql = rows.key_filter(ids, scope)
         found = {n.id: n for n in map(rows.row_to_note, self._read(table, sql))}
-        if scope.session_id is None:  # a key missing from one session may be in another
-            absent = frozenset(rows.note_key(scope, id) for id in ids if id not in found)
-            self._absent[table.name] = (version, absent)
         return [found[id] for id in dict.fromkeys(ids) if id in found]
+
+    def _known_keys(self, table: Any) -> KnownKeys | None:
+        """Return the keys ``table`` may hold, read once and then kept up to date.
+
+        ``None`` for a URI database (no insert count), and when another process inserted
+        into this table since: its keys are read again on every ``_RELOAD_READS``-th
+        read only, so a table another process keeps writing is asked per read (as
+        without known keys) instead of being re-read whole each time.
+        """
+        count = insert_count(self._path, table.name)
+        if count is None:
+            return None
+        known = self._current_keys(table, count)
+        if known is not None:
+            return known
+        with self._known_lock:
+            stale = self._known.get(table.name)
+        if stale is not None and stale.stale_reads < _RELOAD_READS:
+            stale.stale_reads += 1
+            return None
+        return self._read_keys(table)
+
+    def _read_keys(self, table: Any) -> KnownKeys | None:
+        """Read every key of ``table`` (its insert lock held, so none is on its way in)."""
+        with insert_lock(self._path, table.name) as held:
+            if held is None:
+                return None
+            known = KnownKeys.read(table, held.value)
+        with self._known_lock:
+            self._known[table.name] = known
+            self._known.move_to_end(table.name)
+            while len(self._known) > _KNOWN_TABLES:
+                self._known.popitem(last=False)
+        return known
+
+    def _current_keys(self, table: Any, count: int) -> KnownKeys | None:
+        """Return the kept keys of ``table`` if they are complete at insert count ``count``."""
+        with self._known_lock:
+            known = self._known.get(table.name)
+            if known is None or known.count != count:
+                return None
+            self._known.move_to_end(table.name)
+            return known
 
     @staticmethod
     def _read(table: Any, sql: str) -> list[dict[str, Any]]:
@@ -553,6 +610,8 @@ class LanceDBStore(Store):
             if created or lancedb_index.find(table, column) is None:
                 self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
         self._look(table, state)
+        if created:  # nothing to read yet (or next to nothing: another writer was quick)
+            self._read_keys(table)
 
     def _look(self, table: Any, state: Upkeep) -> None:
         """Count the table's rows and list its full-text indexes into ``state``."""
