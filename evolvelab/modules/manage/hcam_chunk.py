@@ -26,14 +26,18 @@ add).
 Run after adds (``every: N``), the manager reads the notes added since its last run by
 id and re-cuts only their sessions (a scan of each such session, not of the scope);
 the term counts of the scope are kept from its first sweep in this process and grow
-with each add, so summaries come out as a sweep would write them. Notes without a
-session share one pseudo-session, which is re-cut by scanning the owner. Deletions and
-other processes' notes reach the counts with the next sweep (``manage``).
+with each add's new notes (version 1: a note rewritten with new text keeps the counts
+of its first text, and one re-sent unchanged is counted again, until the next sweep), so
+summaries come out as a sweep would write them. Counts are kept for the
+:data:`OWNERS_KEPT` owners used last; an owner whose counts were dropped is swept again on
+its next run. Notes without a session share one pseudo-session, which is re-cut by
+scanning the owner. Deletions and other processes' notes reach the counts with the next
+sweep (``manage``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
@@ -54,6 +58,8 @@ __all__ = ["CHUNK_KIND", "HCAMChunkConfig", "HCAMChunkManager", "chunk_members"]
 
 CHUNK_KIND = "chunk"
 """The note kind of chunk summaries."""
+OWNERS_KEPT = 256
+"""How many owners' term counts a manager keeps between runs (the least recently used go)."""
 
 
 class HCAMChunkConfig(ManagerConfig):
@@ -128,7 +134,7 @@ class HCAMChunkManager(Manager):
         owner = Scope(user_id=scope.user_id, agent_id=scope.agent_id)
         notes = list(store.scan(owner, Where(kind=self.config.kinds)))
         stored = list(store.scan(owner, Where(kind=[CHUNK_KIND], include_invalid=True)))
-        self._counts()[_owner_id(owner)] = document_frequency(notes)
+        self._keep_counts(owner, document_frequency(notes))
         return self._cut(owner, notes, stored)
 
     def manage_added(self, scope: Scope, ids: Sequence[str]) -> ManageReport:
@@ -143,9 +149,10 @@ class HCAMChunkManager(Manager):
         if not new:
             return ManageReport(stage="hcam_chunk", detail={"chunks": 0, "notes": counts[1]})
         df, total = counts
-        added, _ = document_frequency(new)
+        first = [n for n in new if n.version == 1]  # a rewrite was counted with its first text
+        added, _ = document_frequency(first)
         df.update(added)
-        counts = self._counts()[_owner_id(owner)] = (df, total + len(new))
+        self._keep_counts(owner, (df, total + len(first)))
         notes: list[Note] = []
         stored: list[Note] = []
         for session in dict.fromkeys(n.scope.session_id for n in new):
@@ -157,9 +164,17 @@ class HCAMChunkManager(Manager):
             ]  # fmt: skip
         return self._cut(owner, notes, stored)
 
-    def _counts(self) -> dict[tuple[str | None, str | None], tuple[Counter[str], int]]:
+    def _counts(self) -> OrderedDict[tuple[str | None, str | None], tuple[Counter[str], int]]:
         """Term document counts per owner, from the last sweep plus the adds since."""
-        return self.__dict__.setdefault("_df", {})
+        return self.__dict__.setdefault("_df", OrderedDict())
+
+    def _keep_counts(self, owner: Scope, counts: tuple[Counter[str], int]) -> None:
+        """Keep ``owner``'s counts as the most recently used; drop the oldest past the bound."""
+        kept = self._counts()
+        kept[_owner_id(owner)] = counts
+        kept.move_to_end(_owner_id(owner))
+        while len(kept) > OWNERS_KEPT:
+            kept.popitem(last=False)
 
     def _cut(self, owner: Scope, notes: list[Note], stored_chunks: list[Note]) -> ManageReport:
         """Chunk ``notes`` (whole sessions); write changed chunks, delete emptied ones.

@@ -139,6 +139,36 @@ def test_hcam_chunk_after_adds_recuts_only_the_new_notes_sessions(
     assert [(n.id, n.content, n.metadata["members"]) for n in chunks] == same
 
 
+def test_hcam_chunk_counts_a_rewritten_note_once(registry: Registry) -> None:
+    manager = {"type": "hcam_chunk", "chunk": "session", "terms": 4, "sentences": 1}
+    memory = build(registry, manager)
+    memory.add([event(0, "Ana adopted a grey cat.")], scope=ANA)  # the first run: a sweep
+    memory.add([event(1, "Ana plays the cello.")], scope=ANA)
+    memory.add([event(1, "Ana plays the cello in an orchestra.")], scope=ANA)  # a rewrite
+    (stage,) = memory.managers
+    df, total = stage._counts()[("ana", None)]
+    assert total == 2  # two notes, not three documents
+    assert df["cello"] == 1
+
+
+def test_hcam_chunk_keeps_counts_for_the_owners_used_last(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evolvelab.modules.manage import hcam_chunk
+
+    monkeypatch.setattr(hcam_chunk, "OWNERS_KEPT", 1)
+    memory = build(registry, {"type": "hcam_chunk", "chunk": "session", "terms": 4})
+    ben = Scope(user_id="ben")
+    memory.add([event(0, "Ana adopted a grey cat.")], scope=ANA)
+    memory.add([event(1, "Ben flew to Lisbon.")], scope=ben)
+    (stage,) = memory.managers
+    assert list(stage._counts()) == [("ben", None)]  # Ana's counts were dropped
+    scans = CountingScans(memory.store)
+    memory.add([event(2, "Ana plays the cello.", session="s2")], scope=ANA)
+    assert (ANA, ["turn"]) in scans.calls  # so Ana's next run sweeps her notes again
+    assert stage._counts()[("ana", None)][1] == 2
+
+
 # ------------------------------------------------------------------ opinion_update
 
 
