@@ -46,6 +46,7 @@ __all__ = [
     "Embedder",
     "Encoder",
     "GraphLinks",
+    "IdleUpkeep",
     "LLM",
     "LLMUsage",
     "ManageReport",
@@ -680,6 +681,23 @@ class TextSearch(Protocol):
         ``index_text`` when set, else its ``content``) or ``content`` (what a hit shows).
         Callers pass ``field`` only when it is not ``index``.
         """
+
+
+@runtime_checkable
+class IdleUpkeep(Protocol):
+    """A store whose upkeep after a write may wait for a moment without writes.
+
+    A served memory's writer (:mod:`evolvelab.server.writer`) calls :meth:`defer_upkeep`
+    once, then :meth:`idle_upkeep` whenever no write has come for a few milliseconds,
+    one step at a time so that a write arriving meanwhile waits for one step at most.
+    A store nobody calls :meth:`defer_upkeep` on keeps doing its upkeep on every write.
+    """
+
+    def defer_upkeep(self) -> None:
+        """From now on leave the deferrable upkeep of writes for :meth:`idle_upkeep`."""
+
+    def idle_upkeep(self) -> bool:
+        """Run one step of the upkeep left waiting; return whether more is waiting."""
 
 
 @runtime_checkable

@@ -7,7 +7,12 @@ store write (:func:`evolvelab.lifecycle.commit_adds`). Each caller's future comp
 only after that commit is durable. Other changes (corrections, deletions, erasures,
 feedback) run one at a time on the same thread, between groups.
 
-``stop()`` drains: everything queued before it is committed, then the thread ends.
+Upkeep a store may defer (:class:`~evolvelab.stages.IdleUpkeep`: LanceDB's text-index
+update after a write) runs on the same thread once no write has come for ``idle_wait``
+seconds, one step at a time, so a write that arrives meanwhile waits for one step at most.
+
+``stop()`` drains: everything queued before it is committed, the deferred upkeep is
+finished, then the thread ends.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from evolvelab.errors import EvolveLabError
 from evolvelab.group_commit import AddRequest, commit_adds
+from evolvelab.stages import IdleUpkeep
 from evolvelab.types import AddResult
 
 if TYPE_CHECKING:
@@ -118,7 +124,8 @@ class CommitStats:
     """Requests per commit → how many commits had that many."""
     seconds: Counter[str] = field(default_factory=Counter)
     """Time spent in each step of the commits (``wait``: for the store lock; ``encode``,
-    ``log``, ``read``, ``store``, ``managers``: see :func:`~evolvelab.group_commit.commit_adds`)."""
+    ``log``, ``read``, ``store``, ``managers``: see :func:`~evolvelab.group_commit.commit_adds`;
+    ``idle``: deferred store upkeep between commits)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return the numbers as JSON-ready data."""
@@ -138,12 +145,19 @@ class GroupCommitter:
         max_wait: seconds to wait for more adds once clients write concurrently
             (a lone writer never waits).
         max_events: events per commit at most.
+        idle_wait: seconds without a write before deferred store upkeep runs.
     """
 
-    def __init__(self, memory: Memory, *, max_wait: float = 0.002, max_events: int = 4096) -> None:
+    def __init__(
+        self, memory: Memory, *, max_wait: float = 0.002, max_events: int = 4096,
+        idle_wait: float = 0.02,
+    ) -> None:  # fmt: skip
         self.memory = memory
         self.max_wait = max_wait
         self.max_events = max_events
+        self.idle_wait = idle_wait
+        self._idle: list[IdleUpkeep] = []
+        self._upkeep_waiting = False
         self.stats = CommitStats()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -155,6 +169,10 @@ class GroupCommitter:
     def start(self) -> GroupCommitter:
         """Start the writer thread (idempotent)."""
         if self._thread is None:
+            stores = (self.memory.store, self.memory.graph)
+            self._idle = [s for s in stores if s is not None and isinstance(s, IdleUpkeep)]
+            for store in self._idle:
+                store.defer_upkeep()
             self._thread = threading.Thread(target=self._run, name="evolvelab-writer", daemon=True)
             self._thread.start()
         return self
@@ -213,15 +231,43 @@ class GroupCommitter:
     def _run(self) -> None:
         held: Any = None
         while True:
-            item = held if held is not None else self._queue.get()
+            item = held if held is not None else self._take()
             held = None
             if item is _STOP:
+                while self._upkeep_waiting:
+                    self._upkeep_step()
                 return
+            self._upkeep_waiting = bool(self._idle)  # any write may leave upkeep behind
             if isinstance(item, _Call):
                 self._run_call(item)
                 continue
             group, held = self._gather(item)
             self._commit(group)
+
+    def _take(self) -> Any:
+        """Return the next queued item; while none comes, run deferred upkeep steps."""
+        while self._upkeep_waiting:
+            try:
+                return self._queue.get(timeout=self.idle_wait)
+            except queue.Empty:
+                self._upkeep_step()
+        return self._queue.get()
+
+    def _upkeep_step(self) -> None:
+        """Run one step of each store's deferred upkeep, holding the stores alone."""
+        started = time.perf_counter()
+        self.lock.acquire_write()
+        try:
+            waiting = False
+            for store in self._idle:
+                try:
+                    waiting = store.idle_upkeep() or waiting
+                except Exception:  # upkeep of durable data: log it, carry on
+                    LOG.exception("deferred store upkeep failed; the next write retries it")
+        finally:
+            self.lock.release_write()
+        self._upkeep_waiting = waiting
+        self.stats.seconds["idle"] += time.perf_counter() - started
 
     def _gather(self, first: _Add) -> tuple[list[_Add], Any]:
         """Collect adds queued behind ``first`` (waiting briefly under concurrency)."""

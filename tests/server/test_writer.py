@@ -299,3 +299,35 @@ def test_the_log_fsync_overlaps_the_read_and_ends_before_the_store_write(
     [result] = commit_adds(memory, [_request(1)])
     assert order == ["read", "fsync", "write"]  # read while syncing; written only once durable
     assert result[0].content == "event 1"
+
+
+def _lancedb_memory(tmp_path: Path) -> Memory:
+    memory = Memory.from_text(PIPELINE.replace("{type: memory}", "{type: lancedb}"), data_dir=tmp_path / "data")
+    memory.use_event_log()
+    return memory
+
+
+def test_deferred_store_upkeep_runs_once_no_write_comes(tmp_path: Path) -> None:
+    memory = _lancedb_memory(tmp_path)
+    writer = GroupCommitter(memory, idle_wait=0.05).start()
+    writer.call(lambda: time.sleep(0.3))  # busy: the adds of three users form one group
+    for future in [writer.add(_request(i)) for i in range(6)]:
+        future.result(30)
+    store = memory.store
+    deadline = time.monotonic() + 20
+    while store._waiting and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    assert not store._waiting  # type: ignore[attr-defined]  # every owner's index caught up
+    assert writer.stats.seconds["idle"] > 0
+    writer.stop()
+    hits = memory.search("event 4", k=3, scope=Scope(user_id="u1"))
+    assert hits and hits[0].note.content == "event 4"
+
+
+def test_stopping_finishes_the_deferred_store_upkeep(tmp_path: Path) -> None:
+    memory = _lancedb_memory(tmp_path)
+    writer = GroupCommitter(memory, idle_wait=60).start()  # never idle during the test
+    writer.add(_request(0)).result(30)
+    assert memory.store._waiting  # type: ignore[attr-defined]
+    writer.stop()
+    assert not memory.store._waiting  # type: ignore[attr-defined]

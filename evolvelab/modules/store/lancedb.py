@@ -206,6 +206,10 @@ class LanceDBStore(Store):
         self._known: OrderedDict[str, KnownKeys] = OrderedDict()
         """Per table (the most recently used ones): the keys it may hold, and as of when."""
         self._known_lock = threading.Lock()
+        self._defer = False
+        """Whether text-index updates wait for :meth:`idle_upkeep` (see :meth:`defer_upkeep`)."""
+        self._waiting: dict[str, Any] = {}
+        """Tables whose text index waits for :meth:`idle_upkeep`, by name."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -256,6 +260,7 @@ class LanceDBStore(Store):
         self._tables = None
         self._upkeep = {}
         self._known = OrderedDict()
+        self._waiting = {}
 
     # ------------------------------------------------------------------ Store
 
@@ -661,11 +666,47 @@ class LanceDBStore(Store):
                 return
         upkeep = due(state, self.config)
         if upkeep == "maintain":
+            self._waiting.pop(table.name, None)  # maintenance folds the rows in
             self._optimize(table, state)
+        elif upkeep == "text" and self._defer:
+            self._waiting[table.name] = table
         elif upkeep == "text":
-            for column in state.text_columns:
-                self._commit(lambda c=column: self._text_index(table, c), "text index")
-            state.unindexed = 0
+            self._update_text(table, state)
+
+    def _update_text(self, table: Any, state: Upkeep) -> None:
+        for column in state.text_columns:
+            self._commit(lambda c=column: self._text_index(table, c), "text index")
+        state.unindexed = 0
+
+    # ------------------------------------------------------------------ IdleUpkeep
+
+    def defer_upkeep(self) -> None:
+        """Leave the text-index updates due after writes for :meth:`idle_upkeep`.
+
+        A served memory's writer calls this: an index update per owner table and commit
+        is about as much CPU as the write itself, and the writer has idle moments to
+        spend instead. Until an update runs, a note is still found as soon as ``add``
+        returns: LanceDB searches the rows its index has not seen without the index
+        (their scores are exact; those of the indexed rows leave the unseen rows out of
+        the corpus statistics, a difference of a few percent at most for a few writes).
+        Maintenance still runs on its schedule in the write (``reindex_writes``), which
+        folds every row into the index, so the lag stays bounded under endless load.
+        """
+        self._defer = True
+
+    def idle_upkeep(self) -> bool:
+        """Update the text index of one table that waits for it; return whether more wait."""
+        if not self._waiting:
+            return False
+        name = next(iter(self._waiting))
+        table = self._waiting.pop(name)
+        state = self._state(table)
+        if state.unindexed:  # maintenance may have folded the rows in since
+            try:
+                self._update_text(table, state)
+            except EvolveLabError as err:  # conflicts starved it: the next write retries
+                _log.warning("text index update of %s deferred: %s", name, err)
+        return bool(self._waiting)
 
     def _optimize(self, table: Any, state: Upkeep) -> None:
         """Compact files, fold new rows into every index, prune old versions."""
