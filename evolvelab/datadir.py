@@ -12,8 +12,24 @@ ends up inside it is EvolveLab's. A folder that already holds files and has no m
 used as it is, and never deleted.
 
 Example:
-    >>> folder = prepare(Path("/tmp/evolvelab-demo"))   # created and marked
+    >>> import tempfile
+    >>> parent = Path(tempfile.mkdtemp())
+    >>> folder = prepare(parent / "demo")               # created and marked
+    >>> is_marked(folder)
+    True
+    >>> _ = (folder / "notes.jsonl").write_text("{}")
     >>> wipe(folder)                                    # contents gone, folder kept
+    True
+    >>> [p.name for p in folder.iterdir()]
+    ['.evolvelab-data']
+    >>> remove(folder)                                  # ours: deleted
+    >>> mine = parent / "mine"                          # a user's folder, never ours
+    >>> mine.mkdir(); _ = (mine / "thesis.tex").write_text("...")
+    >>> remove(mine)
+    Traceback (most recent call last):
+        ...
+    evolvelab.errors.ConfigError: .../mine: refusing to remove this folder: EvolveLab did not create it ...
+    >>> import shutil; shutil.rmtree(parent)
 """
 
 from __future__ import annotations
@@ -232,7 +248,12 @@ def temporary(prefix: str = "evolvelab-") -> Iterator[Path]:
 
     Example:
         >>> with temporary("evolvelab-trial-") as folder:
-        ...     memory = Memory(spec, data_dir=folder)
+        ...     print(folder.name.startswith("evolvelab-trial-"), is_marked(folder))
+        True True
+        >>> folder.exists()
+        False
+
+        A trial passes the folder on as ``Memory(spec, data_dir=folder)``.
     """
     folder = make_temporary(prefix)
     try:

@@ -77,10 +77,32 @@ class AfterWriteError(EvolveLabError):
         not_run: stages that were due but did not run, e.g. ``("manage[1] (decay)",)``.
 
     Example:
-        >>> try:
-        ...     memory.add(events, scope=scope)
-        ... except AfterWriteError as err:
-        ...     print(len(err.written), "notes are stored;", err.stage, "failed")
+        A manager that asks an LLM after each add, and an LLM that fails (a ``FakeLLM``
+        with no answer queued stands in for an endpoint that is down):
+
+        >>> import shutil, tempfile
+        >>> from evolvelab import Event, Memory, Scope
+        >>> from evolvelab.testing import FakeLLM
+        >>> spec = '''
+        ... version: 1
+        ... name: demo
+        ... embedder: {type: hashing, dim: 64}
+        ... encode: [{type: turn}]
+        ... store: {type: memory}
+        ... retrieve: [{type: vector, k: 5}]
+        ... manage: [{type: mem0_update, kinds: [turn], every: 1}, {type: dedupe, every: 1}]
+        ... '''
+        >>> folder, ana = tempfile.mkdtemp(), Scope(user_id="ana")
+        >>> with Memory.from_text(spec, llm=FakeLLM(), data_dir=folder) as memory:
+        ...     _ = memory.add([Event(id="e1", content="Ana lives in Leeds.")], scope=ana)
+        ...     try:
+        ...         memory.add([Event(id="e2", content="Ana lives in Porto now.")], scope=ana)
+        ...     except AfterWriteError as err:
+        ...         print(err.stage, err.type_name, len(err.written), err.not_run)
+        ...     print(memory.count(ana), "notes stored")   # e2's note is kept
+        manage[0] mem0_update 1 ('manage[1] (dedupe)',)
+        2 notes stored
+        >>> shutil.rmtree(folder)
     """
 
     def __init__(

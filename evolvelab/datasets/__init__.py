@@ -6,10 +6,29 @@ categories, and notes on what the loader changed or left out of the source (malf
 evidence ids it repaired or dropped, tasks it could not express). ``evolvelab convert``
 writes the stream to a file; ``evolvelab eval`` scores a pipeline on it.
 
+A LoCoMo file is a list of conversations, each with dated sessions of turns and the
+questions asked about them (the dev split, conversations 0-5, holds 1,157 questions);
+one conversation with one question, written here, loads like this:
+
+    >>> import json, tempfile
+    >>> from pathlib import Path
     >>> from evolvelab.datasets import load_dataset
-    >>> data = load_dataset("locomo", "locomo-dev.json")
-    >>> len(data.stream.queries), data.categories["2"]
-    (1157, 'temporal')
+    >>> turns = [{"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a cat named Miso."},
+    ...          {"speaker": "Ben", "dia_id": "D1:2", "text": "Lovely! Send me a photo."}]
+    >>> conversation = {"speaker_a": "Ana", "speaker_b": "Ben",
+    ...                 "session_1_date_time": "1:56 pm on 8 May, 2023", "session_1": turns}
+    >>> qa = [{"question": "What is Ana's cat called?", "answer": "Miso",
+    ...        "evidence": ["D1:1"], "category": 4}]
+    >>> path = Path(tempfile.mkdtemp()) / "locomo.json"
+    >>> _ = path.write_text(json.dumps([{"sample_id": "conv-1", "conversation": conversation,
+    ...                                  "qa": qa}]))
+    >>> data = load_dataset("locomo", path)
+    >>> len(data.stream.events), len(data.stream.queries), data.categories["4"]
+    (2, 1, 'single-hop')
+    >>> query = data.stream.queries[0]
+    >>> query.user_id, query.evidence
+    ('conv-1', ['D1:1'])
+    >>> import shutil; shutil.rmtree(path.parent)
 """
 
 from __future__ import annotations
