@@ -423,12 +423,19 @@ class LanceDBStore(Store):
             return None
         return self._read_keys(table)
 
-    def _read_keys(self, table: Any) -> KnownKeys | None:
-        """Read every key of ``table`` (its insert lock held, so none is on its way in)."""
+    def _read_keys(self, table: Any, created: bool = False) -> KnownKeys | None:
+        """Read every key of ``table`` (its insert lock held, so none is on its way in).
+
+        A table this process just ``created`` is counted instead: empty unless another
+        process was quick to write it, and then read as any other.
+        """
         with insert_lock(self._path, table.name) as held:
             if held is None:
                 return None
-            known = KnownKeys.read(table, held.value)
+            if created and not table.count_rows():
+                known = KnownKeys(held.value)
+            else:
+                known = KnownKeys.read(table, held.value)
         with self._known_lock:
             self._known[table.name] = known
             self._known.move_to_end(table.name)
@@ -603,20 +610,25 @@ class LanceDBStore(Store):
 
     def _setup(self, table: Any, created: bool) -> None:
         """Check a table this process opens first; give it its indexes if it lacks them."""
-        if not created:
-            rows.check_table(table, self._path, self.resources.embedder)
         state = self._state(table)
+        if created:  # no index to look for: build them, and know it is empty
+            self._commit(lambda: self._text_index(table, rows.SEARCH_TEXT), "text index")
+            for column in _SCALAR:
+                self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
+            state.text_columns = (rows.SEARCH_TEXT,)
+            known = self._read_keys(table, created=True)
+            state.size = len(known) if known is not None else int(table.count_rows())
+            return
+        rows.check_table(table, self._path, self.resources.embedder)
         state.vector_index = lancedb_index.find(table, rows.VECTOR) is not None
         wanted = lancedb_index.text_settings(self.config)
         index = lancedb_index.find(table, rows.SEARCH_TEXT)
         if index is None or not lancedb_index.has_settings(index, wanted):
             self._commit(lambda: self._text_index(table, rows.SEARCH_TEXT), "text index")
         for column in _SCALAR:  # missing only if its creator died before adding them
-            if created or lancedb_index.find(table, column) is None:
+            if lancedb_index.find(table, column) is None:
                 self._commit(lambda c=column: lancedb_index.btree(table, c), "key index")
         self._look(table, state)
-        if created:  # nothing to read yet (or next to nothing: another writer was quick)
-            self._read_keys(table)
 
     def _look(self, table: Any, state: Upkeep) -> None:
         """Count the table's rows and list its full-text indexes into ``state``."""
