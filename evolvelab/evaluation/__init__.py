@@ -1,10 +1,28 @@
 """Evaluate memory pipelines on task streams: recall on a turn budget, latency, QA.
 
-    >>> from evolvelab.datasets import load_dataset
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
+    >>> from evolvelab.datasets import load_jsonl
+    >>> from evolvelab.datasets.sample import sample_path
     >>> from evolvelab.evaluation import evaluate_pipeline
-    >>> data = load_dataset("locomo", "locomo-dev.json")
-    >>> report = evaluate_pipeline("pipelines/bm25.yaml", data, scopes=["conv-26"])
-    >>> report.recall["10"], [r.id for r in report.results if r.rank is None][:3]
+    >>> pipeline = Path(tempfile.mkdtemp()) / "bm25.yaml"
+    >>> _ = pipeline.write_text('''
+    ... version: 1
+    ... name: bm25
+    ... embedder: {type: none}
+    ... encode: [{type: turn, speaker: true}]
+    ... store: {type: memory}
+    ... retrieve: [{type: bm25, k: 20}]
+    ... ''')
+    >>> data = load_jsonl(sample_path())     # the bundled sample stream: users ana and ben
+    >>> report = evaluate_pipeline(pipeline, data, scopes=["ana"])
+    >>> report.scopes, report.asked, report.questions    # 3 questions have no gold turn
+    (['ana'], 31, 28)
+    >>> round(report.recall["10"], 2)                     # recall@10 on user ana
+    0.41
+    >>> [r.id for r in report.results if r.rank is None][:3]     # no gold turn among the hits
+    ['ana:q01', 'ana:q02', 'ana:q03']
+    >>> shutil.rmtree(pipeline.parent)
 
 - :func:`evaluate` scores an opened memory; :func:`evaluate_pipeline` builds one from a
   YAML file on a fresh temporary data directory.

@@ -17,10 +17,31 @@ annotated against every other episode serves any order; :func:`permute` shuffles
 task blocks, and :func:`evaluate_tasks_pipeline` replays a few permutations on fresh
 memories for the order-robustness spread.
 
+ExpRAG (``pipelines/exprag.yaml``: one note per episode, retrieved by similarity), here
+with a hashing embedder and an in-memory store, on the bundled task stream, in its own
+order and two permutations:
+
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
     >>> from evolvelab.datasets.tasks import load_tasks, tasks_sample_path
     >>> from evolvelab.evaluation.experiential import evaluate_tasks_pipeline
-    >>> report = evaluate_tasks_pipeline("pipelines/exprag.yaml", load_tasks(tasks_sample_path()))
-    >>> report.helpful_recall["5"], report.experience.robustness["misleading_rate"]["5"].std
+    >>> pipeline = Path(tempfile.mkdtemp()) / "exprag.yaml"
+    >>> _ = pipeline.write_text('''
+    ... version: 1
+    ... name: exprag
+    ... embedder: {type: hashing, dim: 256}
+    ... encode: [{type: experience, index: episode}]
+    ... store: {type: memory}
+    ... retrieve: [{type: vector, k: 10}]
+    ... ''')
+    >>> data = load_tasks(tasks_sample_path())
+    >>> report = evaluate_tasks_pipeline(pipeline, data, permutations=2)
+    >>> len(report.experience.orders), round(report.helpful_recall["5"], 2)
+    (3, 0.71)
+    >>> spread = report.experience.robustness["misleading_rate"]["5"]   # over the 3 orders
+    >>> spread.min <= report.misleading_rate["5"] <= spread.max
+    True
+    >>> shutil.rmtree(pipeline.parent)
 """
 
 from __future__ import annotations

@@ -75,8 +75,15 @@ def recall_at_k(hits: Sequence[Hit], gold: Iterable[str], k: int) -> float | Non
     Returns ``None`` when there is no gold evidence (the question is not scorable).
 
     Example:
-        >>> recall_at_k(hits, ["D1:3", "D2:7"], k=10)
-        0.5
+        A session summary covering two turns, then one turn (the summary spends two ids):
+
+        >>> from evolvelab.types import Hit, Note
+        >>> summary = Note(id="n1", content="...", kind="summary", source_ids=["D1:1", "D1:3"])
+        >>> turn = Note(id="n2", content="...", source_ids=["D2:7"])
+        >>> hits = [Hit(note=summary, score=0.9, channel="vector"),
+        ...         Hit(note=turn, score=0.8, channel="vector")]
+        >>> recall_at_k(hits, ["D1:3", "D2:7"], k=2), recall_at_k(hits, ["D1:3", "D2:7"], k=3)
+        (0.5, 1.0)
     """
     return recall_at_k_ids(ranked_sources(hits), gold, k)
 

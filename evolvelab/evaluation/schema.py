@@ -205,10 +205,29 @@ class EvalReport(_Model):
     """The result of evaluating one pipeline on one dataset.
 
     Example:
-        >>> report = evaluate(memory, load_dataset("locomo", "locomo-dev.json"))
-        >>> report.recall["10"], report.search_ms.p95
-        (0.61, 12.3)
-        >>> report.write("report.json")            # per-query results left out
+        >>> import shutil, tempfile
+        >>> from pathlib import Path
+        >>> from evolvelab import Memory
+        >>> from evolvelab.datasets import load_jsonl
+        >>> from evolvelab.datasets.sample import sample_path
+        >>> from evolvelab.evaluation import evaluate
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> spec = '''
+        ... version: 1
+        ... name: bm25
+        ... embedder: {type: none}
+        ... encode: [{type: turn, speaker: true}]
+        ... store: {type: memory}
+        ... retrieve: [{type: bm25, k: 20}]
+        ... '''
+        >>> with Memory.from_text(spec, data_dir=folder / "data") as memory:
+        ...     report = evaluate(memory, load_jsonl(sample_path()), scopes=["ana"])
+        >>> round(report.recall["10"], 2), report.search_ms.p95 > 0     # user ana
+        (0.41, True)
+        >>> report.write(folder / "report.json")          # per-query results left out
+        >>> EvalReport.read(folder / "report.json").results is None
+        True
+        >>> shutil.rmtree(folder)
     """
 
     pipeline: str = Field(description="Pipeline name.")
