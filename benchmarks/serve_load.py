@@ -20,6 +20,12 @@ Then the crash check: 16 clients add for ``--crash-after`` seconds, the server g
 SIGKILL while requests are in flight, is restarted on the same data folder, and every
 add that had been acknowledged (200) is looked up by note id. The goal is all of them.
 
+With ``--with-memory``, the same levels then run against the in-process ``memory``
+store in the same run (the server, log and fsync without LanceDB), and each level
+reports the ratio of the two servers' CPU time per event: what the store costs, in
+units of what the rest of the server costs, measured under the same machine load.
+Each level also records the load average at its start and end.
+
 Clients and server share the machine, so client CPU time counts against the server.
 Every number is from this run (``--out`` keeps the JSON); the data are synthetic
 sentences the script writes itself.
@@ -27,8 +33,8 @@ sentences the script writes itself.
 Usage::
 
     python benchmarks/serve_load.py [--clients 1,4,16,64] [--seconds 8] [--events 4]
-        [--search-share 0.3] [--store lancedb|memory] [--shared-user] [--no-fts-fresh]
-        [--out serve_load.json]
+        [--search-share 0.3] [--store lancedb|memory] [--with-memory] [--shared-user]
+        [--no-fts-fresh] [--out serve_load.json]
 """
 
 from __future__ import annotations
@@ -153,6 +159,7 @@ async def level(url: str, clients: int, seconds: float, events: int, share: floa
     they change latency and throughput.
     """
     out: dict[str, Any] = {"add_ms": [], "search_ms": [], "acked": [], "errors": Counter()}
+    load_before = os.getloadavg()[0]
     limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         before = (await http.get(f"{url}/v1/stats")).json()
@@ -175,6 +182,7 @@ async def level(url: str, clients: int, seconds: float, events: int, share: floa
     sizes = [size for size, count in groups.items() for _ in range(count)]
     return {
         "clients": clients,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "seconds": round(elapsed, 2),
         "events_per_s": round(len(out["acked"]) / elapsed, 1),
         "requests_per_s": round((len(out["add_ms"]) + len(out["search_ms"])) / elapsed, 1),
@@ -219,6 +227,9 @@ def main() -> None:
     parser.add_argument("--store", choices=["lancedb", "memory"], default="lancedb",
                         help="memory: the in-process store, to see the server's own cost "
                              "(no crash check: it keeps nothing on disk).")  # fmt: skip
+    parser.add_argument("--with-memory", action="store_true",
+                        help="Then run the same levels against --store memory and report the "
+                             "ratio of server CPU per event (same run, same machine load).")  # fmt: skip
     parser.add_argument("--shared-user", action="store_true",
                         help="Every client writes and searches one user's memory (a shared agent "
                              "memory) instead of one user per client.")  # fmt: skip
@@ -230,24 +241,19 @@ def main() -> None:
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         root = Path(tmp)
-        pipeline = root / "serve-load.yaml"
-        extra = ", fts_fresh: false" if args.no_fts_fresh and args.store == "lancedb" else ""
-        pipeline.write_text(PIPELINE % (args.store, extra))
-        log = root / "server.log"
-        process, url = start(pipeline, root / "data", log)
-        levels = []
-        try:
-            for index, count in enumerate(counts):
-                result = asyncio.run(level(url, count, args.seconds, args.events, args.search_share,
-                                           offset=index * 100, shared=args.shared_user,
-                                           pid=process.pid))  # fmt: skip
-                levels.append(result)
-                print(json.dumps(result), flush=True)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
+        levels, pipeline = _run_levels(root, args.store, counts, args)
+        memory_levels = None
+        if args.with_memory and args.store != "memory":
+            memory_levels, _ = _run_levels(root / "memory", "memory", counts, args)
+            for level_result, memory in zip(levels, memory_levels, strict=True):
+                mine, theirs = level_result["server_cpu_ms_per_event"], memory["server_cpu_ms_per_event"]
+                level_result["cpu_per_event_vs_memory"] = round(mine / theirs, 2) if mine and theirs else None
+                print(json.dumps({"clients": level_result["clients"], "memory_store": memory,
+                                  "cpu_per_event_vs_memory": level_result["cpu_per_event_vs_memory"]}),
+                      flush=True)  # fmt: skip
         crash = None
         if args.store == "lancedb":
+            log = root / "server.log"
             process, url = start(pipeline, root / "data", log)
             acked = asyncio.run(crash_run(url, process, args.crash_after, args.events))
             process.wait(30)
@@ -266,23 +272,47 @@ def main() -> None:
                "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()[0],
                "events_per_add": args.events,
                "search_share": args.search_share, "seconds_per_level": args.seconds,
-               "levels": levels, "crash": crash}  # fmt: skip
+               "levels": levels, "memory_store_levels": memory_levels, "crash": crash}  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(_markdown(results))
 
 
+def _run_levels(root: Path, store: str, counts: list[int], args: argparse.Namespace) -> tuple[list[dict[str, Any]], Path]:
+    """Serve a fresh ``store`` under ``root`` and run each client count against it."""
+    root.mkdir(parents=True, exist_ok=True)
+    pipeline = root / "serve-load.yaml"
+    extra = ", fts_fresh: false" if args.no_fts_fresh and store == "lancedb" else ""
+    pipeline.write_text(PIPELINE % (store, extra))
+    process, url = start(pipeline, root / "data", root / "server.log")
+    levels = []
+    try:
+        for index, count in enumerate(counts):
+            result = asyncio.run(level(url, count, args.seconds, args.events, args.search_share,
+                                       offset=index * 100, shared=args.shared_user,
+                                       pid=process.pid))  # fmt: skip
+            levels.append({"store": store, **result})
+            print(json.dumps(levels[-1]), flush=True)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    return levels, pipeline
+
+
 def _markdown(results: dict[str, Any]) -> str:
-    head = ("| clients | events/s acked | requests/s | add p50 / p95 / p99 ms | search p50 / p95 / p99 ms "
-            "| adds per commit (mean / max) | server CPU ms per event / request | errors |\n"
-            "|---|---|---|---|---|---|---|---|")  # fmt: skip
+    head = ("| store, clients | events/s acked | requests/s | add p50 / p95 / p99 ms | search p50 / p95 / p99 ms "
+            "| adds per commit (mean / max) | server CPU ms per event / request | vs memory store "
+            "| load average | errors |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     rows = [
-        f"| {r['clients']} | {r['events_per_s']} | {r['requests_per_s']} | "
+        f"| {r.get('store', results['store'])}, {r['clients']} | {r['events_per_s']} | {r['requests_per_s']} | "
         f"{r['add_p50_ms']} / {r['add_p95_ms']} / {r['add_p99_ms']} | "
         f"{r['search_p50_ms']} / {r['search_p95_ms']} / {r['search_p99_ms']} | "
         f"{r['adds_per_commit_mean']} / {r['adds_per_commit_max']} | "
-        f"{r['server_cpu_ms_per_event']} / {r['server_cpu_ms_per_request']} | {r['errors'] or '-'} |"
-        for r in results["levels"]
+        f"{r['server_cpu_ms_per_event']} / {r['server_cpu_ms_per_request']} | "
+        f"{r.get('cpu_per_event_vs_memory') or '-'} | {r['load_average'][0]} → {r['load_average'][1]} | "
+        f"{r['errors'] or '-'} |"
+        for r in [*results["levels"], *(results.get("memory_store_levels") or [])]
     ]
     steps = [
         f"{r['clients']} clients: " + ", ".join(f"{k} {v}" for k, v in r["commit_ms_by_step"].items())
