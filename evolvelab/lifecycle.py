@@ -5,15 +5,32 @@ each as a method (``memory.get``, ``memory.list``, ``memory.update`` ...). When 
 keeps an event log (:meth:`Memory.use_event_log`), every change goes to the log first and
 is durable before the call returns; see :mod:`evolvelab.eventlog`.
 
-    >>> memory.use_event_log()
+    >>> import shutil, tempfile
+    >>> from evolvelab import Memory
+    >>> spec = '''
+    ... version: 1
+    ... name: chat
+    ... embedder: {type: hashing, dim: 64}
+    ... encode: [{type: turn, speaker: true}]
+    ... store: {type: memory}
+    ... retrieve: [{type: vector, k: 5}]
+    ... '''
+    >>> folder = tempfile.mkdtemp()
+    >>> memory = Memory.from_text(spec, data_dir=folder).open()
+    >>> memory.use_event_log()              # a new log: nothing to recover
+    ReplayReport(entries=0, events=0, updates=0, deletes=0, forgets=0, outcomes=0, failures=[])
     >>> memory.add(messages=[{"role": "user", "name": "Ana", "content": "I moved to Lisbon."}],
-    ...            scope={"user_id": "ana"})
+    ...            scope={"user_id": "ana"}).summary()
+    '1 note written'
     >>> page = memory.list({"user_id": "ana"}, limit=20)
-    >>> memory.update(page.notes[0].id, {"user_id": "ana"}, content="Ana moved to Porto.")
-    >>> [v.content for v in memory.history(page.notes[0].id, {"user_id": "ana"})]
-    ['Ana: I moved to Lisbon.', 'Ana moved to Porto.']
+    >>> note = memory.update(page.notes[0].id, {"user_id": "ana"}, content="Ana moved to Porto.")
+    >>> note.version, [v.content for v in memory.history(note.id, {"user_id": "ana"})]
+    (2, ['Ana: I moved to Lisbon.', 'Ana moved to Porto.'])
     >>> memory.forget({"user_id": "ana"})   # notes gone, and their events erased from the log
     1
+    >>> list(memory.export({"user_id": "ana"}))
+    []
+    >>> memory.close(); shutil.rmtree(folder)
 
 Group commit (:mod:`evolvelab.group_commit`, re-exported here) writes several ``add``
 requests, of any scopes, with one log fsync and one store write.
@@ -89,6 +106,8 @@ class Message(BaseModel):
 
     Example:
         >>> Message(role="user", content="I moved to Lisbon.", name="Ana")
+        Message(role='user', content='I moved to Lisbon.', name='Ana', id=None, timestamp=None,
+                session_id=None, metadata={})
     """
 
     model_config = ConfigDict(extra="forbid")
