@@ -156,7 +156,7 @@ class OpenAILLMConfig(_EndpointConfig):
 
     Example:
         >>> OpenAILLMConfig(model="gpt-4o-mini")
-        OpenAILLMConfig(type='openai', model='gpt-4o-mini', ..., api_key_env='OPENAI_API_KEY')
+        OpenAILLMConfig(type='openai', model='gpt-4o-mini', ..., api_key_env='OPENAI_API_KEY', mode='tools')
         >>> OpenAILLMConfig(model="qwen2.5-7b", base_url="http://gpu:8000/v1", api_key_env=None)
         OpenAILLMConfig(type='openai', model='qwen2.5-7b', ...)
     """
@@ -179,7 +179,8 @@ class OllamaLLMConfig(_EndpointConfig):
 
     Example:
         >>> OllamaLLMConfig(model="llama3.2")
-        OllamaLLMConfig(type='ollama', model='llama3.2', ..., base_url='http://localhost:11434/v1')
+        OllamaLLMConfig(type='ollama', model='llama3.2', ..., base_url='http://localhost:11434/v1',
+                        api_key_env=None, mode='json')
     """
 
     type: Literal["ollama"] = "ollama"
@@ -388,9 +389,21 @@ class OpenAILLM(_InstructorLLM):
     """Structured output from an OpenAI-compatible endpoint.
 
     Example:
-        >>> llm = OpenAILLM(OpenAILLMConfig(model="gpt-4o-mini"))
-        >>> llm.open()                      # reads $OPENAI_API_KEY
-        >>> llm.extract([{"role": "user", "content": "..."}], Facts)
+        The key comes from the environment variable ``api_key_env`` names, read when the
+        client is made (never from the pipeline YAML):
+
+        >>> config = OpenAILLMConfig(model="gpt-4o-mini", api_key_env="EXAMPLE_UNSET_KEY")
+        >>> OpenAILLM(config).open()
+        Traceback (most recent call last):
+            ...
+        evolvelab.llm.LLMError: openai LLM 'gpt-4o-mini' at https://api.openai.com/v1: environment variable EXAMPLE_UNSET_KEY is not set; ...
+
+        With the key exported, ``open`` creates the client (no request is sent) and
+        ``extract`` returns an instance of the pydantic model asked for::
+
+            llm = OpenAILLM(OpenAILLMConfig(model="gpt-4o-mini"))
+            llm.open()                      # reads $OPENAI_API_KEY
+            facts = llm.extract([{"role": "user", "content": "..."}], ExtractedFacts)
     """
 
     config_model: ClassVar[type[OpenAILLMConfig]] = OpenAILLMConfig
@@ -401,8 +414,22 @@ class OllamaLLM(_InstructorLLM):
     """Structured output from a local Ollama model (no key needed).
 
     Example:
+        >>> from evolvelab.modules.encode.fact import ExtractedFacts
         >>> llm = OllamaLLM(OllamaLLMConfig(model="llama3.2"))
+        >>> llm.open()                      # no key needed; no request is sent
+        >>> llm.endpoint
+        'http://localhost:11434/v1'
+
+        A server that is not there is an :class:`LLMConnectionError` naming the endpoint:
+
+        >>> down = OllamaLLMConfig(model="llama3.2", base_url="http://127.0.0.1:9/v1",
+        ...                        http_retries=0)
+        >>> llm = OllamaLLM(down)
         >>> llm.open()
+        >>> llm.extract([{"role": "user", "content": "Ana moved to Lisbon."}], ExtractedFacts)
+        Traceback (most recent call last):
+            ...
+        evolvelab.llm.LLMConnectionError: ollama LLM 'llama3.2' at http://127.0.0.1:9/v1: endpoint unreachable: ...
     """
 
     config_model: ClassVar[type[OllamaLLMConfig]] = OllamaLLMConfig
