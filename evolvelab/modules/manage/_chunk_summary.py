@@ -64,7 +64,20 @@ def extractive_summary(
         sentences: how many sentences to keep.
 
     Example:
-        >>> summary, words = extractive_summary(notes, df, len(all_notes), terms=8, sentences=3)
+        A chunk of two turns, weighed against its owner's four turns:
+
+        >>> from datetime import UTC, datetime
+        >>> from evolvelab.types import Note
+        >>> may = datetime(2023, 5, 8, tzinfo=UTC)
+        >>> chunk = [Note(id="t1", content="Ana: I started pottery classes. The teacher is great.",
+        ...               valid_from=may),
+        ...          Note(id="t2", content="Ben: Pottery? Show me your first bowl!", valid_from=may)]
+        >>> rest = [Note(id="t3", content="Ana: The bus was late again."),
+        ...         Note(id="t4", content="Ben: My teacher moved to Leeds.")]
+        >>> df, total = document_frequency(chunk + rest)
+        >>> summary, words = extractive_summary(chunk, df, total, terms=3, sentences=2)
+        >>> summary
+        '[8 May 2023] pottery, started, classes | Ana: I started pottery classes. | Ben: Pottery?'
     """
     tf = Counter(t for note in members for t in _terms(note.content))
     weight = {t: n * math.log(1 + total / max(df.get(t, 0), 1)) for t, n in tf.items()}

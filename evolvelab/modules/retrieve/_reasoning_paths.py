@@ -76,6 +76,7 @@ def path_messages(query: str, notes: Sequence[Note]) -> list[dict[str, str]]:
     """Return the chat messages asking for one reasoning path per note.
 
     Example:
+        >>> note = Note(id="n1", content="Ana's cat   is Pepper.")
         >>> path_messages("What is Ana's cat called?", [note])[1]["content"]
         "Question: What is Ana's cat called?\\n\\nMemories:\\n[M1] Ana's cat is Pepper."
     """

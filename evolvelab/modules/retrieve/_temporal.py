@@ -255,8 +255,9 @@ def parse_window(text: str, now: datetime) -> TimeWindow | None:
         now: when it is asked (naive means UTC).
 
     Example:
-        >>> parse_window("Where did Ana go last summer?", datetime(2023, 10, 2, tzinfo=UTC))
-        TimeWindow(start=datetime(2023, 6, 1, ...), end=datetime(2023, 9, 1, ...), expression='last summer')
+        >>> window = parse_window("Where did Ana go last summer?", datetime(2023, 10, 2, tzinfo=UTC))
+        >>> window.start.date(), window.end.date(), window.expression
+        (datetime.date(2023, 6, 1), datetime.date(2023, 9, 1), 'last summer')
     """
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     return _relative(text) or _absolute(text, now) or _deictic(text, now)
