@@ -1,10 +1,28 @@
 """The runtime: build a pipeline from its spec (no I/O), open it, and use it.
 
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
     >>> from evolvelab import Memory, Event, Scope
-    >>> with Memory.from_yaml("pipelines/hybrid.yaml") as memory:
-    ...     memory.add([Event(id="1", content="I adopted a cat named Miso.")],
-    ...                scope=Scope(user_id="ana"))
-    ...     hits = memory.search("What is my cat called?", scope=Scope(user_id="ana"))
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "turns.yaml").write_text('''
+    ... version: 1
+    ... name: turns
+    ... embedder: {type: hashing, dim: 256}
+    ... encode: [{type: turn}]
+    ... store: {type: memory}
+    ... retrieve: [{type: vector, k: 5}]
+    ... ''')
+    >>> ana = Scope(user_id="ana")
+    >>> with Memory.from_yaml(folder / "turns.yaml", data_dir=folder / "data") as memory:
+    ...     _ = memory.add([Event(id="1", content="I adopted a cat named Miso."),
+    ...                     Event(id="2", content="The train to Leeds was late.")], scope=ana)
+    ...     hits = memory.search("What is my cat called?", scope=ana)
+    >>> hits[0].note.content, hits[0].note.source_ids
+    ('I adopted a cat named Miso.', ['1'])
+    >>> shutil.rmtree(folder)
+
+The checkout's ``pipelines/`` folder holds ready ones (``hybrid.yaml``: MiniLM vectors
+and BM25 in LanceDB, fused).
 
 Building checks what the config model cannot: every stage's store capabilities are
 offered by some store, the graph slot holds a graph store, and each stage's own
