@@ -137,9 +137,25 @@ class CachedEmbedder(Embedder):
     cached and only the model is kept: what selection uses to time every finalist alike.
 
     Example:
-        >>> cache = EmbeddingCache("out/embeddings.sqlite")
-        >>> embedder = CachedEmbedder(MiniLMEmbedder(), cache)
-        >>> Memory(spec, embedder=embedder, data_dir=tmp)
+        >>> import shutil, tempfile
+        >>> from pathlib import Path
+        >>> from evolvelab.embed import HashingEmbedder, HashingEmbedderConfig
+        >>> path = Path(tempfile.mkdtemp()) / "embeddings.sqlite"
+        >>> cache = EmbeddingCache(path)
+        >>> embedder = CachedEmbedder(HashingEmbedder(HashingEmbedderConfig(dim=64)), cache)
+        >>> embedder.embed(["I adopted a cat.", "The train was late."]).shape
+        (2, 64)
+        >>> embedder.embed(["I adopted a cat.", "Miso is grey."]).shape    # one text is new
+        (2, 64)
+        >>> cache.hits, cache.misses
+        (1, 3)
+        >>> embedder.release(); cache.close()
+        >>> again = EmbeddingCache(path)        # another worker, or a resumed run
+        >>> sorted(again.get(embedder.model_id, ["I adopted a cat.", "Not seen yet."]))
+        ['I adopted a cat.']
+        >>> again.close(); shutil.rmtree(path.parent)
+
+        A trial hands it to its memory: ``Memory(spec, embedder=embedder, data_dir=folder)``.
     """
 
     config_model: ClassVar[type[EmbedderConfig]] = EmbedderConfig

@@ -11,8 +11,32 @@ budget: ``recall@10`` is ``recall`` read at ``k = 10``.
     >>> table = objective_table()
     >>> table.direction("recall@10"), table.unit("search_p95")
     ('maximize', 'ms')
-    >>> table.read(report, "hit@10")        # doctest: +SKIP
-    0.83
+
+Reading a report of BM25 on the bundled sample stream (user ana):
+
+    >>> import shutil, tempfile
+    >>> from evolvelab import Memory
+    >>> from evolvelab.datasets import load_jsonl
+    >>> from evolvelab.datasets.sample import sample_path
+    >>> from evolvelab.evaluation import evaluate
+    >>> spec = '''
+    ... version: 1
+    ... name: bm25
+    ... embedder: {type: none}
+    ... encode: [{type: turn, speaker: true}]
+    ... store: {type: memory}
+    ... retrieve: [{type: bm25, k: 20}]
+    ... '''
+    >>> folder = tempfile.mkdtemp()
+    >>> with Memory.from_text(spec, data_dir=folder) as memory:
+    ...     report = evaluate(memory, load_jsonl(sample_path()), scopes=["ana"], ks=[5, 10])
+    >>> round(table.read(report, "recall@10"), 2), round(table.read(report, "hit@10"), 2)
+    (0.41, 0.43)
+    >>> table.read(report, "recall@20")
+    Traceback (most recent call last):
+        ...
+    evolvelab.errors.EvolveLabError: the report has no recall@20 (budgets: 5, 10)
+    >>> shutil.rmtree(folder)
 
 A plugin adds one by returning it from the hook::
 
@@ -74,8 +98,10 @@ class Metric:
             lower costs is selected.
 
     Example:
-        >>> Metric("mrr", read=lambda r, k: r.mrr, direction="maximize", unit="share",
-        ...        description="Mean reciprocal rank of the first gold turn.")
+        >>> mrr = Metric("mrr", read=lambda r, k: r.mrr, direction="maximize", unit="share",
+        ...              description="Mean reciprocal rank of the first gold turn.")
+        >>> mrr.budget, mrr.cost        # read once per report, not per turn budget; not a cost
+        (False, False)
     """
 
     name: str
