@@ -3,12 +3,20 @@
 Optuna keeps a trial's extra data as JSON user attrs. Every attr the evolver writes is a
 field of :class:`TrialRecord`, stored under ``evolvelab.<field>``;
 :meth:`TrialRecord.to_attrs` writes them and :meth:`TrialRecord.from_trial` reads a
-finished (or running) trial back, so no other module spells an attr key::
+finished (or running) trial back, so no other module spells an attr key:
 
-    >>> record = TrialRecord.from_trial(frozen)
-    >>> record.origin, record.train.metrics["recall@10"]
-    ('sampler', 0.61)
-    >>> trial.set_user_attr(*next(iter(TrialRecord.attrs(seconds=3.2).items())))
+    >>> import optuna
+    >>> study = optuna.create_study(direction="maximize")      # in memory
+    >>> trial = study.ask()
+    >>> train = Scores(users=["ana"], questions=28, metrics={"recall@10": 0.41})
+    >>> TrialRecord.attrs(seconds=3.2)
+    {'evolvelab.seconds': 3.2}
+    >>> for key, value in TrialRecord.attrs(origin="sampler", train=train, seconds=3.2).items():
+    ...     trial.set_user_attr(key, value)
+    >>> _ = study.tell(trial, 0.41)
+    >>> record = TrialRecord.from_trial(study.trials[0])
+    >>> record.state, record.origin, record.train.metrics["recall@10"], record.seconds
+    ('complete', 'sampler', 0.41, 3.2)
 """
 
 from __future__ import annotations

@@ -18,7 +18,27 @@ once, at the end); with folds, the cross-validated gain: for each fold, the rule
 picks a winner from the *other* folds' scores, and its gain over the base is read on
 that fold; the mean over folds is what the choice is worth on unseen users.
 
-    >>> pick([base, a, b], rule=Rule("recall@10", "maximize", 0.0))
+With folds, a trial better on average but worse than the base on one fold does not
+qualify:
+
+    >>> rule = Rule("recall@10", "maximize", tolerance=0.0)
+    >>> base = Finalist(0, "base", "...", train={}, folds=[{"recall@10": 0.60}, {"recall@10": 0.50}])
+    >>> lucky = Finalist(7, "best", "...", train={}, folds=[{"recall@10": 0.80}, {"recall@10": 0.45}])
+    >>> steady = Finalist(9, "best", "...", train={}, folds=[{"recall@10": 0.65}, {"recall@10": 0.55}])
+    >>> pick([base, lucky, steady], rule, folds=[0, 1]).number
+    9
+
+Within the tolerance, the cheaper pipeline wins (costs relative to the base's):
+
+    >>> rule = Rule("recall@10", "maximize", tolerance=0.02, costs=("search_p95",))
+    >>> base = Finalist(0, "base", "...", train={}, validation={"recall@10": 0.60},
+    ...                 costs={"search_p95": 10.0})
+    >>> slow = Finalist(3, "best", "...", train={}, validation={"recall@10": 0.61},
+    ...                 costs={"search_p95": 24.0})
+    >>> relative_costs([base, slow], rule.costs)
+    {0: 1.0, 3: 2.4}
+    >>> pick([base, slow], rule).role
+    'base'
 """
 
 from __future__ import annotations
