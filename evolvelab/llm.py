@@ -156,7 +156,8 @@ class OpenAILLMConfig(_EndpointConfig):
 
     Example:
         >>> OpenAILLMConfig(model="gpt-4o-mini")
-        OpenAILLMConfig(type='openai', model='gpt-4o-mini', ..., api_key_env='OPENAI_API_KEY', mode='tools')
+        OpenAILLMConfig(type='openai', model='gpt-4o-mini', ..., base_url=None,
+                        api_key_env='OPENAI_API_KEY', mode='tools')
         >>> OpenAILLMConfig(model="qwen2.5-7b", base_url="http://gpu:8000/v1", api_key_env=None)
         OpenAILLMConfig(type='openai', model='qwen2.5-7b', ...)
     """
@@ -392,11 +393,11 @@ class OpenAILLM(_InstructorLLM):
         The key comes from the environment variable ``api_key_env`` names, read when the
         client is made (never from the pipeline YAML):
 
-        >>> config = OpenAILLMConfig(model="gpt-4o-mini", api_key_env="EXAMPLE_UNSET_KEY")
+        >>> config = OpenAILLMConfig(model="gpt-4o-mini", api_key_env="NO_SUCH_KEY")
         >>> OpenAILLM(config).open()
         Traceback (most recent call last):
             ...
-        evolvelab.llm.LLMError: openai LLM 'gpt-4o-mini' at https://api.openai.com/v1: environment variable EXAMPLE_UNSET_KEY is not set; ...
+        evolvelab.llm.LLMError: openai LLM ...: environment variable NO_SUCH_KEY is not set; ...
 
         With the key exported, ``open`` creates the client (no request is sent) and
         ``extract`` returns an instance of the pydantic model asked for::
@@ -429,7 +430,7 @@ class OllamaLLM(_InstructorLLM):
         >>> llm.extract([{"role": "user", "content": "Ana moved to Lisbon."}], ExtractedFacts)
         Traceback (most recent call last):
             ...
-        evolvelab.llm.LLMConnectionError: ollama LLM 'llama3.2' at http://127.0.0.1:9/v1: endpoint unreachable: ...
+        evolvelab.llm.LLMConnectionError: ollama LLM 'llama3.2' at http://127.0.0.1:9/v1: ...
     """
 
     config_model: ClassVar[type[OllamaLLMConfig]] = OllamaLLMConfig

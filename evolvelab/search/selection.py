@@ -22,9 +22,10 @@ With folds, a trial better on average but worse than the base on one fold does n
 qualify:
 
     >>> rule = Rule("recall@10", "maximize", tolerance=0.0)
-    >>> base = Finalist(0, "base", "...", train={}, folds=[{"recall@10": 0.60}, {"recall@10": 0.50}])
-    >>> lucky = Finalist(7, "best", "...", train={}, folds=[{"recall@10": 0.80}, {"recall@10": 0.45}])
-    >>> steady = Finalist(9, "best", "...", train={}, folds=[{"recall@10": 0.65}, {"recall@10": 0.55}])
+    >>> def folds(*recalls): return [{"recall@10": r} for r in recalls]
+    >>> base = Finalist(0, "base", "...", train={}, folds=folds(0.60, 0.50))
+    >>> lucky = Finalist(7, "best", "...", train={}, folds=folds(0.80, 0.45))   # mean 0.625
+    >>> steady = Finalist(9, "best", "...", train={}, folds=folds(0.65, 0.55))  # mean 0.600
     >>> pick([base, lucky, steady], rule, folds=[0, 1]).number
     9
 

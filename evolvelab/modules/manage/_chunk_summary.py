@@ -69,9 +69,9 @@ def extractive_summary(
         >>> from datetime import UTC, datetime
         >>> from evolvelab.types import Note
         >>> may = datetime(2023, 5, 8, tzinfo=UTC)
-        >>> chunk = [Note(id="t1", content="Ana: I started pottery classes. The teacher is great.",
-        ...               valid_from=may),
-        ...          Note(id="t2", content="Ben: Pottery? Show me your first bowl!", valid_from=may)]
+        >>> chunk = [Note(id="t1", valid_from=may,
+        ...               content="Ana: I started pottery classes. The teacher is great."),
+        ...          Note(id="t2", valid_from=may, content="Ben: Pottery? Show me a bowl!")]
         >>> rest = [Note(id="t3", content="Ana: The bus was late again."),
         ...         Note(id="t4", content="Ben: My teacher moved to Leeds.")]
         >>> df, total = document_frequency(chunk + rest)

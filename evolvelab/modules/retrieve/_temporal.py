@@ -255,7 +255,8 @@ def parse_window(text: str, now: datetime) -> TimeWindow | None:
         now: when it is asked (naive means UTC).
 
     Example:
-        >>> window = parse_window("Where did Ana go last summer?", datetime(2023, 10, 2, tzinfo=UTC))
+        >>> asked = datetime(2023, 10, 2, tzinfo=UTC)
+        >>> window = parse_window("Where did Ana go last summer?", asked)
         >>> window.start.date(), window.end.date(), window.expression
         (datetime.date(2023, 6, 1), datetime.date(2023, 9, 1), 'last summer')
     """
