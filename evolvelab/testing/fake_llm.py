@@ -1,10 +1,17 @@
 """A scripted LLM for tests: queue the answers, get them back in order, fail loudly.
 
 Example:
+    >>> from pydantic import BaseModel
+    >>> class Keywords(BaseModel):
+    ...     words: list[str]
     >>> llm = FakeLLM().queue(Keywords(words=["hiking"]))
     >>> llm.extract([{"role": "user", "content": "Keywords of: I went hiking"}], Keywords)
     Keywords(words=['hiking'])
     >>> llm.assert_empty()
+    >>> llm.extract([{"role": "user", "content": "Keywords of: I went sailing"}], Keywords)
+    Traceback (most recent call last):
+        ...
+    evolvelab.testing.fake_llm.FakeLLMError: FakeLLM: call #2 asked for Keywords but nothing is queued ...
 """
 
 from __future__ import annotations
