@@ -96,6 +96,8 @@ class StreamHeader(_Line):
 
     Example:
         >>> StreamHeader(name="sample", description="two friends, ten sessions")
+        StreamHeader(type='stream', name='sample', version=1,
+                     description='two friends, ten sessions')
     """
 
     type: Literal["stream"] = Field("stream", description="Record type, always 'stream'.")
@@ -115,8 +117,12 @@ class EventRecord(_Scoped):
     """Carry one :class:`~evolvelab.types.Event` plus the scope it belongs to.
 
     Example:
-        >>> EventRecord(id="ana:S1:3", content="I work at a pharmacy.", speaker="Ana",
-        ...             timestamp="2023-01-14T10:05:00", session_id="ana:S1", user_id="ana")
+        >>> event = EventRecord(id="ana:S1:3", content="I work at a pharmacy.", speaker="Ana",
+        ...                     timestamp="2023-01-14T10:05:00", session_id="ana:S1", user_id="ana")
+        >>> event.timestamp                 # a time without a zone is read as UTC
+        datetime.datetime(2023, 1, 14, 10, 5, tzinfo=datetime.timezone.utc)
+        >>> event.type, event.kind
+        ('event', 'turn')
     """
 
     type: Literal["event"] = Field("event", description="Record type, always 'event'.")
@@ -147,6 +153,9 @@ class QueryRecord(_Scoped):
     Example:
         >>> QueryRecord(id="q1", text="What is Ana's job?", user_id="ana",
         ...             evidence=["ana:S1:3"], answer="pharmacist", category="single-hop")
+        QueryRecord(user_id='ana', agent_id=None, type='query', id='q1', text="What is Ana's job?",
+                    at=None, evidence=['ana:S1:3'], answer='pharmacist', category='single-hop',
+                    distractor=None, misleading=None)
     """
 
     type: Literal["query"] = Field("query", description="Record type, always 'query'.")
@@ -173,6 +182,8 @@ class OutcomeRecord(_Scoped):
 
     Example:
         >>> OutcomeRecord(query_id="q1", success=True, score=1.0, used_ids=["n_1"])
+        OutcomeRecord(user_id=None, agent_id=None, type='outcome', query_id='q1', success=True,
+                      score=1.0, used_ids=['n_1'], at=None, detail='')
     """
 
     type: Literal["outcome"] = Field("outcome", description="Record type, always 'outcome'.")
