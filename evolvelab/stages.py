@@ -299,6 +299,8 @@ class Issue:
     Example:
         >>> Issue(("channels", 1), "unknown channel 'bm52'", allowed=("bm25", "vector"),
         ...       suggestion="bm25")
+        Issue(field=('channels', 1), message="unknown channel 'bm52'", allowed=('bm25', 'vector'),
+              suggestion='bm25')
     """
 
     field: tuple[str | int, ...]
@@ -330,8 +332,11 @@ class TypeLookup(Protocol):
     ``kind`` is ``encoder``, ``store``, ``retriever``, ``manager``, ``embedder`` or ``llm``.
 
     Example:
-        >>> [e.name for e in registry.entries("retriever") if e.cls.source]
-        ['bm25', 'recency', 'vector', ...]
+        >>> from evolvelab.registry import default_registry
+        >>> registry = default_registry()
+        >>> sources = [e.name for e in registry.entries("retriever") if e.cls.source]
+        >>> "bm25" in sources, "neighbours" in sources    # neighbours refines others' hits
+        (True, False)
     """
 
     def names(self, kind: str) -> list[str]:
@@ -462,7 +467,14 @@ class Encoder(Component):
         in the :class:`~evolvelab.AddResult` it returns (and the command line shows them).
 
         Example:
-            >>> self.report_dropped("LLM fact with empty text")
+            >>> from evolvelab.modules.encode.turn import TurnConfig, TurnEncoder
+            >>> encoder = TurnEncoder(TurnConfig())
+            >>> encoder.report_dropped("LLM fact with empty text")
+            >>> encoder.report_dropped("LLM fact with empty text", count=2)
+            >>> encoder.take_dropped()        # what Memory.add collects after encode
+            {'LLM fact with empty text': 3}
+            >>> encoder.take_dropped()
+            {}
         """
         if count > 0:
             pending: dict[str, int] = dict(getattr(self, "_dropped", {}))
@@ -757,6 +769,7 @@ def capability_name(capability: type[Any]) -> str:
     in snake case.
 
     Example:
+        >>> from evolvelab.modules.store.layered_decay import Decaying
         >>> capability_name(Scannable), capability_name(Decaying)
         ('scan', 'decaying')
     """
