@@ -38,13 +38,44 @@ from typing import Any, TypeVar
 from evolvelab.errors import EvolveLabError
 from evolvelab.modules.store._lancedb_inserts import insert_lock
 
-__all__ = ["OwnerTables", "is_retryable", "retry_commit"]
+__all__ = ["OwnerTables", "fixed_schema", "is_retryable", "retry_commit"]
 
 T = TypeVar("T")
 
 _RETRYABLE = ("Retryable commit conflict", "commit conflict", "Please retry")
 """Phrases LanceDB (lance) uses for a commit that lost a race and may simply be redone."""
 _EXISTS = ("already exists",)
+
+
+_FIXED: dict[type, type] = {}
+
+
+def fixed_schema(table: Any) -> Any:
+    """Make ``table`` fetch its schema once, not on every query (returns ``table``).
+
+    LanceDB 0.40 asks the dataset for its schema (the latest version's manifest) two or
+    three times while it builds each query (``_blob_auto_row_id_enabled`` and the blob
+    projection checks): about 0.3 ms of CPU each on a small table, some 5 % of a served
+    memory's time under load. An owner table's schema never changes once created (the
+    store adds no columns, and :func:`~._lancedb_schema.check_table` refuses a table of
+    another layout when it is opened), so the first answer is kept on the table handle.
+    """
+    cls = type(table)
+    if cls in _FIXED.values():
+        return table
+    fixed = _FIXED.get(cls)
+    if fixed is None:
+        fetch = cls.schema.fget
+
+        def schema(self: Any) -> Any:
+            kept = self.__dict__.get("_evolvelab_schema")
+            if kept is None:
+                kept = self.__dict__["_evolvelab_schema"] = fetch(self)
+            return kept
+
+        fixed = _FIXED[cls] = type(cls.__name__, (cls,), {"schema": property(schema)})
+    table.__class__ = fixed
+    return table
 
 
 def is_retryable(err: BaseException) -> bool:
@@ -212,6 +243,7 @@ class OwnerTables:
         return table
 
     def _remember(self, owner: str, table: Any, *, created: bool) -> Any:
+        table = fixed_schema(table)
         self._setup(table, created)
         self._cache[owner] = table
         if len(self._cache) > self._cache_size:

@@ -49,3 +49,21 @@ def test_endless_conflicts_end_in_a_clear_error() -> None:
 def test_conflicts_are_recognised_by_their_text() -> None:
     assert is_retryable(RuntimeError(CONFLICT))
     assert not is_retryable(RuntimeError("IO error: disk full"))
+
+
+def test_an_owner_table_fetches_its_schema_once_and_still_answers_queries(tmp_path) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    from evolvelab.modules.store._lancedb_tables import fixed_schema
+
+    db = lancedb.connect(tmp_path / "db")
+    plain = db.create_table("t", schema=pa.schema([("_key", pa.string()), ("n", pa.int64())]))
+    plain.add([{"_key": "a", "n": 1}])
+    assert plain.schema is not plain.schema  # LanceDB fetches it on every call
+    table = fixed_schema(db.open_table("t"))
+    assert table.schema is table.schema and table.schema == plain.schema
+    assert isinstance(table, type(plain)) and fixed_schema(table) is table
+    table.add([{"_key": "b", "n": 2}])
+    assert table.search().where("n = 2").to_arrow().column("_key").to_pylist() == ["b"]
+    assert table.count_rows() == 2
