@@ -328,11 +328,34 @@ class AddResult(list[Note]):
     lost without a word.
 
     Example:
-        >>> result = memory.add(events, scope=Scope(user_id="ana"))
-        >>> len(result), result.dropped_count
-        (12, 1)
+        A fact encoder whose LLM (a ``FakeLLM`` here) returns one fact with no text:
+
+        >>> import shutil, tempfile
+        >>> from evolvelab import Memory
+        >>> from evolvelab.modules.encode.fact import ExtractedFact, ExtractedFacts
+        >>> from evolvelab.testing import FakeLLM
+        >>> spec = '''
+        ... version: 1
+        ... name: facts
+        ... embedder: {type: hashing, dim: 64}
+        ... encode: [{type: fact}]
+        ... store: {type: memory}
+        ... retrieve: [{type: vector, k: 5}]
+        ... '''
+        >>> answer = ExtractedFacts(facts=[
+        ...     ExtractedFact(text="Ana moved to Porto.", source_ids=["e1"]),
+        ...     ExtractedFact(text="Ana adopted a cat named Miso.", source_ids=["e2"]),
+        ...     ExtractedFact(text=" ", source_ids=["e2"])])
+        >>> events = [Event(id="e1", content="I moved to Porto."),
+        ...           Event(id="e2", content="I adopted a cat, Miso.")]
+        >>> folder = tempfile.mkdtemp()
+        >>> with Memory.from_text(spec, llm=FakeLLM().queue(answer), data_dir=folder) as memory:
+        ...     result = memory.add(events, scope=Scope(user_id="ana"))
+        >>> len(result), result.dropped_count, [note.content for note in result]
+        (2, 1, ['Ana moved to Porto.', 'Ana adopted a cat named Miso.'])
         >>> result.summary()
-        '12 notes written; 1 dropped (encode[0] (fact) dropped 1: LLM fact with empty text)'
+        '2 notes written; 1 dropped (encode[0] (fact) dropped 1: LLM fact with empty text)'
+        >>> shutil.rmtree(folder)
     """
 
     def __init__(self, notes: Iterable[Note] = (), dropped: Iterable[Dropped] = ()) -> None:
