@@ -34,6 +34,8 @@ class Limits(_Strict):
 
     Example:
         >>> Limits(max_events=100, max_k=50)
+        Limits(max_body_bytes=1048576, max_events=100, max_text_chars=20000, max_k=50,
+               max_page=500, max_ids=1000)
     """
 
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body, in bytes.")
