@@ -424,7 +424,7 @@ class OllamaLLM(_InstructorLLM):
         A server that is not there is an :class:`LLMConnectionError` naming the endpoint:
 
         >>> down = OllamaLLMConfig(model="llama3.2", base_url="http://127.0.0.1:9/v1",
-        ...                        http_retries=0)
+        ...                        http_retries=0, timeout=2.0)
         >>> llm = OllamaLLM(down)
         >>> llm.open()
         >>> llm.extract([{"role": "user", "content": "Ana moved to Lisbon."}], ExtractedFacts)
