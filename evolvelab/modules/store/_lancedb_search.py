@@ -4,18 +4,42 @@
 filter; the functions here run the query and turn its rows into hits. They never
 write: building an index the query needs is the caller's business.
 
+Two costs are kept down here, because at 100k notes they were a large part of a search
+(issue 12; numbers in docs/benchmarks.md, "Scale"):
+
+- **One trip to LanceDB per query.** LanceDB's synchronous query builder asks the table
+  for its schema (another round trip to LanceDB's background event loop, and with
+  ``refresh_seconds: 0`` another look for a newer version) before it runs the query.
+  The query is built here on the table's asynchronous handle and run with one trip;
+  the query itself (filter, vector options, limit) is the same.
+- **Rows to notes by column.** A search returns whole notes, embedding included
+  (``gmemory`` and ``case_policy`` read hits' embeddings). Arrow's row-by-row
+  conversion and a validated :class:`~evolvelab.types.Note` per row cost about as much
+  as the query itself for 50 rows, most of it in the 384 floats of each embedding.
+  :func:`rows_to_notes` converts column by column (the vector column through numpy)
+  and builds notes without validating them again: every row was written from a
+  validated note (:func:`~evolvelab.modules.store._lancedb_schema.notes_to_table`).
+  It gives notes equal to :func:`~evolvelab.modules.store._lancedb_schema.row_to_note`'s
+  (tests/modules/store/test_lancedb_search.py checks every column).
+
 lancedb is imported inside functions only.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from evolvelab.modules.store import _lancedb_schema as rows
-from evolvelab.types import Hit
+from evolvelab.types import Hit, Link, Note, Scope
 
-__all__ = ["text_hits", "vector_hits"]
+__all__ = ["rows_to_notes", "text_hits", "vector_hits"]
+
+_TIMES = ("created_at", "valid_from", "invalid_at", "last_accessed")
+_LISTS = ("source_ids", "keywords", "tags")
+_SCOPE = ("user_id", "agent_id", "session_id")
 
 
 def vector_hits(
@@ -37,17 +61,20 @@ def vector_hits(
         Hits on channel ``vector``, best first; ``score`` is 1 - cosine distance.
     """
     query = (
-        table.search(vector, vector_column_name=rows.VECTOR)
+        table._table.vector_search(vector)  # the table's async handle
+        .column(rows.VECTOR)
         .distance_type("cosine")
-        .where(sql, prefilter=True)
+        .where(sql)  # async queries prefilter unless told otherwise
         .minimum_nprobes(nprobes)
         .maximum_nprobes(0)
         .refine_factor(refine_factor)
         .limit(k)
     )
+    data = _run(query)
+    distances = data.column("_distance").to_pylist()
     return [
-        Hit(note=rows.row_to_note(row), score=1.0 - float(row["_distance"]), channel="vector")
-        for row in query.to_arrow().to_pylist()
+        Hit(note=note, score=1.0 - float(distance), channel="vector")
+        for note, distance in zip(rows_to_notes(data), distances, strict=True)
     ]
 
 
@@ -63,8 +90,65 @@ def text_hits(table: Any, text: str, column: str, k: int, sql: str) -> list[Hit]
     """
     from lancedb.query import MatchQuery
 
-    query = table.search(MatchQuery(text, column), query_type="fts").where(sql, prefilter=True)
+    query = (
+        table._table.query()  # the table's async handle
+        .nearest_to_text(MatchQuery(text, column))
+        .where(sql)
+        .limit(k)
+    )
+    data = _run(query)
+    scores = data.column("_score").to_pylist()
     return [
-        Hit(note=rows.row_to_note(row), score=float(row["_score"]), channel="bm25")
-        for row in query.limit(k).to_arrow().to_pylist()
+        Hit(note=note, score=float(score), channel="bm25")
+        for note, score in zip(rows_to_notes(data), scores, strict=True)
     ]
+
+
+def _run(query: Any) -> Any:
+    """Run an async LanceDB query on LanceDB's own background loop; return an Arrow table."""
+    from lancedb.background_loop import LOOP
+
+    return LOOP.run(query.to_arrow())
+
+
+def rows_to_notes(data: Any) -> list[Note]:
+    """Rebuild the notes of a query result (a ``pyarrow.Table`` of note rows).
+
+    Equal to ``[row_to_note(row) for row in data.to_pylist()]``, column by column.
+    Columns that are not note fields (``_distance``, ``_score``, the key columns) are
+    skipped; a result without the vector column gives notes without embeddings.
+    """
+    count = data.num_rows
+    if count == 0:
+        return []
+    present = set(data.column_names)
+    names = [name for name in Note.model_fields if name in present and name != "embedding"]
+    columns = {name: data.column(name).to_pylist() for name in names}
+    scopes = [data.column(name).to_pylist() for name in _SCOPE]
+    vectors = _vectors(data.column(rows.VECTOR)) if rows.VECTOR in present else [None] * count
+    notes = []
+    for i in range(count):
+        fields = {name: columns[name][i] for name in names}
+        for name in _TIMES:
+            value = fields.get(name)
+            if value is not None:
+                fields[name] = value.astimezone(UTC)
+        fields["scope"] = Scope(
+            user_id=scopes[0][i], agent_id=scopes[1][i], session_id=scopes[2][i]
+        )
+        fields["links"] = [Link(**link) for link in fields.get("links") or []]
+        fields["metadata"] = json.loads(fields.get("metadata") or "{}")
+        for name in _LISTS:
+            fields[name] = fields.get(name) or []
+        fields["embedding"] = vectors[i]
+        # every stored row was written from a validated note: no second validation
+        notes.append(Note.model_construct(**fields))
+    return notes
+
+
+def _vectors(column: Any) -> list[list[float] | None]:
+    """Return a fixed-size-list column of floats as Python lists (``None`` for nulls)."""
+    if column.null_count:
+        return [None if v is None else [float(x) for x in v] for v in column.to_pylist()]
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(len(column), -1).astype("float64").tolist()
