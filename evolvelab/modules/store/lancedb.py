@@ -293,7 +293,9 @@ class LanceDBStore(Store):
 
         Requests of one owner (one add's notes fall into one request per session) are
         answered by one look-up of all their ids; different owners' tables are read side
-        by side. Each request still sees only its own scope.
+        by side, except those whose known keys say none of the ids is stored (nearly
+        every owner of a group commit): they are answered here, with no thread hop.
+        Each request still sees only its own scope.
         """
         by_owner: dict[str, list[int]] = {}
         for position, (_, scope) in enumerate(requests):
@@ -305,7 +307,12 @@ class LanceDBStore(Store):
             owner = Scope(user_id=first.user_id, agent_id=first.agent_id)
             ids = [id for position in positions for id in requests[position][0]]
             calls.append((ids, owner))
-        found = self._side_by_side(self.get, calls)
+        asked = [i for i, (ids, owner) in enumerate(calls) if not self._none_stored(ids, owner)]
+        found: list[list[Note]] = [[] for _ in calls]
+        for i, notes in zip(
+            asked, self._side_by_side(self.get, [calls[i] for i in asked]), strict=True
+        ):
+            found[i] = notes
         answers: list[list[Note]] = [[] for _ in requests]
         for positions, notes in zip(by_owner.values(), found, strict=True):
             by_id = {note.id: note for note in notes}
@@ -393,14 +400,19 @@ class LanceDBStore(Store):
             The notes found.
         """
         table = self._table_of(scope)
-        if not ids or table is None:
-            return []
-        known = self._known_keys(table)
-        if known is not None and not known.holds_any(rows.note_key(scope, id) for id in ids):
+        if not ids or table is None or self._none_stored(ids, scope):
             return []  # new notes, as nearly every added one is: no query
         sql = rows.key_filter(ids, scope)
         found = {n.id: n for n in map(rows.row_to_note, self._read(table, sql))}
         return [found[id] for id in dict.fromkeys(ids) if id in found]
+
+    def _none_stored(self, ids: Sequence[str], scope: Scope) -> bool:
+        """Return whether ``scope``'s owner surely holds none of ``ids`` (no query)."""
+        table = self._table_of(scope)
+        if table is None:
+            return True
+        known = self._known_keys(table)
+        return known is not None and not known.holds_any(rows.note_key(scope, id) for id in ids)
 
     def _known_keys(self, table: Any) -> KnownKeys | None:
         """Return the keys ``table`` may hold, read once and then kept up to date.

@@ -139,3 +139,20 @@ def test_a_store_opened_later_reads_the_keys_once_per_table(
     assert asked == ["read"]  # only the stored one is asked for
     known = reopened._known[f"notes-{owner_key(ALICE)}"]
     assert len(known) == 5
+
+
+def test_a_group_reads_only_the_owners_that_may_hold_its_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owners = [Scope(user_id=f"u{i}") for i in range(3)]
+    store = open_store(tmp_path)
+    store.add([make_note("old", f"stored for {s.user_id}", s) for s in owners])
+    sent: list[list[Any]] = []
+    real = store._side_by_side
+    monkeypatch.setattr(
+        store, "_side_by_side", lambda action, calls: sent.append(calls) or real(action, calls)
+    )
+    asked = [(["new1", "new2"], owners[0]), (["new3"], owners[1]), (["old", "new4"], owners[2])]
+    answers = store.get_many(asked)
+    assert [[n.id for n in found] for found in answers] == [[], [], ["old"]]
+    assert sent == [[(["old", "new4"], owners[2])]]  # one owner's table read; two answered here
