@@ -179,6 +179,7 @@ class Run:
         self.rss_limit_mb = args.rss_limit_mb
         self.scope = args.scope
         self.tag = f"{size}:{pipeline}:{users}"
+        self.reuse: Path | None = args.reuse
 
     def report(self, line: dict[str, Any]) -> None:
         """Append one progress line (JSON) to the progress file, if there is one."""
@@ -252,10 +253,19 @@ def run_one(run: Run) -> dict[str, Any]:
                 manager.manage_after_add = manager.manage  # type: ignore[method-assign]
     else:
         memory = Memory.from_yaml(ROOT / "pipelines" / PIPELINES[run.pipeline], data_dir=folder)
+    saved = run.reuse / run.tag.replace(":", "-") if run.reuse is not None else None
+    if saved is not None and (saved / "ingest.json").is_file():  # searches only, on a copy
+        shutil.copytree(saved / "store", folder, dirs_exist_ok=True)
     memory.open()
     result: dict[str, Any] = {"size": run.size, "pipeline": run.pipeline, "users": run.users,
                               "batch": run.batch, "rss_mb_open": rss_mb()}  # fmt: skip
-    result.update(ingest(run, memory, folder))
+    if saved is not None and (saved / "ingest.json").is_file():
+        result.update(json.loads((saved / "ingest.json").read_text()), reused=str(saved))
+    else:
+        result.update(ingest(run, memory, folder))
+        if saved is not None:  # keep the store as ingest left it, for --reuse runs
+            shutil.copytree(folder, saved / "store")
+            (saved / "ingest.json").write_text(json.dumps(result))
     asked = result.pop("asked")
     result["disk_bytes_after_ingest"] = du(folder)
     store = memory.store
@@ -275,6 +285,8 @@ def run_one(run: Run) -> dict[str, Any]:
         searches.append(time.perf_counter() - t)
     result.update(search_p50_ms=ms(pct(searches, 0.5)), search_p95_ms=ms(pct(searches, 0.95)),
                   searches=len(searches))  # fmt: skip
+    if run.pipeline in ("vector", "hybrid"):
+        result.update(search_parts(memory, asked, Scope(user_id="user0")))
     from evolvelab.modules.store import _lancedb_index as lancedb_index
     from evolvelab.modules.store import _lancedb_schema as rows
 
@@ -288,7 +300,7 @@ def run_one(run: Run) -> dict[str, Any]:
         result["index_build_s"] = round(time.perf_counter() - t, 3)
         result["index"] = f"full text, {result['largest_user_rows']} rows (largest user)"
     else:
-        result.update(ann_against_exact(memory, biggest, asked))
+        result.update(ann_against_exact(memory, biggest, asked, Scope(user_id="user0")))
     memory.close()
     shutil.rmtree(folder, ignore_errors=True)
     result["peak_rss_mb"] = peak_rss_mb()
@@ -325,22 +337,89 @@ def scope_alone(run: Run, memory: Any, asked: list[str]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, Any]:
-    """Build the ANN index over ``table``; time it and exact numpy over the same vectors.
+def search_parts(memory: Any, asked: list[str], scope: Any) -> dict[str, Any]:
+    """Time what one ``Memory.search`` is made of, on the store as ingest left it.
+
+    For each query: the whole search (its query embedding not cached), then each
+    channel's retrieve on its own (the embedding now cached, so this is the store's
+    search alone), then the fusion of the channels' hits. The embedding's own cost is
+    ``query_embed_ms`` (measured in :func:`ann_against_exact`).
+    """
+    from evolvelab import Query
+    from evolvelab.modules.retrieve._fusion import fuse
+
+    retriever = memory.retrievers[0]
+    channels = getattr(retriever, "_channels", None) or [retriever]
+    names = getattr(retriever.config, "channels", None) or [retriever.config.type]
+    total: list[float] = []
+    parts: dict[str, list[float]] = {name: [] for name in names}
+    fusing: list[float] = []
+    for text in asked:
+        text = f"{text} (parts)"  # not in the embedder's cache yet
+        t = time.perf_counter()
+        memory.search(text, k=10, scope=scope)
+        total.append(time.perf_counter() - t)
+        query = Query(text=text, k=10, scope=scope)
+        results = []
+        for name, channel in zip(names, channels, strict=True):
+            t = time.perf_counter()
+            hits = channel.retrieve(query, [])
+            parts[name].append(time.perf_counter() - t)
+            results.append((name, 1.0, hits))
+        t = time.perf_counter()
+        fuse(results, fusion="score", channel="hybrid")
+        fusing.append(time.perf_counter() - t)
+    out = {"parts_search_p50_ms": ms(pct(total, 0.5)), "parts_fuse_p50_ms": ms(pct(fusing, 0.5)),
+           "parts_k": getattr(retriever.config, "candidates", retriever.config.k)}  # fmt: skip
+    out.update({f"parts_{name}_p50_ms": ms(pct(times, 0.5)) for name, times in parts.items()})
+    return out
+
+
+def layout(table: Any) -> dict[str, Any]:
+    """Return the table's data fragments and the vector index's segments (deltas)."""
+    from evolvelab.modules.store import _lancedb_index as lancedb_index
+    from evolvelab.modules.store import _lancedb_schema as rows
+
+    index = lancedb_index.find(table, rows.VECTOR)
+    return {"fragments": table.stats()["fragment_stats"]["num_fragments"],
+            "vector_index_segments": getattr(index, "num_segments", None)}  # fmt: skip
+
+
+def ann_against_exact(memory: Any, table: Any, asked: list[str], scope: Any) -> dict[str, Any]:
+    """Time the store's vector search and exact numpy over the same vectors, same queries.
 
     Exact numpy: cosine over the table's vectors held as one normalised float32 matrix,
     top 10 by ``argpartition`` — the physical limit a store search is compared with.
     Both searches get the same query vectors; the embedding time is reported apart.
+
+    Three states of the table, in this order:
+
+    - **as ingest left it** (``store_as_left_*``): the store's own search
+      (``search_vectors``, every column, notes built) on the ANN index the store built
+      and extended while it grew — one index segment per extension, and data files the
+      compaction cannot merge across segments;
+    - **index rebuilt** over every row (``ann_*``, ``store_ann_*``): a single segment,
+      the data files as they were;
+    - **rebuilt and compacted** (``compact_*``): then a compaction, which can now merge
+      the data files.
+
+    In the last two, numpy, LanceDB's ANN asked for ids only (``ann``) and the store's
+    search run side by side, query by query, so they see the same machine load.
+    Recall@10 is against numpy by note id; ``_ties`` counts a hit as right when it is at
+    least as similar as numpy's 10th (the synthetic turns repeat, so many notes tie);
+    ``lance_flat_recall_at_10`` is LanceDB's exact search by id, the most ties allow.
     """
     import numpy as np
 
+    from evolvelab import Where
     from evolvelab.modules.store import _lancedb_index as lancedb_index
     from evolvelab.modules.store import _lancedb_schema as rows
 
     store = memory.store
     embedder = memory.resources.embedder
-    data = table.search().select(["_key", rows.VECTOR]).limit(None).to_arrow()
+    data = table.search().select(["_key", "id", rows.VECTOR]).limit(None).to_arrow()
     keys = data.column("_key").to_pylist()
+    key_of_id = dict(zip(data.column("id").to_pylist(), keys, strict=True))
     flat = data.column(rows.VECTOR).combine_chunks().flatten().to_numpy()
     matrix = np.array(flat.reshape(len(keys), -1), dtype=np.float32)  # a writable copy
     del data, flat
@@ -350,48 +429,84 @@ def ann_against_exact(memory: Any, table: Any, asked: list[str]) -> dict[str, An
                          dtype=np.float32)  # not cached  # fmt: skip
     embed_each = (time.perf_counter() - t) / len(asked)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    exact_ms, exact_top, tenth_best = [], [], []
+    row_of = {key: i for i, key in enumerate(keys)}
+    exact_top, tenth_best = [], []
     for vector in vectors:
-        t = time.perf_counter()
         scores = matrix @ vector
         top = np.argpartition(-scores, 10)[:10]
-        exact_ms.append(time.perf_counter() - t)
         exact_top.append({keys[i] for i in top})
         tenth_best.append(float(scores[top].min()))
-    row_of = {key: i for i, key in enumerate(keys)}
-    flat_ms = []
-    for vector in vectors[: min(20, len(vectors))]:  # exact LanceDB search, no index used
-        t = time.perf_counter()
-        table.search(vector, vector_column_name=rows.VECTOR).distance_type("cosine").bypass_vector_index().select(["_key"]).limit(10).to_arrow()  # noqa: E501
-        flat_ms.append(time.perf_counter() - t)
+
+    def numpy_search(i: int) -> list[str]:
+        scores = matrix @ vectors[i]
+        return [keys[j] for j in np.argpartition(-scores, 10)[:10]]
+
+    def ann_search(i: int) -> list[str]:
+        return (
+            table.search(vectors[i], vector_column_name=rows.VECTOR).distance_type("cosine")
+            .minimum_nprobes(store.config.nprobes).refine_factor(store.config.refine_factor)
+            .select(["_key", "_distance"]).limit(10).to_arrow().column("_key").to_pylist()
+        )  # fmt: skip
+
+    def store_search(i: int) -> list[str]:
+        hits = store.search_vectors(vectors[i], 10, scope, Where())
+        return [key_of_id[hit.note.id] for hit in hits]
+
+    def flat_search(i: int) -> list[str]:
+        return (
+            table.search(vectors[i], vector_column_name=rows.VECTOR).distance_type("cosine")
+            .bypass_vector_index().select(["_key", "_distance"]).limit(10).to_arrow()
+            .column("_key").to_pylist()
+        )  # fmt: skip
+
+    def side_by_side(searches: dict[str, Any], count: int) -> dict[str, Any]:
+        times: dict[str, list[float]] = {name: [] for name in searches}
+        recalls: dict[str, list[float]] = {name: [] for name in searches}
+        tied: dict[str, list[float]] = {name: [] for name in searches}
+        for search in searches.values():  # warm: the first call opens files and caches
+            search(0)
+        for i in range(count):
+            for name, search in searches.items():
+                t = time.perf_counter()
+                found = search(i)
+                times[name].append(time.perf_counter() - t)
+                recalls[name].append(len(exact_top[i] & set(found)) / 10)
+                bar = tenth_best[i] - 1e-5
+                tied[name].append(sum(float(matrix[row_of[k]] @ vectors[i]) >= bar for k in found) / 10)
+        out: dict[str, Any] = {}
+        for name in searches:
+            out[f"{name}_p50_ms"] = ms(pct(times[name], 0.5))
+            out[f"{name}_p95_ms"] = ms(pct(times[name], 0.95))
+            if name != "numpy_exact":
+                out[f"{name}_recall_at_10"] = round(statistics.mean(recalls[name]), 3)
+                out[f"{name}_recall_at_10_ties"] = round(statistics.mean(tied[name]), 3)
+        return out
+
+    result: dict[str, Any] = {"query_embed_ms": ms(embed_each)}
+    as_left = {f"as_left_{k}": v for k, v in layout(table).items()}
+    if as_left["as_left_vector_index_segments"] is not None:
+        found = side_by_side({"numpy_exact": numpy_search, "store": store_search}, len(vectors))
+        as_left.update({f"as_left_{k}": v for k, v in found.items()})
+    result.update(as_left)
+    flat_part = side_by_side({"lance_flat": flat_search}, min(20, len(vectors)))
+    result.update(lance_flat_p50_ms=flat_part["lance_flat_p50_ms"],
+                  lance_flat_recall_at_10=flat_part["lance_flat_recall_at_10"])  # fmt: skip
     config = store.config.model_copy(update={"index_threshold": 1})
     index_config = lancedb_index.vector_config(embedder, len(keys), config)
     t = time.perf_counter()
     lancedb_index.build_vector(table, index_config)
-    build = time.perf_counter() - t
-    ann_ms, recalls, tied = [], [], []
-    for vector, truth, bar in zip(vectors, exact_top, tenth_best, strict=True):
-        t = time.perf_counter()
-        found = (
-            table.search(vector, vector_column_name=rows.VECTOR).distance_type("cosine")
-            .minimum_nprobes(store.config.nprobes).refine_factor(store.config.refine_factor)
-            .select(["_key"]).limit(10).to_arrow().column("_key").to_pylist()
-        )  # fmt: skip
-        ann_ms.append(time.perf_counter() - t)
-        recalls.append(len(truth & set(found)) / 10)
-        # synthetic turns repeat: many notes tie with the 10th best, and any of them is
-        # an exact answer; count a hit as right when it is at least as similar
-        tied.append(sum(float(matrix[row_of[k]] @ vector) >= bar - 1e-5 for k in found) / 10)
-    return {
-        "index_build_s": round(build, 3),
-        "index": f"{type(index_config).__name__}, {len(keys)} rows (largest user)",
-        "query_embed_ms": ms(embed_each),
-        "ann_p50_ms": ms(pct(ann_ms, 0.5)), "ann_p95_ms": ms(pct(ann_ms, 0.95)),
-        "ann_recall_at_10": round(statistics.mean(recalls), 3),
-        "ann_recall_at_10_ties": round(statistics.mean(tied), 3),
-        "lance_flat_p50_ms": ms(pct(flat_ms, 0.5)),
-        "numpy_exact_p50_ms": ms(pct(exact_ms, 0.5)), "numpy_exact_p95_ms": ms(pct(exact_ms, 0.95)),
-    }  # fmt: skip
+    result["index_build_s"] = round(time.perf_counter() - t, 3)
+    result["index"] = f"{type(index_config).__name__}, {len(keys)} rows (largest user)"
+    searches = {"numpy_exact": numpy_search, "ann": ann_search, "store_ann": store_search}
+    result.update(side_by_side(searches, len(vectors)))
+    result.update({f"rebuilt_{k}": v for k, v in layout(table).items()})
+    t = time.perf_counter()
+    table.optimize()
+    result["compact_s"] = round(time.perf_counter() - t, 3)
+    result.update({f"compact_{k}": v for k, v in layout(table).items()})
+    found = side_by_side(searches, len(vectors))
+    result.update({f"compact_{k}": v for k, v in found.items()})
+    return result
 
 
 def child(args: argparse.Namespace, size: int, pipeline: str, users: int) -> dict[str, Any] | None:
@@ -402,6 +517,8 @@ def child(args: argparse.Namespace, size: int, pipeline: str, users: int) -> dic
                "--scope" if args.scope else "--no-scope"]  # fmt: skip
     if args.progress is not None:
         command += ["--progress", str(args.progress)]
+    if args.reuse is not None:
+        command += ["--reuse", str(args.reuse)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"{size} {pipeline} ({users} users): failed\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -432,6 +549,10 @@ def main() -> None:
                         help="Stop a run's ingest when its RSS passes this (0: never).")  # fmt: skip
     parser.add_argument("--progress", type=Path,
                         help="Append a JSON progress line here every 2%% of each run's adds.")  # fmt: skip
+    parser.add_argument("--reuse", type=Path,
+                        help="Keep each run's store, as ingest left it, under this folder; a "
+                        "later run with the same flag searches a copy of it instead of "
+                        "ingesting again (ingest numbers are the first run's).")  # fmt: skip
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     parser.add_argument("--markdown", type=Path, help="Write the results table here.")
     parser.add_argument("--plot", type=Path, help="Plot cost against size into this PNG.")
