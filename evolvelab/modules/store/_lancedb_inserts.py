@@ -159,13 +159,16 @@ class KnownKeys:
         hashes = [_hash(key) for key in keys]
         if not hashes:
             return False
-        if not self._recent.isdisjoint(hashes):
+        # one look at each: a reader thread may ask while the writer's add merges (it
+        # replaces the array before it empties the set, so no key is ever out of both)
+        recent, ordered = self._recent, self._sorted
+        if not recent.isdisjoint(hashes):
             return True
-        if not len(self._sorted):
+        if not len(ordered):
             return False
         wanted = np.array(hashes, dtype=np.uint64)
-        at = np.minimum(np.searchsorted(self._sorted, wanted), len(self._sorted) - 1)
-        return bool((self._sorted[at] == wanted).any())
+        at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+        return bool((ordered[at] == wanted).any())
 
     def add(self, keys: Iterable[str], count: int) -> None:
         """Record keys inserted by this process's insert that made the count ``count``."""

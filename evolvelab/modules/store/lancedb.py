@@ -9,6 +9,7 @@ index. A note is findable as soon as ``add`` returns (rows the index has not see
 are searched without it); ``fts_fresh`` keeps the index covering all of a small table
 after every write, so scores there never depend on when it was updated, and all but
 ``reindex_fraction`` of a bigger one, so the update's cost per written row stays flat.
+A served memory's writer defers those updates to its idle moments (:meth:`defer_upkeep`).
 
 Reads never write: compaction and index maintenance run on the write path only, so a
 search-only process never conflicts with a writer. Writes from several processes are
@@ -270,8 +271,9 @@ class LanceDBStore(Store):
         Each owner's notes are one atomic upsert into that owner's table; a concurrent
         writer's conflicting commit makes it redo the upsert, never fail or double a row.
         The owners of one call are written side by side (``write_threads``); the call
-        returns when every one of them is committed and its text index is up to date. If
-        one owner's write fails, the others still finish, and the first error is raised.
+        returns when every one of them is committed and searchable, its text index updated
+        as ``fts_fresh`` says (or left for :meth:`idle_upkeep` after :meth:`defer_upkeep`).
+        If one owner's write fails, the others still finish, and the first error is raised.
 
         Args:
             notes: the notes; those without an embedding are embedded here.
@@ -375,12 +377,24 @@ class LanceDBStore(Store):
                 if known is not None:
                     append = unique and not known.holds_any(keys)
                 else:
+                    self._latest(table)
                     append = unique and not self._stored_keys(table, keys)
                 after = count.bump()  # before the commit: see _lancedb_inserts
                 self._commit(lambda: upsert(append), what)
                 if known is not None:
                     known.add(keys, after)
         self._maintain(table, data.num_rows)
+
+    def _latest(self, table: Any) -> None:
+        """Bring ``table``'s handle to its newest version (call it with the insert lock held).
+
+        With ``refresh_seconds`` above 0 the handle may not have looked for other
+        processes' commits yet; keys read from it for an insert decision (or for the known
+        keys, which then count as complete) would miss theirs, and a key missed is a key
+        appended twice.
+        """
+        if self.config.refresh_seconds > 0:
+            table.checkout_latest()
 
     @staticmethod
     def _stored_keys(table: Any, keys: list[str]) -> bool:
@@ -444,6 +458,7 @@ class LanceDBStore(Store):
         with insert_lock(self._path, table.name) as held:
             if held is None:
                 return None
+            self._latest(table)
             if created and not table.count_rows():
                 known = KnownKeys(held.value)
             else:

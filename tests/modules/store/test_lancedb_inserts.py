@@ -156,3 +156,48 @@ def test_a_group_reads_only_the_owners_that_may_hold_its_notes(
     answers = store.get_many(asked)
     assert [[n.id for n in found] for found in answers] == [[], [], ["old"]]
     assert sent == [[(["old", "new4"], owners[2])]]  # one owner's table read; two answered here
+
+
+@pytest.mark.parametrize("swap_after", [0, 1, 2, 3, 4])
+def test_known_keys_answer_from_one_look_while_another_thread_merges(swap_after: int) -> None:
+    """A served memory reads while its writer adds: a merge may replace the sorted array
+    in the middle of a question, which must still be answered from one array."""
+    import numpy as np
+
+    old = [key(f"old{i}") for i in range(8)]
+    before = KnownKeys(0, old)._sorted
+    after = np.union1d(before, KnownKeys(0, [key(f"new{i}") for i in range(64)])._sorted)
+
+    class Merging(KnownKeys):
+        looks = 0
+
+        @property  # type: ignore[override]
+        def _sorted(self) -> Any:  # the array before the merge, then the merged one
+            self.looks += 1
+            return before if self.looks <= swap_after else after
+
+        @_sorted.setter
+        def _sorted(self, value: Any) -> None:
+            pass
+
+    for k in old:
+        assert Merging(0, old).holds_any([k])
+
+
+def test_a_writer_whose_reads_may_be_stale_never_doubles_a_key(tmp_path: Path) -> None:
+    """``refresh_seconds`` lets reads lag; the insert decision must not (it is made once)."""
+    store = open_store(tmp_path, refresh_seconds=3600)
+    store.add([make_note("a", "first")])
+    assert store.get(["b"], ALICE) == []  # the table handle is open, its keys known
+    assert store.count(ALICE) == 1  # a read: the handle looked for new versions just now
+    other = open_store(tmp_path)
+    other.add([make_note("b", "from the other writer")])
+    store.add([make_note("b", "from this one")])  # stale keys: looked up, then merged
+    assert other.count(ALICE) == 2
+    assert store.count(ALICE) == 2
+    other.add([make_note("c", "from the other writer")])
+    for i in range(lancedb_module._RELOAD_READS + 1):  # until the keys are read again
+        store.get([f"new{i}"], ALICE)
+    store.add([make_note("c", "from this one")])  # the keys read again must hold c
+    assert other.count(ALICE) == 3
+    assert [n.content for n in other.get(["b", "c"], ALICE)] == ["from this one"] * 2
