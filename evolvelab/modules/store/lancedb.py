@@ -20,6 +20,7 @@ lancedb and pyarrow are imported in ``open()``, never when this module is import
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -453,9 +454,15 @@ class LanceDBStore(Store):
         """Read every key of ``table`` (its insert lock held, so none is on its way in).
 
         A table this process just ``created`` is counted instead: empty unless another
-        process was quick to write it, and then read as any other.
+        process was quick to write it, and then read as any other. ``None`` where the lock
+        cannot be opened (a reader on a read-only mount): every read then asks LanceDB.
         """
-        with insert_lock(self._path, table.name) as held:
+        with contextlib.ExitStack() as stack:
+            try:
+                held = stack.enter_context(insert_lock(self._path, table.name))
+            except OSError as err:
+                _log.debug("keys of %s not kept: no insert lock (%s)", table.name, err)
+                return None
             if held is None:
                 return None
             self._latest(table)

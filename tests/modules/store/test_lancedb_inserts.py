@@ -201,3 +201,23 @@ def test_a_writer_whose_reads_may_be_stale_never_doubles_a_key(tmp_path: Path) -
     store.add([make_note("c", "from this one")])  # the keys read again must hold c
     assert other.count(ALICE) == 3
     assert [n.content for n in other.get(["b", "c"], ALICE)] == ["from this one"] * 2
+
+
+def test_a_reader_that_may_not_write_the_folder_still_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica on a read-only mount cannot open the insert lock: it asks LanceDB instead."""
+    import contextlib
+    import errno
+
+    open_store(tmp_path).add([make_note(f"n{i}", f"note {i}") for i in range(3)])
+    reader = open_store(tmp_path)
+
+    @contextlib.contextmanager
+    def read_only(database: str, table: str) -> Any:
+        raise OSError(errno.EROFS, "Read-only file system", database)
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(lancedb_module, "insert_lock", read_only)
+    assert [n.content for n in reader.get(["n1", "new"], ALICE)] == ["note 1"]
+    assert [[n.id for n in found] for found in reader.get_many([(["n2"], ALICE)])] == [["n2"]]
