@@ -259,11 +259,13 @@ def test_channel_settings_are_searched_only_for_the_channels_a_trial_uses(
 
 
 def test_a_base_with_channel_settings_is_rebuilt_as_written(
-    tmp_path: Path, registry: Registry
+    fast_pipeline: Path, tmp_path: Path, registry: Registry
 ) -> None:
     path = tmp_path / "tuned.yaml"
     path.write_text(
-        FAST_TUNED.replace("k: 20}", "k: 20, settings: {bm25: {content_weight: 0.34}}}"),
+        fast_pipeline.read_text(encoding="utf-8").replace(
+            "k: 20}", "k: 20, settings: {bm25: {content_weight: 0.34}}}"
+        ),
         encoding="utf-8",
     )
     space = _space(path, registry)
@@ -289,15 +291,3 @@ def test_bad_channel_setting_keys_are_refused(
     with pytest.raises(ConfigError) as caught:
         _space(fast_pipeline, registry, **{key: {"low": 0.1, "high": 0.5}})
     assert message in str(caught.value)
-
-
-FAST_TUNED = """\
-version: 1
-name: tuned
-embedder: {type: hashing, dim: 64}
-encode:
-  - {type: turn, speaker: true}
-store: {type: memory}
-retrieve:
-  - {type: hybrid, channels: [bm25, vector], weights: [1.0, 0.7], k: 20}
-"""
