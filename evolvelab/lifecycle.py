@@ -311,8 +311,7 @@ def update_note(
                             source_ids=old.source_ids, content=content if content is not None
                             else old.content, metadata=merged, previous=previous)  # fmt: skip
         written = memory.log.append([entry])
-    new = _corrected(old, content, merged)
-    memory._call_write([new])
+    (new,) = memory._call_write([_corrected(old, content, merged)])  # as stored: re-embedded
     if log and memory.log is not None:
         memory.log.mark_applied(written[0].seq)
     return new

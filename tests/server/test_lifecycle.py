@@ -123,6 +123,17 @@ def test_update_reindexes_and_keeps_the_old_version_in_history(tmp_path: Path) -
     assert versions[0].valid_to == versions[1].valid_from and versions[1].valid_to is None
 
 
+def test_update_returns_the_note_as_stored_with_its_new_embedding(tmp_path: Path) -> None:
+    text = (PIPELINE % "memory").replace("{type: none}", "{type: hashing, dim: 32}")
+    memory = Memory.from_text(text, data_dir=tmp_path / "data")
+    memory.use_event_log()
+    (note_id,) = _chat(memory, ANA, "I live in Lisbon.")
+    before = memory.get(note_id, ANA)
+    updated = memory.update(note_id, ANA, content="Ana lives in Porto.")
+    assert updated.embedding is not None and updated.embedding != before.embedding
+    assert updated == memory.get(note_id, ANA)
+
+
 def test_delete_erases_the_source_events_from_the_log(tmp_path: Path) -> None:
     memory = _memory(tmp_path)
     keep, gone = _chat(memory, ANA, "My dog is Rex.", "My PIN is 4321.")
