@@ -17,7 +17,9 @@ Tunable ranges for the evolver sit next to the field they tune::
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -35,6 +37,8 @@ __all__ = [
     "StrictModel",
     "Tunable",
     "check_name",
+    "condition_holds",
+    "condition_problems",
     "type_name",
 ]
 
@@ -52,9 +56,23 @@ class Tunable:
     Put it in the field's ``Annotated`` metadata. Numeric ranges use ``low``/``high``
     (``log=True`` for a log scale, ``step`` for a grid); categorical fields use ``choices``.
 
+    ``when`` makes the field *conditional*: it names other fields of the same config and
+    the values under which this one has any effect (every named field must hold one of
+    its values). The evolver then asks for this field only in trials where the condition
+    holds, so no trial is spent on a knob the stage ignores, and a field whose condition
+    the base fixes to false is not searched at all. Where the condition does not hold the
+    field is left out of the candidate (it runs with its default), unless the base itself
+    wrote it in that same situation.
+
     Example:
-        >>> from typing import Annotated
+        >>> from typing import Annotated, Literal
         >>> k: Annotated[int, Tunable(5, 100, log=True)] = 20
+        >>> fusion: Annotated[Literal["rrf", "score"], Tunable(choices=("rrf", "score"))] = "rrf"
+        >>> rrf_k: Annotated[float, Tunable(1, 120, log=True, when={"fusion": "rrf"})] = 60.0
+        >>> Tunable(1, 120, when={"fusion": "rrf"}).when
+        {'fusion': ('rrf',)}
+        >>> Tunable(1, 120, when={"fusion": "rrf"}).active({"fusion": "score"})
+        False
     """
 
     low: float | None = None
@@ -62,6 +80,89 @@ class Tunable:
     log: bool = False
     step: float | None = None
     choices: tuple[Any, ...] | None = None
+    when: Mapping[str, tuple[Any, ...]] | None = dataclass_field(default=None, hash=False)
+    """Field name -> the values under which this field is used (a single value or a list)."""
+
+    def __post_init__(self) -> None:
+        if self.when is None:
+            return
+        if not isinstance(self.when, Mapping) or not self.when:
+            raise TypeError("Tunable(when=...) takes a non-empty mapping: {field: values}")
+        normal = {
+            str(name): tuple(values) if isinstance(values, list | tuple | set | frozenset)
+            else (values,)
+            for name, values in self.when.items()
+        }  # fmt: skip
+        if any(not values for values in normal.values()):
+            raise TypeError("Tunable(when=...): every field needs at least one value")
+        object.__setattr__(self, "when", normal)
+
+    def active(self, values: Mapping[str, Any]) -> bool:
+        """Whether the field has an effect, given the config's ``values`` (by field name).
+
+        A field named by ``when`` but missing from ``values`` counts as not matching.
+        """
+        return condition_holds(self.when, values)
+
+
+def condition_holds(when: Mapping[str, tuple[Any, ...]] | None, values: Mapping[str, Any]) -> bool:
+    """Whether every field ``when`` names holds one of its values in ``values``.
+
+    Values compare by equality, except that a bool never equals a number (``True`` is not
+    ``1`` here). No condition (``None``) always holds.
+
+    Example:
+        >>> condition_holds({"mode": ("boost",)}, {"mode": "boost", "k": 5})
+        True
+        >>> condition_holds({"lessons": (True,)}, {"lessons": 1})
+        False
+    """
+    if not when:
+        return True
+    missing = object()
+    for name, allowed in when.items():
+        value = values.get(name, missing)
+        held = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+        if not any(_same(item, option) for item in held for option in allowed):
+            return False
+    return True
+
+
+def _same(value: Any, option: Any) -> bool:
+    return isinstance(value, bool) == isinstance(option, bool) and value == option
+
+
+def condition_problems(model: type[BaseModel]) -> list[str]:
+    """Check every ``Tunable(when=...)`` of ``model``: the fields and values it names.
+
+    A condition must name other fields of the same model, each with values that field
+    accepts (an item of the list, for a list field). The registry refuses a stage type
+    with a wrong condition, as it refuses any other malformed config model.
+
+    Returns:
+        One message per problem (empty when every condition is sound).
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    problems: list[str] = []
+    for name, info in model.model_fields.items():
+        tunable = next((m for m in info.metadata if isinstance(m, Tunable)), None)
+        for other, allowed in ((tunable.when or {}) if tunable else {}).items():
+            where = f"{model.__name__}.{name}: Tunable(when=...)"
+            if other == name or other not in model.model_fields:
+                fields = ", ".join(f for f in model.model_fields if f not in (name, "type"))
+                problems.append(f"{where} names {other!r}, not another field ({fields})")
+                continue
+            annotation = model.model_fields[other].annotation
+            if getattr(annotation, "__origin__", None) in (list, tuple, set, frozenset):
+                annotation = (getattr(annotation, "__args__", None) or (Any,))[0]
+            adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+            for value in allowed:
+                try:
+                    adapter.validate_python(value, strict=True)
+                except ValidationError:
+                    problems.append(f"{where}: {value!r} is not a value of {other}")
+    return problems
 
 
 class StageConfig(StrictModel):

@@ -50,7 +50,7 @@ def tunable_of(field: FieldInfo) -> Tunable | None:
         >>> from evolvelab.registry import builtin_registry
         >>> bm25 = builtin_registry().get("retriever", "bm25").cls.config_model
         >>> tunable_of(bm25.model_fields["k"])
-        Tunable(low=5, high=100, log=True, step=None, choices=None)
+        Tunable(low=5, high=100, log=True, step=None, choices=None, when=None)
     """
     return next((item for item in field.metadata if isinstance(item, Tunable)), None)
 

@@ -8,6 +8,7 @@ of each type comes from :mod:`evolvelab.describe`; this module only writes it as
 from __future__ import annotations
 
 import inspect
+from typing import get_origin
 
 from evolvelab.describe import FieldDescription, TypeDescription, describe_types
 from evolvelab.registry import KINDS, Registry
@@ -35,14 +36,28 @@ def _default(field: FieldDescription) -> str:
     return "required" if field.required else f"`{field.default!r}`"
 
 
-def _tunable(field: FieldDescription) -> str:
+def _tunable(field: FieldDescription, lists: frozenset[str] = frozenset()) -> str:
     item = field.tunable
     if item is None:
         return ""
     if item.choices is not None:
-        return ", ".join(map(str, item.choices))
-    scale = " (log)" if item.log else ""
-    return f"{item.low:g} – {item.high:g}{scale}"
+        text = ", ".join(map(str, item.choices))
+    else:
+        scale = " (log)" if item.log else ""
+        text = f"{item.low:g} – {item.high:g}{scale}"
+    if item.when:  # a conditional field: searched only where the stage uses it
+        needs = [
+            f"{' or '.join(_plain(v) for v in values)} in `{name}`"
+            if name in lists
+            else f"`{name}: {' or '.join(_plain(v) for v in values)}`"
+            for name, values in item.when.items()
+        ]
+        text += f"; only with {' and '.join(needs)}"
+    return text
+
+
+def _plain(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
 
 def _docstring_markdown(doc: str) -> list[str]:
@@ -67,9 +82,11 @@ def _type_markdown(info: TypeDescription) -> list[str]:
         lines += [f"Needs a store with: {', '.join(info.needs)}.", ""]
     if info.fields:
         lines += ["| field | type | default | evolver range | description |", "|---|---|---|---|---|"]
+        lists = frozenset(f.name for f in info.fields if get_origin(f.annotation) is list)
         for field in info.fields:
             lines.append(
-                f"| `{field.name}` | {_annotation(field)} | {_default(field)} | {_tunable(field)} "
+                f"| `{field.name}` | {_annotation(field)} | {_default(field)} "
+                f"| {_tunable(field, lists)} "
                 f"| {field.description} |"
             )
         lines.append("")

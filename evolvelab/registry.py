@@ -1,8 +1,8 @@
 """The registry: stage classes by (kind, type name). The only module calling ``pm.hook``.
 
 It checks everything plugins register: the class derives from the right stage base, its
-``config_model`` declares a one-value ``type`` literal, and no two plugins claim the same
-type name (a YAML file must not change meaning when a package is installed).
+``config_model`` declares a one-value ``type`` literal (and sound ``Tunable(when=...)``
+conditions), and no two plugins claim the same type name (a YAML file must not change meaning when a package is installed).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from evolvelab.config import (
     RetrieverConfig,
     StageConfig,
     StoreConfig,
+    condition_problems,
     type_name,
 )
 from evolvelab.errors import PluginError, closest
@@ -171,6 +172,9 @@ class Registry:
                 f"{', '.join(undescribed)} (write Field(..., description=...): descriptions "
                 "feed the JSON Schema, `evolvelab plugins` and the docs)"
             )
+        conditions = condition_problems(config_model)
+        if conditions:
+            raise PluginError(f"{where}: {'; '.join(conditions)}")
         existing = self._entries[kind].get(name)
         if existing is not None:
             other = existing.plugin

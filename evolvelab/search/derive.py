@@ -4,7 +4,10 @@ Each stage field declared with ``Tunable`` becomes a parameter (unless ``declare
 off); the spec's ``space`` entries narrow (``{low, high}``, ``{choices}``), pin
 (``{value}``), add fields, or add structure (``X.type``, ``X.enabled``, channel subsets).
 Declared ranges are stretched to hold the base's own value, so the base is always a point
-of its space; a range the spec gives is kept as written. See ``docs/evolve.md``.
+of its space; a range the spec gives is kept as written. A field declared
+``Tunable(..., when={...})`` keeps its condition (the trial asks for it only where the
+condition holds), and is not searched at all where the branch can never meet it (its
+controlling field fixed to another value). See ``docs/evolve.md``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 import yaml
 from pydantic import ValidationError
 
-from evolvelab.config import StageConfig, Tunable
+from evolvelab.config import StageConfig, Tunable, condition_holds
 from evolvelab.describe import tunable_of
 from evolvelab.errors import ConfigError, Problem, closest, format_path
 from evolvelab.loader import SLOT_KINDS, load_pipeline
+from evolvelab.search.conditions import (
+    controllers_first,
+    declared_condition,
+    met_context,
+    possible_values,
+)
 from evolvelab.search.keys import ProblemAt, SpaceKey, parse_keys
 from evolvelab.search.param import Param
 from evolvelab.search.space import LISTS, ORDER, BaseSpace, Branch, FieldSearch, Slot, Space
@@ -218,8 +227,50 @@ class _Builder:
                 key.used = True
             self._field(base, slot, branch, model, name, tunable, keys, is_base)
         branch.fields.sort(key=lambda f: len(f.path))
+        self._conditions(slot, branch, model, mine)
         _drop_conflicts(branch, entry_cls, self.registry, {str(k.rest[0]) for k in mine})
         self._check_named(branch, model, mine)
+
+    def _conditions(
+        self, slot: Slot, branch: Branch, model: type[StageConfig], mine: list[SpaceKey]
+    ) -> None:
+        """Attach each field's ``Tunable(when=...)``; drop fields the branch never uses.
+
+        The condition is the field's own, declared by the stage (also when the spec names
+        the field, or ``declared`` is off). A field whose condition no value its
+        controlling fields can take here meets (``rrf_k`` with ``fusion`` fixed to
+        ``score``) is not searched; a spec entry naming such a field is a problem. One
+        that every trial meets becomes an ordinary parameter. The rest are ordered
+        controllers first, so a trial decides ``fusion`` before it is asked for ``rrf_k``.
+        """
+        named = {k.rest: k for k in mine}
+        kept: list[FieldSearch] = []
+        for item in branch.fields:
+            item.when = declared_condition(item.path, model, self.registry)
+            if not item.when:
+                kept.append(item)
+                continue
+            fixed = possible_values(branch, item, self.registry)
+            meets = {
+                n: [condition_holds({n: allowed}, {n: v}) for v in values]
+                for n, allowed in item.when.items()
+                if (values := fixed.get(n)) is not None
+            }
+            if len(meets) == len(item.when) and all(all(m) for m in meets.values()):
+                item.when = None  # every trial here meets it: an ordinary parameter
+            if any(not any(m) for m in meets.values()):
+                key = named.get(item.path) or named.get(item.path[:1])
+                if key is not None:
+                    needs = "; ".join(f"{n} in {list(v)}" for n, v in item.when.items())
+                    self._fail(
+                        key,
+                        f"{format_path((*slot.path, *item.path))} has no effect here: "
+                        f"the stage uses it only when {needs}, which no trial of this "
+                        "space meets (search or set those fields too)",
+                    )
+                continue
+            kept.append(item)
+        branch.fields = controllers_first(kept)
 
     def _channel_settings(
         self, base: BaseSpace, slot: Slot, branch: Branch, keys: list[SpaceKey], is_base: bool
@@ -306,8 +357,9 @@ class _Builder:
                     update: Any = whole
                 else:
                     update = value
+                context = met_context([item], {name: update}) or {name: update}
                 try:
-                    model.model_validate({**branch.start, name: update})
+                    model.model_validate({**branch.start, **context})
                 except ValidationError as err:
                     first = err.errors(include_url=False)[0]
                     if first["loc"] and first["loc"][0] != name:
@@ -470,13 +522,18 @@ def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str
     stage's build-time ``check``. Every declared field is tried at the ends of its range,
     alone and against each field kept before it (config validated and checked); a field
     that fails any such pair is left at its value in the base (or its default), so the
-    sampler never proposes a stage the config would reject. Fields the spec names are
+    sampler never proposes a stage the config would reject. A conditional field is tried
+    with its condition met (its controlling fields set to an allowed value), and a pair
+    the conditions never let a trial propose is not tried. Fields the spec names are
     searched as written.
     """
 
-    def valid(update: dict[str, Any]) -> bool:
+    def valid(items: list[FieldSearch], update: dict[str, Any]) -> bool:
+        full = met_context(items, update)
+        if full is None:
+            return True  # a pair no trial proposes (one's condition rules the other out)
         try:
-            config = cls.config_model.model_validate({**branch.start, **update})
+            config = cls.config_model.model_validate({**branch.start, **full})
             return not cls.check(config, registry)
         except Exception:  # noqa: BLE001 - any rejection rules the pair out
             return False
@@ -489,8 +546,8 @@ def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str
             continue
         mine = _corners(item.param)
         others = [o for o in kept if o.param is not None and len(o.path) == 1]
-        if all(valid({name: v}) for v in mine) and all(
-            valid({name: v, str(o.path[0]): w})
+        if all(valid([item], {name: v}) for v in mine) and all(
+            valid([item, o], {name: v, str(o.path[0]): w})
             for o in others
             for v in mine
             for w in _corners(o.param)  # type: ignore[arg-type]

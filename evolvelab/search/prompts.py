@@ -140,9 +140,12 @@ def _tunable(field: FieldDescription) -> str:
     item = field.tunable
     if item is None:
         return ""
+    when = "".join(
+        f", when {name}: {'|'.join(map(str, values))}" for name, values in (item.when or {}).items()
+    )  # a conditional field: it has an effect only there
     if item.choices is not None:
-        return f" [tune: {', '.join(map(str, item.choices))}]"
-    return f" [tune: {item.low:g}..{item.high:g}{' log' if item.log else ''}]"
+        return f" [tune: {', '.join(map(str, item.choices))}{when}]"
+    return f" [tune: {item.low:g}..{item.high:g}{' log' if item.log else ''}{when}]"
 
 
 def _field_text(field: FieldDescription, describe: bool) -> str:

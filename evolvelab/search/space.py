@@ -10,8 +10,12 @@ carry a :class:`Branch` of searched fields. Parameter names are YAML paths:
 (``retrieve[1].k (neighbours)``), ``label:`` when there are several bases.
 
 Trials are built define-by-run: Optuna is asked only for the parameters that the earlier
-choices make relevant. :meth:`Space.params_for` maps a pipeline back to parameters when
-the space can express it exactly (the base pipeline, an LLM proposal).
+choices make relevant: a stage type's fields only when that type fills the slot, a hybrid
+channel's settings only when the channel is used, and a field declared
+``Tunable(..., when={...})`` only when the trial's stage meets its condition
+(``retrieve[0].rrf_k`` only with ``fusion: rrf``). :meth:`Space.params_for` maps a
+pipeline back to parameters when the space can express it exactly (the base pipeline, an
+LLM proposal).
 """
 
 from __future__ import annotations
@@ -22,8 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evolvelab.config import PipelineSpec, StageConfig
+from evolvelab.config import PipelineSpec, StageConfig, condition_holds
 from evolvelab.errors import ConfigError
+from evolvelab.search.conditions import (
+    channel_values,
+    condition_text,
+    keeps_unused,
+    stage_values,
+)
 from evolvelab.search.param import Param
 
 if TYPE_CHECKING:
@@ -58,6 +68,12 @@ class FieldSearch:
     path: tuple[str | int, ...]
     param: Param | None
     pinned: Any = None
+    when: Mapping[str, tuple[Any, ...]] | None = None
+    """The field's condition (its ``Tunable(when=...)``): sibling field -> values."""
+
+    def controller(self, name: str) -> tuple[str | int, ...]:
+        """The path of the sibling field ``name`` that the condition reads."""
+        return (*self.path[:2], name) if self.path[0] == "settings" else (name,)
 
 
 @dataclass
@@ -223,6 +239,14 @@ class Space:
             for item in branch.fields:
                 if item.param is None:
                     continue
+                if item.when and not condition_holds(
+                    item.when,
+                    {
+                        n: _value_at(branch, config, item.controller(n), self.registry)
+                        for n in item.when
+                    },
+                ):
+                    continue  # the stage ignores the field here: the trial never asks for it
                 value = _value_at(branch, config, item.path, self.registry)
                 if value is _ABSENT:
                     continue
@@ -234,8 +258,20 @@ class Space:
         return params
 
     def describe(self) -> list[tuple[str, str]]:
-        """Return ``(name, range)`` of every parameter, for tables and docs."""
-        return [(p.name, p.describe()) for p in self.params()]
+        """Return ``(name, range)`` of every parameter, for tables and docs.
+
+        A conditional parameter's range says when it is asked: ``1..120 log, when fusion: rrf``.
+        """
+        conditions: dict[str, Mapping[str, tuple[Any, ...]]] = {}
+        for base in self.bases:
+            for slot in base.slots:
+                for branch in slot.branches.values():
+                    for item in branch.fields:
+                        if item.param is not None and item.when:
+                            conditions.setdefault(item.param.name, item.when)
+        return [
+            (p.name, p.describe() + condition_text(conditions.get(p.name))) for p in self.params()
+        ]
 
 
 _ABSENT = object()
@@ -266,10 +302,17 @@ def _value_at(
 
 
 def _fill(branch: Branch, choose: Choose, registry: Registry) -> dict[str, Any]:
+    """Build one stage's mapping, asking ``choose`` for each field the candidate uses.
+
+    Fields come controllers first (the space orders them so), so a conditional field's
+    condition is read from the values already decided; where it does not hold the field
+    is not asked for, and :func:`~evolvelab.search.conditions.keeps_unused` decides what the candidate keeps of it.
+    """
     config = copy.deepcopy(branch.start)
     model = type(branch.current)
     items: dict[str, dict[int, Any]] = {}
     settings: dict[str, dict[str, Any]] = {}
+    idle: dict[tuple[str, ...], Mapping[str, tuple[Any, ...]]] = {}
     for item in branch.fields:
         name = str(item.path[0])
         if len(item.path) == 2 and branch.universe is not None and name == "weights":
@@ -277,10 +320,19 @@ def _fill(branch: Branch, choose: Choose, registry: Registry) -> dict[str, Any]:
             if branch.universe[int(item.path[1])] not in channels:
                 continue
         if len(item.path) == 3 and name == "settings":
-            if str(item.path[1]) not in config.get("channels", branch.current.channels):
+            channel, setting = str(item.path[1]), str(item.path[2])
+            if channel not in config.get("channels", branch.current.channels):
                 continue  # a channel this candidate does not use: nothing to ask
+            if item.when and not condition_holds(
+                item.when, channel_values(branch, settings, channel, item.when, registry)
+            ):
+                idle[(channel, setting)] = item.when
+                continue
             value = choose(item.param) if item.param is not None else item.pinned
-            settings.setdefault(str(item.path[1]), {})[str(item.path[2])] = value
+            settings.setdefault(channel, {})[setting] = value
+            continue
+        if item.when and not condition_holds(item.when, stage_values(config, model, item.when)):
+            idle[(name,)] = item.when
             continue
         value = choose(item.param) if item.param is not None else item.pinned
         if len(item.path) == 1:
@@ -294,12 +346,15 @@ def _fill(branch: Branch, choose: Choose, registry: Registry) -> dict[str, Any]:
         by_channel = {branch.universe[i]: v for i, v in picked.items()}
         config["weights"] = [by_channel.get(c, old.get(c, 1.0)) for c in chosen]
     if "settings" in type(branch.current).model_fields:
-        _set_settings(config, branch, settings, registry)
+        _set_settings(config, branch, settings, registry, idle)
     for name, values in items.items():
         current = list(getattr(branch.current, name) or [])
         for index, value in values.items():
             current[index] = value
         _set(config, model, name, current, branch.start)
+    for where, when in idle.items():
+        if len(where) == 1 and not keeps_unused(branch.start, where[0], when, model):
+            config.pop(where[0], None)
     return config
 
 
@@ -308,17 +363,25 @@ def _set_settings(
     branch: Branch,
     drawn: dict[str, dict[str, Any]],
     registry: Registry,
+    idle: Mapping[tuple[str, ...], Mapping[str, tuple[Any, ...]]],
 ) -> None:
     """Merge drawn channel settings into the start's; keep only the chosen channels'.
 
     A drawn value equal to what the start already says (or, where it says nothing, to
     the channel's own default) is left out, so the base's file is rebuilt as written.
+    A setting the channel does not use here (``idle``) keeps the start's value only
+    where the start wrote it while unused too (see :func:`~evolvelab.search.conditions.keeps_unused`).
     """
     channels = config.get("channels", branch.current.channels)
     start = copy.deepcopy(branch.start.get("settings") or {})
     merged: dict[str, dict[str, Any]] = {}
     for channel in channels:
         own = dict(start.get(channel) or {})
+        for where, when in idle.items():
+            if len(where) == 2 and where[0] == channel and where[1] in own:
+                model = registry.get("retriever", channel).cls.config_model
+                if not keeps_unused(own, where[1], when, model):
+                    own.pop(where[1])
         for name, value in drawn.get(channel, {}).items():
             if name in own or value != _channel_default(registry, channel, name):
                 own[name] = value

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evolvelab import Memory, hookimpl
-from evolvelab.config import RetrieverConfig
+from evolvelab.config import RetrieverConfig, condition_holds
 from evolvelab.plugins import get_plugin_manager
 from evolvelab.registry import Registry, builtin_registry
 from evolvelab.search.auto import auto_entries, embedder_variants
@@ -79,8 +79,62 @@ def test_auto_derives_structure_from_the_registry(name: str) -> None:
 def test_auto_never_proposes_an_invalid_pipeline(rng: random.Random, base: str) -> None:
     space = cached(base)
     registry = builtin_registry()
-    candidate = space.build(draw(rng))
-    Memory(validate_candidate(candidate, registry), registry=registry)  # raises if invalid
+    asked: dict[str, object] = {}
+    choose = draw(rng)
+
+    def recording(param: Param):
+        asked[param.name] = choose(param)
+        return asked[param.name]
+
+    candidate = space.build(recording)
+    spec = validate_candidate(candidate, registry)
+    Memory(spec, registry=registry)  # raises if invalid
+    # a conditional parameter is asked exactly when the drawn stage meets its condition
+    for slot, branch, config in chosen_stages(space, asked, spec):
+        for item in branch.fields:
+            if item.param is None or not item.when:
+                continue
+            if item.path[0] == "settings" and item.path[1] not in config.channels:
+                continue
+            values = {n: _setting(config, item.controller(n), registry) for n in item.when}
+            holds = condition_holds(item.when, values)
+            assert (item.param.name in asked) == holds, (item.param.name, values)
+
+
+def _setting(config, path: tuple, registry: Registry):
+    if path[0] != "settings":
+        return getattr(config, str(path[0]))
+    own = config.settings.get(path[1], {})
+    if path[2] in own:
+        return own[path[2]]
+    model = registry.get("retriever", path[1]).cls.config_model
+    return model.model_fields[path[2]].get_default(call_default_factory=True)
+
+
+def chosen_stages(space: Space, asked: dict, spec):
+    """(slot, branch, validated stage config) of every stage a drawn candidate holds."""
+    base = next(b for b in space.bases if b.label == asked.get("base", space.bases[0].label))
+    cursor: dict[str, int] = {}
+    for slot in base.slots:
+        if slot.choice is not None:
+            picked = asked[slot.choice.name]
+            type_ = (slot.base_type if picked else None) if slot.toggle else picked
+        else:
+            type_ = slot.options[0]
+        if type_ is None:
+            continue
+        if slot.index is None:
+            config = getattr(spec, slot.name)
+        else:
+            config = getattr(spec, slot.name)[cursor.get(slot.name, 0)]
+            cursor[slot.name] = cursor.get(slot.name, 0) + 1
+        assert config.type == type_
+        yield slot, slot.branches[type_], config
+
+
+def test_the_auto_space_holds_conditional_parameters() -> None:
+    conditional = [n for n, d in cached("hybrid.yaml").describe() if ", when " in d]
+    assert "retrieve[0].rrf_k (hybrid)" in conditional  # hybrid.yaml fuses by score
 
 
 def test_a_plugin_joins_the_space_by_registering_when_the_stores_allow_it() -> None:
@@ -156,7 +210,7 @@ def test_embedders_make_a_variant_of_the_base_in_which_vector_stages_join() -> N
     auto = AutoSpec(embedders=["hashing", "none"])
     variants = embedder_variants(base, registry, auto)
     assert [name for name, _ in variants] == ["hashing"]  # the base already uses 'none'
-    (_, data), = variants
+    ((_, data),) = variants
     assert data["embedder"] == {"type": "hashing"} and data["retrieve"] == base["retrieve"]
     lexical = auto_entries(base, registry, auto)["retrieve[0].type"].choices or []
     vectors = auto_entries(data, registry, auto)["retrieve[0].type"].choices or []
@@ -195,4 +249,6 @@ def test_the_embedder_is_chosen_first_so_no_vector_stage_runs_without_vectors(
         seen.add((embedder, source))
         if source in ("vector", "hybrid"):
             assert embedder == "hashing"
-    assert ("none", "bm25") in seen and ("hashing", "vector") in seen and ("hashing", "hybrid") in seen
+    assert (
+        ("none", "bm25") in seen and ("hashing", "vector") in seen and ("hashing", "hybrid") in seen
+    )

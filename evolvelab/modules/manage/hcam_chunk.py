@@ -76,7 +76,7 @@ class HCAMChunkConfig(ManagerConfig):
     chunk: Annotated[Literal["session", "turns"], Tunable(choices=("session", "turns"))] = Field(
         "session", description="session: one chunk per session; turns: `size` turns of a session."
     )
-    size: Annotated[int, Tunable(4, 32, log=True)] = Field(
+    size: Annotated[int, Tunable(4, 32, log=True, when={"chunk": "turns"})] = Field(
         8, ge=1, le=1000, description="Turns per chunk with `chunk: turns`."
     )
     kinds: list[str] = Field(

@@ -105,7 +105,7 @@ class InsightRefineConfig(ManagerConfig):
     derive: Literal["shared_steps", "none"] = Field(
         "shared_steps", description="What to do without an LLM: the shared-steps rule, or nothing."
     )
-    min_support: Annotated[int, Tunable(2, 6)] = Field(
+    min_support: Annotated[int, Tunable(2, 6, when={"derive": "shared_steps"})] = Field(
         2, ge=2, description="Resolved similar tasks the shared-steps rule needs."
     )
 

@@ -86,7 +86,7 @@ class GMemoryConfig(RetrieverConfig):
         "query",
         description="Score past tasks by their statement, by their best step, or by the larger.",
     )
-    candidates: Annotated[int, Tunable(10, 200, log=True)] = Field(
+    candidates: Annotated[int, Tunable(10, 200, log=True, when={"match": ["steps", "both"]})] = Field(
         50, ge=1, le=2000, description="Interaction notes fetched when match uses steps."
     )
     insights: Annotated[int, Tunable(0, 10)] = Field(

@@ -96,7 +96,7 @@ class GuardConfig(RetrieverConfig):
         description="Share of the judged memories the consensus cluster must hold; "
         "below it the guard flags nothing.",
     )
-    penalty: Annotated[float, Tunable(0.0, 1.0)] = Field(
+    penalty: Annotated[float, Tunable(0.0, 1.0, when={"action": "mark"})] = Field(
         0.5, ge=0.0, le=1.0, description="mark: multiply a flagged hit's score by this."
     )
     demote: bool = Field(True, description="mark: move flagged hits below the unflagged ones.")
@@ -104,11 +104,11 @@ class GuardConfig(RetrieverConfig):
         True,
         description="Write a lesson per flagged memory and recall lessons for similar queries.",
     )
-    lesson_threshold: Annotated[float, Tunable(0.6, 0.98)] = Field(
+    lesson_threshold: Annotated[float, Tunable(0.6, 0.98, when={"lessons": True})] = Field(
         0.85, ge=-1.0, le=1.0, description="Query-to-lesson cosine at which a lesson applies."
     )
     lesson_k: int = Field(5, ge=1, le=100, description="How many lessons to look up per query.")
-    lesson_hits: Annotated[int, Tunable(0, 3)] = Field(
+    lesson_hits: Annotated[int, Tunable(0, 3, when={"lessons": True})] = Field(
         1, ge=0, le=20, description="How many applicable lessons to put at the top as warnings."
     )
     lesson_marks: bool = Field(

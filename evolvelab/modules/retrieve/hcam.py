@@ -54,13 +54,13 @@ class HCAMConfig(RetrieverConfig):
     rank_by: Literal["text", "vector", "both"] = Field(
         "text", description="How chunk summaries are ranked: full text, vectors, or both fused."
     )
-    vector_weight: Annotated[float, Tunable(0.0, 1.0)] = Field(
+    vector_weight: Annotated[float, Tunable(0.0, 1.0, when={"rank_by": "both"})] = Field(
         0.3, ge=0.0, le=10.0, description="Weight of the vector ranking with `rank_by: both`."
     )
     detail: Literal["text", "vector"] = Field(
         "text", description="How members of the top chunks are searched: full text or exact cosine."
     )
-    candidates: Annotated[int, Tunable(50, 1000, log=True)] = Field(
+    candidates: Annotated[int, Tunable(50, 1000, log=True, when={"detail": "text"})] = Field(
         300, ge=1, le=10000, description="Depth of the full-text detail search."
     )
     chunk_weight: Annotated[float, Tunable(0.0, 0.8)] = Field(

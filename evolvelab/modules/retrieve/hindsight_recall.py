@@ -62,16 +62,16 @@ class HindsightRecallConfig(RetrieverConfig):
         min_length=1,
         description="Note kinds (networks) searched.",
     )
-    semantic_weight: Annotated[float, Tunable(0.0, 2.0)] = Field(
+    semantic_weight: Annotated[float, Tunable(0.0, 2.0, when={"channels": "semantic"})] = Field(
         1.0, ge=0.0, description="RRF weight of the semantic channel."
     )
-    bm25_weight: Annotated[float, Tunable(0.0, 2.0)] = Field(
+    bm25_weight: Annotated[float, Tunable(0.0, 2.0, when={"channels": "bm25"})] = Field(
         1.0, ge=0.0, description="RRF weight of the BM25 channel."
     )
-    graph_weight: Annotated[float, Tunable(0.0, 2.0)] = Field(
+    graph_weight: Annotated[float, Tunable(0.0, 2.0, when={"channels": "graph"})] = Field(
         0.5, ge=0.0, description="RRF weight of the graph channel."
     )
-    temporal_weight: Annotated[float, Tunable(0.0, 2.0)] = Field(
+    temporal_weight: Annotated[float, Tunable(0.0, 2.0, when={"channels": "temporal"})] = Field(
         1.0, ge=0.0, description="RRF weight of the temporal channel."
     )
     rrf_k: Annotated[float, Tunable(1, 120, log=True)] = Field(
@@ -80,32 +80,32 @@ class HindsightRecallConfig(RetrieverConfig):
     candidates: Annotated[int, Tunable(10, 200, log=True)] = Field(
         50, ge=1, le=1000, description="How many notes each channel fetches."
     )
-    seeds: Annotated[int, Tunable(1, 20)] = Field(
+    seeds: Annotated[int, Tunable(1, 20, when={"channels": "graph"})] = Field(
         5, ge=1, le=200, description="Graph channel: notes spreading starts from."
     )
-    hops: Annotated[int, Tunable(1, 3)] = Field(
+    hops: Annotated[int, Tunable(1, 3, when={"channels": "graph"})] = Field(
         2, ge=1, le=5, description="Graph channel: steps of spreading."
     )
-    decay: Annotated[float, Tunable(0.2, 1.0)] = Field(
+    decay: Annotated[float, Tunable(0.2, 1.0, when={"channels": "graph"})] = Field(
         0.5, gt=0.0, le=1.0, description="Graph channel: factor per step."
     )
-    entity_weight: Annotated[float, Tunable(0.5, 2.0)] = Field(
+    entity_weight: Annotated[float, Tunable(0.5, 2.0, when={"channels": "graph"})] = Field(
         1.2, ge=0.0, description="Spreading weight of entity links."
     )
-    causal_weight: Annotated[float, Tunable(0.5, 2.0)] = Field(
+    causal_weight: Annotated[float, Tunable(0.5, 2.0, when={"channels": "graph"})] = Field(
         1.5, ge=0.0, description="Spreading weight of causal links."
     )
-    temporal_link_weight: Annotated[float, Tunable(0.0, 2.0)] = Field(
+    temporal_link_weight: Annotated[float, Tunable(0.0, 2.0, when={"channels": "graph"})] = Field(
         0.8, ge=0.0, description="Spreading weight of temporal (and prev/next) links."
     )
-    slack_days: Annotated[float, Tunable(0.0, 14.0)] = Field(
+    slack_days: Annotated[float, Tunable(0.0, 14.0, when={"channels": "temporal"})] = Field(
         1.0,
         ge=0.0,
         le=365.0,
         description="Temporal channel: widen the window by this many days each side.",
     )
-    drop_stop_words: Annotated[bool, Tunable(choices=(False, True))] = Field(
-        False, description="Take common English words out of the BM25 query."
+    drop_stop_words: Annotated[bool, Tunable(choices=(False, True), when={"channels": "bm25"})] = (
+        Field(False, description="Take common English words out of the BM25 query.")
     )
     max_tokens: Annotated[int, Tunable(256, 8192, log=True)] = Field(
         4096, ge=1, description="Token budget of the returned notes (ceil(4/3 * words) each)."

@@ -70,7 +70,7 @@ class HybridConfig(RetrieverConfig):
     fusion: Annotated[Literal["rrf", "score"], Tunable(choices=("rrf", "score"))] = Field(
         "rrf", description="rrf: weighted reciprocal rank; score: weighted max-normalised scores."
     )
-    rrf_k: Annotated[float, Tunable(1, 120, log=True)] = Field(
+    rrf_k: Annotated[float, Tunable(1, 120, log=True, when={"fusion": "rrf"})] = Field(
         60.0, gt=0, description="Rank offset of reciprocal-rank fusion."
     )
     candidates: Annotated[int, Tunable(10, 200, log=True)] = Field(

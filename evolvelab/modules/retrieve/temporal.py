@@ -49,7 +49,7 @@ class TemporalConfig(RetrieverConfig):
         description="source: append notes found in the window; boost: favour hits in it; "
         "filter: drop hits outside it.",
     )  # fmt: skip
-    boost: Annotated[float, Tunable(0.0, 2.0)] = Field(
+    boost: Annotated[float, Tunable(0.0, 2.0, when={"mode": "boost"})] = Field(
         0.5,
         ge=0.0,
         le=10.0,

@@ -51,6 +51,10 @@ _FINMEM_ONLY = (
 _MEMORYBANK_ONLY = (
     "strength_unit_days", "retention_threshold", "forgetting", "recall_on", "recall_k",
 )  # fmt: skip
+_IN_FINMEM = {"mode": "finmem"}
+"""Condition of a finmem-only tunable: the evolver searches it only in finmem mode."""
+_IN_MEMORYBANK = {"mode": "memorybank"}
+"""Condition of a memorybank-only tunable."""
 
 
 class LayeredDecayConfig(LanceDBStoreConfig):
@@ -78,34 +82,34 @@ class LayeredDecayConfig(LanceDBStoreConfig):
         "memorybank: the Ebbinghaus curve with strength that grows on recall.",
     )
     # -- finmem
-    recency_days_short: Annotated[float, Tunable(1, 30, log=True)] = Field(
+    recency_days_short: Annotated[float, Tunable(1, 30, log=True, when=_IN_FINMEM)] = Field(
         3.0, gt=0, description="Q of the short layer: recency is exp(-days in layer / Q)."
     )
-    recency_days_mid: Annotated[float, Tunable(14, 365, log=True)] = Field(
+    recency_days_mid: Annotated[float, Tunable(14, 365, log=True, when=_IN_FINMEM)] = Field(
         90.0, gt=0, description="Q of the mid layer, in days."
     )
-    recency_days_long: Annotated[float, Tunable(60, 1000, log=True)] = Field(
+    recency_days_long: Annotated[float, Tunable(60, 1000, log=True, when=_IN_FINMEM)] = Field(
         365.0, gt=0, description="Q of the long layer, in days."
     )
-    recency_days_reflection: Annotated[float, Tunable(60, 1000, log=True)] = Field(
+    recency_days_reflection: Annotated[float, Tunable(60, 1000, log=True, when=_IN_FINMEM)] = Field(
         365.0, gt=0, description="Q of the reflection layer, in days."
     )
-    importance_decay_short: Annotated[float, Tunable(0.8, 1.0)] = Field(
+    importance_decay_short: Annotated[float, Tunable(0.8, 1.0, when=_IN_FINMEM)] = Field(
         0.92, gt=0, le=1, description="α of the short layer: importance × α per day."
     )
-    importance_decay_mid: Annotated[float, Tunable(0.9, 1.0)] = Field(
+    importance_decay_mid: Annotated[float, Tunable(0.9, 1.0, when=_IN_FINMEM)] = Field(
         0.967, gt=0, le=1, description="α of the mid layer, per day."
     )
-    importance_decay_long: Annotated[float, Tunable(0.95, 1.0)] = Field(
+    importance_decay_long: Annotated[float, Tunable(0.95, 1.0, when=_IN_FINMEM)] = Field(
         0.988, gt=0, le=1, description="α of the long layer, per day."
     )
-    importance_decay_reflection: Annotated[float, Tunable(0.95, 1.0)] = Field(
+    importance_decay_reflection: Annotated[float, Tunable(0.95, 1.0, when=_IN_FINMEM)] = Field(
         0.988, gt=0, le=1, description="α of the reflection layer, per day."
     )
-    promote_short: Annotated[float, Tunable(60, 90)] = Field(
+    promote_short: Annotated[float, Tunable(60, 90, when=_IN_FINMEM)] = Field(
         60.0, description="Short notes with importance at least this move up to mid."
     )
-    promote_mid: Annotated[float, Tunable(80, 100)] = Field(
+    promote_mid: Annotated[float, Tunable(80, 100, when=_IN_FINMEM)] = Field(
         80.0, description="Mid notes with importance at least this move up to long."
     )
     demote_mid: float = Field(
@@ -114,10 +118,10 @@ class LayeredDecayConfig(LanceDBStoreConfig):
     demote_long: float = Field(
         80.0, description="Long notes with importance below this move down to mid."
     )
-    recency_threshold: Annotated[float, Tunable(0.005, 0.3, log=True)] = Field(
+    recency_threshold: Annotated[float, Tunable(0.005, 0.3, log=True, when=_IN_FINMEM)] = Field(
         0.05, ge=0, le=1, description="A decay step deletes notes whose recency is below this."
     )
-    importance_threshold: Annotated[float, Tunable(1, 30, log=True)] = Field(
+    importance_threshold: Annotated[float, Tunable(1, 30, log=True, when=_IN_FINMEM)] = Field(
         5.0, ge=0, description="A decay step deletes notes whose importance is below this."
     )
     jump_passes: int = Field(
@@ -133,14 +137,14 @@ class LayeredDecayConfig(LanceDBStoreConfig):
         description="With an LLM, rate each new note low / medium / high (one call per "
         "add) and take the layer's value for it; without one, `initial_importance` applies.",
     )
-    feedback_step: Annotated[float, Tunable(0, 20)] = Field(
+    feedback_step: Annotated[float, Tunable(0, 20, when=_IN_FINMEM)] = Field(
         5.0, ge=0, description="On feedback: counter += ±1, then importance += counter × this."
     )
     kind_layers: dict[str, rules.Layer] = Field(
         default_factory=lambda: {"reflection": "reflection"},
         description="Layer new notes of a kind enter (others enter short).",
     )
-    candidates: Annotated[int, Tunable(10, 500, log=True)] = Field(
+    candidates: Annotated[int, Tunable(10, 500, log=True, when=_IN_FINMEM)] = Field(
         100,
         ge=1,
         le=10_000,
@@ -148,13 +152,15 @@ class LayeredDecayConfig(LanceDBStoreConfig):
         "vector search (exact when at least the notes in scope).",
     )
     # -- memorybank
-    strength_unit_days: Annotated[float, Tunable(0.5, 30, log=True)] = Field(
+    strength_unit_days: Annotated[float, Tunable(0.5, 30, log=True, when=_IN_MEMORYBANK)] = Field(
         5.0,
         gt=0,
         description="Days one unit of strength lasts: R = exp(-t / (this × S)). "
         "5 is upstream's scale; 1 gives the paper's bare exp(-t/S) with t in days.",
     )
-    retention_threshold: Annotated[float, Tunable(0.05, 0.9)] = Field(
+    retention_threshold: Annotated[
+        float, Tunable(0.05, 0.9, when={"mode": "memorybank", "forgetting": "threshold"})
+    ] = Field(
         0.5, gt=0, lt=1, description="Threshold forgetting: a note is forgotten once R < this."
     )
     forgetting: Literal["threshold", "stochastic"] = Field(
@@ -167,8 +173,10 @@ class LayeredDecayConfig(LanceDBStoreConfig):
         description="What counts as a recall: being among a search's first "
         "`recall_k` hits (upstream), being reported as used in feedback, or nothing.",
     )
-    recall_k: Annotated[int, Tunable(1, 20)] = Field(
-        6, ge=1, le=1000, description="How many of a search's hits are recalled (upstream: 6)."
+    recall_k: Annotated[int, Tunable(1, 20, when={"mode": "memorybank", "recall_on": "search"})] = (
+        Field(
+            6, ge=1, le=1000, description="How many of a search's hits are recalled (upstream: 6)."
+        )
     )
     # -- both
     keep_kinds: list[str] = Field(
