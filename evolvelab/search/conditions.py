@@ -23,14 +23,14 @@ space does with a declaration:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evolvelab.config import StageConfig, condition_holds
 from evolvelab.describe import tunable_of
 
 if TYPE_CHECKING:
     from evolvelab.registry import Registry
-    from evolvelab.search.space import Branch, FieldSearch
+    from evolvelab.search.param import Param
 
 __all__ = [
     "Condition",
@@ -46,6 +46,27 @@ __all__ = [
 
 Condition = Mapping[str, tuple[Any, ...]]
 """Sibling field name -> the values under which the conditional field is used."""
+
+
+class FieldSearch(Protocol):
+    """What is read here of a space's searched field (:class:`~evolvelab.search.space.FieldSearch`)."""
+
+    path: tuple[str | int, ...]
+    param: Param | None
+    pinned: Any
+    when: Condition | None
+
+    def controller(self, name: str) -> tuple[str | int, ...]:
+        """The path of the sibling field ``name``."""
+        ...
+
+
+class Branch(Protocol):
+    """What is read here of a slot's branch (:class:`~evolvelab.search.space.Branch`)."""
+
+    start: dict[str, Any]
+    current: StageConfig
+    fields: list[Any]
 
 
 def _default(model: type[StageConfig], name: str) -> Any:
@@ -129,19 +150,36 @@ def controllers_first(fields: list[FieldSearch]) -> list[FieldSearch]:
     return placed
 
 
-def met_context(items: list[FieldSearch], update: dict[str, Any]) -> dict[str, Any] | None:
+def met_context(
+    items: list[FieldSearch], update: dict[str, Any], current: StageConfig
+) -> dict[str, Any] | None:
     """Complete ``update`` so each of ``items`` is in use; ``None`` if they cannot all be.
 
     A field the update sets keeps its value (a pair no trial proposes together, such as
-    ``fusion: score`` with ``rrf_k``, gives ``None``); a field it does not set gets the
-    first value each condition allows. Channel settings are left as they are.
+    ``fusion: score`` with ``rrf_k``, gives ``None``). A field it does not set keeps the
+    stage's ``current`` value where that meets the condition, else takes the first value
+    the condition allows (added to a list field). Channel settings are left as they are.
+
+    Example:
+        >>> from evolvelab.modules.retrieve.hybrid import HybridConfig
+        >>> from evolvelab.search.param import Param
+        >>> from evolvelab.search.space import FieldSearch
+        >>> rrf_k = FieldSearch(("rrf_k",), Param("rrf_k", 1, 120), when={"fusion": ("rrf",)})
+        >>> met_context([rrf_k], {"rrf_k": 1.0}, HybridConfig(fusion="score"))
+        {'rrf_k': 1.0, 'fusion': 'rrf'}
+        >>> met_context([rrf_k], {"rrf_k": 1.0, "fusion": "score"}, HybridConfig()) is None
+        True
     """
     out = dict(update)
     stage = [item for item in items if item.path[0] != "settings"]
     for item in stage:
         for name, allowed in (item.when or {}).items():
-            out.setdefault(name, allowed[0])
-    if all(condition_holds(item.when, out) for item in stage):
+            value = getattr(current, name)
+            if name in out or condition_holds({name: allowed}, {name: value}):
+                continue
+            out[name] = [*value, allowed[0]] if isinstance(value, list) else allowed[0]
+    values = {**{n: getattr(current, n) for item in stage for n in item.when or {}}, **out}
+    if all(condition_holds(item.when, values) for item in stage):
         return out
     return None
 

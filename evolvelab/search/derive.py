@@ -357,7 +357,7 @@ class _Builder:
                     update: Any = whole
                 else:
                     update = value
-                context = met_context([item], {name: update}) or {name: update}
+                context = met_context([item], {name: update}, branch.current) or {name: update}
                 try:
                     model.model_validate({**branch.start, **context})
                 except ValidationError as err:
@@ -529,7 +529,7 @@ def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str
     """
 
     def valid(items: list[FieldSearch], update: dict[str, Any]) -> bool:
-        full = met_context(items, update)
+        full = met_context(items, update, branch.current)
         if full is None:
             return True  # a pair no trial proposes (one's condition rules the other out)
         try:

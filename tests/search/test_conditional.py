@@ -234,6 +234,23 @@ def test_searching_a_mode_switches_between_its_fields(tmp_path: Path) -> None:
     assert modes == {"finmem", "memorybank"}
 
 
+def test_a_list_field_controls_by_the_values_it_holds(tmp_path: Path) -> None:
+    path = _base(tmp_path, "{type: hindsight_recall, channels: [semantic, bm25]}")
+    registry = builtin_registry()
+    fixed = dict(_space(path, registry).describe())
+    assert "retrieve[0].bm25_weight" in fixed and "retrieve[0].hops" not in fixed  # no graph
+    subsets = [["semantic", "bm25"], ["bm25", "temporal"], ["semantic", "graph"]]
+    space = _space(path, registry, **{"retrieve[0].channels": {"choices": subsets}})
+    described = dict(space.describe())
+    # checked against each channel subset (not dropped as a conflict of an odd channels value)
+    assert described["retrieve[0].hops"] == "1..3, when channels: graph"
+    for params, candidate in _trials(space, 30):
+        channels = candidate["retrieve"][0].get("channels")
+        assert ("retrieve[0].hops" in params) == ("graph" in channels)
+        assert ("retrieve[0].slack_days" in params) == ("temporal" in channels)
+        validate_candidate(candidate, registry)
+
+
 # -- plugins declare conditions on their own fields
 
 
