@@ -161,6 +161,21 @@ def test_a_spec_entry_for_a_field_no_trial_uses_is_a_problem(tmp_path: Path) -> 
     assert dict(space.describe())["retrieve[0].rrf_k"] == "10.0..90.0 log, when fusion: rrf"
 
 
+def test_the_condition_is_the_stages_even_when_only_the_spec_names_the_fields(
+    tmp_path: Path,
+) -> None:
+    path = _base(tmp_path, "{type: hybrid, channels: [bm25, vector], k: 20}")
+    entries = {
+        "retrieve[0].fusion": SpaceEntry(choices=["rrf", "score"]),
+        "retrieve[0].rrf_k": SpaceEntry(low=10, high=90),
+    }
+    space = build_space([path], builtin_registry(), entries=entries, declared=False)
+    assert space.describe() == [
+        ("retrieve[0].fusion", "{rrf, score}"),
+        ("retrieve[0].rrf_k", "10.0..90.0, when fusion: rrf"),
+    ]
+
+
 def test_a_condition_every_trial_meets_is_an_ordinary_parameter(tmp_path: Path) -> None:
     # guard's lesson fields are used only with lessons: true, which guard's default is and
     # no trial changes
