@@ -20,7 +20,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -142,7 +143,7 @@ def condition_problems(model: type[BaseModel]) -> list[str]:
     Returns:
         One message per problem (empty when every condition is sound).
     """
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import TypeAdapter
 
     problems: list[str] = []
     for name, info in model.model_fields.items():
@@ -153,16 +154,33 @@ def condition_problems(model: type[BaseModel]) -> list[str]:
                 fields = ", ".join(f for f in model.model_fields if f not in (name, "type"))
                 problems.append(f"{where} names {other!r}, not another field ({fields})")
                 continue
-            annotation = model.model_fields[other].annotation
-            if getattr(annotation, "__origin__", None) in (list, tuple, set, frozenset):
-                annotation = (getattr(annotation, "__args__", None) or (Any,))[0]
-            adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+            adapters = [TypeAdapter(a) for a in _value_types(model.model_fields[other].annotation)]
             for value in allowed:
-                try:
-                    adapter.validate_python(value, strict=True)
-                except ValidationError:
+                if not any(_accepts(adapter, value) for adapter in adapters):
                     problems.append(f"{where}: {value!r} is not a value of {other}")
     return problems
+
+
+def _value_types(annotation: Any) -> list[Any]:
+    """The types a condition's value may have: the field's, or an item's for a list field."""
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    out = []
+    for member in members or (annotation,):
+        if get_origin(member) in (list, tuple, set, frozenset):
+            out.append((get_args(member) or (Any,))[0])
+        else:
+            out.append(member)
+    return out
+
+
+def _accepts(adapter: Any, value: Any) -> bool:
+    from pydantic import ValidationError
+
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 class StageConfig(StrictModel):
