@@ -261,12 +261,15 @@ class _Builder:
             if any(not any(m) for m in meets.values()):
                 key = named.get(item.path) or named.get(item.path[:1])
                 if key is not None:
-                    needs = "; ".join(f"{n} in {list(v)}" for n, v in item.when.items())
+                    needs = " and ".join(
+                        f"{n}: {' or '.join(map(str, v))}" for n, v in item.when.items()
+                    )
+                    fields = ", ".join(item.when)
                     self._fail(
                         key,
-                        f"{format_path((*slot.path, *item.path))} has no effect here: "
-                        f"the stage uses it only when {needs}, which no trial of this "
-                        "space meets (search or set those fields too)",
+                        f"{format_path((*slot.path, *item.path))} has no effect here: the "
+                        f"stage uses it only with {needs}, which no trial of this space has "
+                        f"(search or set {fields} too)",
                     )
                 continue
             kept.append(item)

@@ -149,7 +149,10 @@ def test_a_spec_entry_for_a_field_no_trial_uses_is_a_problem(tmp_path: Path) -> 
             },
         )
     text = err.value.render()
-    assert "retrieve[0].rrf_k has no effect here" in text and "fusion in ['rrf']" in text
+    assert (
+        "space.retrieve[0].rrf_k: retrieve[0].rrf_k has no effect here: the stage uses it only "
+        "with fusion: rrf, which no trial of this space has (search or set fusion too)"
+    ) in text
     # with rrf among the choices the entry is fine, and narrows the conditional range
     space = _space(
         path,
