@@ -7,8 +7,12 @@
   only when the notes carry real embeddings. A store fed by ``embedder: none`` holds a
   one-number placeholder per note; indexing it is meaningless and LanceDB refuses it.
   The index type and partition count follow the data: IVF-RQ (4-bit codes) needs a
-  dimension divisible by 8, other dimensions get IVF-SQ; partitions default to about
-  √rows and never exceed the rows there are.
+  dimension divisible by 8, other dimensions get IVF-SQ; partitions default to one per
+  ``PARTITION_ROWS`` rows and never exceed the rows there are.
+* **Vector index segments**: LanceDB's maintenance adds the rows written since the last
+  one to the ANN index as another segment; :func:`merge_segments` folds them into one
+  without retraining, where LanceDB's ``pylance`` extra is installed (LanceDB 0.40's own
+  API cannot), and :func:`build_vector` retrains the index over every row.
 
 lancedb is imported inside functions only.
 """
@@ -24,8 +28,8 @@ if TYPE_CHECKING:
     from evolvelab.stages import Embedder
 
 __all__ = [
-    "MIN_DIM", "btree", "build_text", "build_vector", "find", "has_settings", "partitions",
-    "text_settings", "vector_config",
+    "MIN_DIM", "PARTITION_ROWS", "btree", "build_text", "build_vector", "find",
+    "has_settings", "merge_segments", "partitions", "text_settings", "vector_config",
 ]  # fmt: skip
 
 MIN_DIM = 8
@@ -34,6 +38,11 @@ _RQ_MULTIPLE = 8
 """IVF-RQ needs the dimension to be a multiple of this (LanceDB refuses others)."""
 _ROWS_PER_PARTITION = 64
 """The fewest rows per IVF partition that train a useful centroid."""
+PARTITION_ROWS = 4096
+"""Rows per IVF partition by default. LanceDB's maintenance re-balances partitions it
+finds too small: at 100k rows it merged √rows partitions (316 of about 300 rows) into 7,
+so training that many was wasted (15 s against 7 s for 24 partitions on a loaded
+2-core machine); partitions of this size it kept."""
 
 
 def find(table: Any, column: str) -> Any | None:
@@ -76,13 +85,14 @@ def btree(table: Any, column: str) -> None:
 
 
 def partitions(rows: int, wanted: int | None) -> int:
-    """Return the IVF partition count for ``rows`` rows: ``wanted`` or ~√rows, kept valid.
+    """Return the IVF partition count for ``rows`` rows: ``wanted`` or one per
+    ``PARTITION_ROWS``, kept valid.
 
     Every partition gets at least ``_ROWS_PER_PARTITION`` rows where there are that many,
     and there is at least one.
     """
     most = max(1, rows // _ROWS_PER_PARTITION)
-    chosen = wanted if wanted is not None else round(math.sqrt(rows))
+    chosen = wanted if wanted is not None else math.ceil(rows / PARTITION_ROWS)
     return max(1, min(chosen, most))
 
 
@@ -109,3 +119,25 @@ def build_vector(table: Any, index_config: Any) -> None:
     from evolvelab.modules.store._lancedb_schema import VECTOR
 
     table.create_index(VECTOR, config=index_config, replace=True)
+
+
+def merge_segments(table: Any, index: Any) -> bool:
+    """Merge every segment of the ANN ``index`` into one, keeping its centroids.
+
+    The merge rewrites the index's codes, no vector is read or quantised again: 0.4 s
+    for 8 segments over 100k rows, against 6-15 s for a retrain (loaded 2-core machine).
+    With one segment over them, the next compaction can merge the data files too.
+
+    Returns:
+        Whether the segments were merged; ``False`` where LanceDB's ``pylance`` extra
+        (the ``lance`` package) is not installed: LanceDB 0.40 cannot merge them itself.
+    """
+    try:
+        import lance  # noqa: F401  (LanceDB's optional `pylance` extra)
+    except ImportError:
+        return False
+    segments = getattr(index, "num_segments", None) or 1
+    dataset = table.to_lance()
+    dataset.optimize.optimize_indices(num_indices_to_merge=segments, index_names=[index.name])
+    table.checkout_latest()  # this handle sees the merged index at once
+    return True

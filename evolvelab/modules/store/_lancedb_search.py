@@ -28,18 +28,29 @@ lancedb is imported inside functions only.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
 from evolvelab.modules.store import _lancedb_schema as rows
-from evolvelab.types import Hit, Link, Note, Scope
+from evolvelab.types import Hit, Link, Note, Scope, Where
 
 __all__ = ["rows_to_notes", "text_hits", "vector_hits"]
 
 _TIMES = ("created_at", "valid_from", "invalid_at", "last_accessed")
-_LISTS = ("source_ids", "keywords", "tags")
 _SCOPE = ("user_id", "agent_id", "session_id")
+_NOTE_COLUMNS = (
+    *(name for name in Note.model_fields if name not in ("scope", "embedding")),
+    *_SCOPE,
+    rows.VECTOR,
+)
+"""The columns a note is rebuilt from (the key columns and ``search_text`` are not read)."""
+_OWNER = re.compile(
+    r"\(_owner = '[0-9a-f]{32}'(?: AND (?P<session>_session = '[0-9a-f]{32}'))?\)"
+)
+"""The owner condition :func:`~._lancedb_schema.where_filter` puts first."""
+_LISTS = ("source_ids", "keywords", "tags")
 
 
 def vector_hits(
@@ -53,29 +64,76 @@ def vector_hits(
 ) -> list[Hit]:
     """Return the ``k`` rows of ``table`` passing ``sql`` nearest ``vector`` (cosine).
 
-    Filters are applied before the nearest-neighbour search (prefilter). ``nprobes``
-    and ``refine_factor`` apply once an ANN index exists (perhaps built by another
-    process since this one opened the table); a flat search ignores them.
+    The hits are those of a prefiltered search (the ``k`` nearest among the rows passing
+    ``sql``), found the cheapest way that gives them (see the module docstring): the
+    default filter is tried after the search first, an ANN index is asked for exactly
+    ``nprobes`` partitions first, and each try that comes back with fewer than ``k``
+    rows is done again the next, surer way. ``nprobes`` and ``refine_factor`` apply
+    once an ANN index exists (perhaps built by another process since this one opened
+    the table); a flat search ignores them.
 
     Returns:
         Hits on channel ``vector``, best first; ``score`` is 1 - cosine distance.
     """
-    query = (
-        table._table.vector_search(vector)  # the table's async handle
-        .column(rows.VECTOR)
-        .distance_type("cosine")
-        .where(sql)  # async queries prefilter unless told otherwise
-        .minimum_nprobes(nprobes)
-        .maximum_nprobes(0)
-        .refine_factor(refine_factor)
-        .limit(k)
-    )
-    data = _run(query)
+    sql = in_owner_table(sql)
+    tries = [("bounded", True)] if sql == _DEFAULT_FILTER else []
+    tries += [("bounded", False), ("every", False)]
+    for probes, post in tries:
+        query = (
+            table._table.vector_search(vector)  # the table's async handle
+            .column(rows.VECTOR)
+            .distance_type("cosine")
+            .maximum_nprobes(0)  # first: LanceDB checks minimum <= maximum on each call
+            .minimum_nprobes(nprobes)
+            .maximum_nprobes(nprobes if probes == "bounded" else 0)
+            .refine_factor(refine_factor)
+            .select([*_NOTE_COLUMNS, "_distance"])
+            .limit(k)
+        )
+        if sql is not None:
+            query = query.where(sql)  # async queries prefilter unless told otherwise
+            if post:
+                query = query.postfilter()
+        data = _run(query)
+        if data.num_rows >= k:
+            break
     distances = data.column("_distance").to_pylist()
     return [
         Hit(note=note, score=1.0 - float(distance), channel="vector")
         for note, distance in zip(rows_to_notes(data), distances, strict=True)
     ]
+
+
+def in_owner_table(sql: str) -> str | None:
+    """Return ``sql`` without its owner condition (``None`` if nothing else is left).
+
+    ``sql`` is :func:`~._lancedb_schema.where_filter`'s: ``(_owner = '…')`` or
+    ``(_owner = '…' AND _session = '…')`` first, then the note filters, each in
+    parentheses, joined by ``AND``. A search runs on one owner's table, which holds that
+    owner's rows only (:class:`~._lancedb_tables.OwnerTables`: rows are written to the
+    table named by their owner key), so the owner condition holds for every row; left in,
+    it is a string comparison on every row of the table before each search. The session
+    condition, and any other, stays.
+
+    Example:
+        >>> in_owner_table("(_owner = '" + "a" * 32 + "') AND (invalid_at IS NULL)")
+        '(invalid_at IS NULL)'
+        >>> in_owner_table("(_owner = '" + "a" * 32 + "' AND _session = '" + "b" * 32 + "')")
+        "(_session = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb')"
+    """
+    match = _OWNER.match(sql)
+    if match is None:  # not the store's filter: keep it whole
+        return sql
+    session, rest = match.group("session"), sql[match.end() :]
+    parts = [f"({session})"] if session else []
+    if rest:
+        parts.append(rest.removeprefix(" AND "))
+    return " AND ".join(parts) or None
+
+
+_DEFAULT_FILTER = in_owner_table(rows.where_filter(Scope(user_id="any"), Where()))
+"""A search's filter in an owner's table when it asks for nothing but the defaults
+(hidden kinds left out, only valid notes): nearly every row passes it."""
 
 
 def text_hits(table: Any, text: str, column: str, k: int, sql: str) -> list[Hit]:
@@ -93,9 +151,12 @@ def text_hits(table: Any, text: str, column: str, k: int, sql: str) -> list[Hit]
     query = (
         table._table.query()  # the table's async handle
         .nearest_to_text(MatchQuery(text, column))
-        .where(sql)
+        .select([*_NOTE_COLUMNS, "_score"])
         .limit(k)
     )
+    sql = in_owner_table(sql)
+    if sql is not None:
+        query = query.where(sql)
     data = _run(query)
     scores = data.column("_score").to_pylist()
     return [

@@ -14,6 +14,16 @@ a share of the table written, so its cost per written row stays flat:
 * **maintenance**: every ``reindex_rows`` rows or ``reindex_writes`` writes, both
   triggers scaled up once ``reindex_fraction`` of the table is more than
   ``reindex_rows``.
+* **ANN index segments**: LanceDB's maintenance folds new rows into the vector index as
+  one more index segment (a delta) each time, and its compaction cannot merge the data
+  files of different segments, so segments and data files pile up and every search
+  opens all of them (docs/benchmarks.md: at 100k rows, 8 segments made the store's
+  search 2.4x exact numpy; one segment and one data file 0.9x). After it compacts,
+  maintenance merges the segments into one once there are more than
+  ``index_max_segments`` (or retrains the index where they cannot be merged, see
+  :func:`~._lancedb_index.merge_segments`), and retrains it once the table has doubled
+  since it was trained. Maintenance runs once per a share of the table written, so this
+  work (whose cost follows the table) is paid once per a share of it too.
 
 Nothing here touches LanceDB: the store keeps an :class:`Upkeep` per table and asks
 :func:`due` after each write.
@@ -27,7 +37,11 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from evolvelab.modules.store.lancedb import LanceDBStoreConfig
 
-__all__ = ["Upkeep", "due", "text_lag"]
+__all__ = ["REBUILD_GROWTH", "Upkeep", "ann_upkeep", "due", "text_lag"]
+
+REBUILD_GROWTH = 2.0
+"""Growth since the ANN index was trained that makes maintenance retrain it: its
+partitions were sized for the rows it was trained on."""
 
 
 @dataclass
@@ -50,6 +64,9 @@ class Upkeep:
     """Columns with a full-text index, as of the last look."""
     vector_index: bool = False
     """Whether the table has an ANN index."""
+    trained: int = 0
+    """Rows in the table when its ANN index was last trained (0: not known here; a
+    table this process did not index is taken as trained at its size when first seen)."""
 
     def wrote(self, rows: int) -> None:
         """Count one committed write of ``rows`` rows (0 for a delete)."""
@@ -84,4 +101,37 @@ def due(state: Upkeep, config: LanceDBStoreConfig) -> Literal["maintain", "text"
         return "maintain"
     if config.fts_fresh and state.unindexed > text_lag(state.size, config):
         return "text"
+    return None
+
+
+def ann_upkeep(
+    segments: int, size: int, trained: int, config: LanceDBStoreConfig
+) -> Literal["retrain", "merge", None]:
+    """Return what maintenance should do to a table's ANN index once it has compacted.
+
+    Args:
+        segments: the index's segments now (maintenance just added one for new rows).
+        size: rows in the table now.
+        trained: rows when the index was last trained.
+        config: the store's settings (``index_max_segments``).
+
+    Returns:
+        ``"retrain"`` once the table has grown ``REBUILD_GROWTH`` times since the index
+        was trained (its partitions were sized for fewer rows), ``"merge"`` when it has
+        more than ``index_max_segments`` segments, else ``None``.
+
+    Example:
+        >>> from evolvelab.modules.store.lancedb import LanceDBStoreConfig
+        >>> config = LanceDBStoreConfig(index_max_segments=1)
+        >>> ann_upkeep(segments=1, size=30_000, trained=20_000, config=config) is None
+        True
+        >>> ann_upkeep(segments=2, size=30_000, trained=20_000, config=config)
+        'merge'
+        >>> ann_upkeep(segments=2, size=40_000, trained=20_000, config=config)
+        'retrain'
+    """
+    if size >= REBUILD_GROWTH * max(trained, 1):
+        return "retrain"
+    if segments > config.index_max_segments:
+        return "merge"
     return None

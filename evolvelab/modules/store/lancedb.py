@@ -39,7 +39,7 @@ from evolvelab.modules.store import _lancedb_schema as rows
 from evolvelab.modules.store import _lancedb_search as search
 from evolvelab.modules.store._lancedb_inserts import KnownKeys, insert_count, insert_lock
 from evolvelab.modules.store._lancedb_tables import OwnerTables, retry_commit
-from evolvelab.modules.store._lancedb_upkeep import Upkeep, due
+from evolvelab.modules.store._lancedb_upkeep import Upkeep, ann_upkeep, due
 from evolvelab.stages import Resources, Store, TextField
 from evolvelab.types import Hit, Note, Scope, Where
 
@@ -179,6 +179,17 @@ class LanceDBStoreConfig(StoreConfig):
         ge=1,
         description="Rows of one owner before an ANN vector index is built; exact below. "
         "Never built when the embedder stores placeholders (`embedder: none`).",
+    )
+    index_max_segments: int = Field(
+        2,
+        ge=1,
+        description="Segments the ANN index may keep after maintenance. Each maintenance "
+        "adds the rows written since the last one as another segment, and LanceDB cannot "
+        "compact data files of different segments: each one makes every vector search "
+        "slower. Past this many, maintenance merges them into one (with LanceDB's `pylance` "
+        "extra installed: cheap, no retraining) or retrains the index over every row (a "
+        "cost that follows the table, paid once per a share of it written). A retrain is "
+        "also due when the table has doubled since the index was trained.",
     )
     num_partitions: int | None = Field(
         None, ge=1, description="IVF partitions of the ANN index; default: from the row count."
@@ -708,6 +719,7 @@ class LanceDBStore(Store):
             if config is not None:
                 self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
                 state.vector_index = True
+                state.trained = state.size
                 self._optimize(table, state)
                 return
         upkeep = due(state, self.config)
@@ -755,8 +767,45 @@ class LanceDBStore(Store):
         return bool(self._waiting)
 
     def _optimize(self, table: Any, state: Upkeep) -> None:
-        """Compact files, fold new rows into every index, prune old versions."""
+        """Compact files, fold new rows into every index, prune old versions.
+
+        Then keep the ANN index in one piece (see :func:`._lancedb_upkeep.ann_upkeep`):
+        merge its segments or retrain it, so that the next compaction can merge every
+        data file it covers.
+        """
         keep = timedelta(minutes=self.config.keep_versions_minutes)
         self._commit(lambda: table.optimize(cleanup_older_than=keep), "compacting")
         state.rows = state.writes = state.unindexed = 0
         self._look(table, state)
+        if state.vector_index:
+            self._keep_ann_index(table, state)
+
+    def _keep_ann_index(self, table: Any, state: Upkeep) -> None:
+        """Merge or retrain ``table``'s ANN index where its upkeep is due.
+
+        Raises:
+            EvolveLabError: if that failed; :meth:`_maintain` defers it to the next
+                maintenance (the write is durable already, and the index still serves).
+        """
+        index = lancedb_index.find(table, rows.VECTOR)
+        if index is None:  # dropped by another process: the threshold builds it again
+            state.vector_index = False
+            return
+        state.trained = state.trained or state.size  # built before this process saw it
+        segments = getattr(index, "num_segments", None) or 1
+        action = ann_upkeep(segments, state.size, state.trained, self.config)
+        if action is None:
+            return
+        config = lancedb_index.vector_config(self.resources.embedder, state.size, self.config)
+        try:
+            if action == "merge" and self._commit(
+                lambda: lancedb_index.merge_segments(table, index), "merging the ANN index"
+            ):
+                return
+            if config is not None:  # None: shrunk below the threshold; keep the index
+                self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
+                state.trained = state.size
+        except EvolveLabError:
+            raise
+        except Exception as err:  # noqa: BLE001 - never fail the committed write
+            raise EvolveLabError(f"upkeep of the ANN index of {table.name}: {err}") from err

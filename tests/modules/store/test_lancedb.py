@@ -269,7 +269,8 @@ def test_an_ann_index_fits_a_dimension_ivf_rq_cannot_take(tmp_path: Path) -> Non
 
 
 def test_partitions_follow_the_rows() -> None:
-    assert lancedb_index.partitions(20_000, None) == 141
+    assert lancedb_index.partitions(20_000, None) == 5  # one per 4,096 rows
+    assert lancedb_index.partitions(100_000, None) == 25
     assert lancedb_index.partitions(120, 1000) == 1
     assert lancedb_index.partitions(100_000, 64) == 64
     assert lancedb_index.partitions(10, None) == 1

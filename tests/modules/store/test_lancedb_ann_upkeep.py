@@ -1,0 +1,114 @@
+"""The ANN index as a LanceDB owner table grows: kept in few segments, never failing a write.
+
+LanceDB's maintenance folds new rows into the vector index as one more segment each
+time; the store merges them (or retrains the index) once there are more than
+``index_max_segments``, and retrains it when the table has doubled since training.
+Small tables, hashing vectors and a low ``index_threshold`` stand in for 100k notes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evolvelab.modules.store import _lancedb_index as lancedb_index
+from evolvelab.modules.store._lancedb_schema import owner_key
+from evolvelab.modules.store._lancedb_upkeep import ann_upkeep
+from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
+from evolvelab.testing.contracts import embed, make_note, store_resources
+from evolvelab.types import Scope, Where
+
+ALICE = Scope(user_id="alice")
+CONFIG = LanceDBStoreConfig(index_max_segments=2)
+
+
+def open_store(tmp_path: Path, **fields: object) -> LanceDBStore:
+    settings: dict[str, Any] = {"index_threshold": 300, "reindex_rows": 10_000,
+                                "reindex_writes": 2, "nprobes": 2, **fields}  # fmt: skip
+    store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db"), **settings))
+    store.open(store_resources(store, tmp_path))
+    return store
+
+
+def notes(start: int, count: int) -> list[Any]:
+    return [
+        make_note(f"n{i}", f"note {i} about topic {i % 37} and thing {i % 11}", ALICE)
+        for i in range(start, start + count)
+    ]
+
+
+def segments(store: LanceDBStore) -> int | None:
+    index = lancedb_index.find(store._owner_tables().find(owner_key(ALICE)), "vector")
+    return None if index is None else index.num_segments
+
+
+def test_a_retrain_is_due_when_the_table_doubled_and_a_merge_past_the_segments() -> None:
+    assert ann_upkeep(segments=2, size=30_000, trained=20_000, config=CONFIG) is None
+    assert ann_upkeep(segments=3, size=30_000, trained=20_000, config=CONFIG) == "merge"
+    assert ann_upkeep(segments=1, size=40_000, trained=20_000, config=CONFIG) == "retrain"
+    assert ann_upkeep(segments=9, size=40_000, trained=20_000, config=CONFIG) == "retrain"
+
+
+def test_partitions_are_sized_for_what_maintenance_keeps() -> None:
+    assert lancedb_index.partitions(4_096 * 3, None) == 3
+    assert lancedb_index.partitions(100, None) == 1
+    assert lancedb_index.partitions(100_000, 500) == 500  # asked for, and valid
+
+
+def test_growing_past_the_threshold_keeps_the_index_in_few_segments(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.add(notes(0, 300))  # the threshold: the index is built
+    assert segments(store) == 1
+    seen = []
+    for start in range(300, 700, 20):  # maintenance every 2 writes adds a segment
+        store.add(notes(start, 20))
+        seen.append(segments(store))
+    assert max(count for count in seen if count is not None) <= 2
+    table = store._owner_tables().find(owner_key(ALICE))
+    assert store._state(table).trained >= 600  # doubled since 300: retrained
+    target = notes(650, 1)[0]
+    hits = store.search_vectors(embed(target.content), 3, ALICE, Where())
+    assert hits[0].note.id == target.id
+    assert len(store.search_vectors(embed("topic"), 10, ALICE, Where())) == 10
+
+
+def test_segments_are_merged_where_they_can_be_and_retrained_where_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+
+    def cannot_merge(table: Any, index: Any) -> bool:  # as without LanceDB's pylance extra
+        asked.append(index.num_segments)
+        return False
+
+    monkeypatch.setattr(lancedb_index, "merge_segments", cannot_merge)
+    store = open_store(tmp_path, index_max_segments=1)
+    store.add(notes(0, 300))
+    table = store._owner_tables().find(owner_key(ALICE))
+    trained = store._state(table).trained
+    store.add(notes(300, 10))
+    store.add(notes(310, 10))  # maintenance: a second segment, past index_max_segments
+    assert asked == [2]
+    assert segments(store) == 1  # retrained instead
+    assert store._state(table).trained > trained
+
+
+def test_an_ann_upkeep_that_fails_never_fails_the_committed_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(tmp_path)
+    store.add(notes(0, 300))
+
+    def broken(table: Any, config: Any) -> None:
+        raise RuntimeError("lance error: something unexpected")
+
+    monkeypatch.setattr(lancedb_index, "build_vector", broken)
+    for start in range(300, 700, 20):  # the doubling retrain fails at every maintenance
+        store.add(notes(start, 20))
+    assert len(store.get([f"n{i}" for i in range(700)], ALICE)) == 700
+    assert "upkeep of the ANN index" in caplog.text
+    assert "deferred to the next write" in caplog.text
+    target = notes(690, 1)[0]  # the old index, and flat search over the rest, still serve
+    assert store.search_vectors(embed(target.content), 1, ALICE, Where())[0].note.id == "n690"
