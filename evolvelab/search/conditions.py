@@ -23,7 +23,8 @@ space does with a declaration:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Protocol, Union, get_args, get_origin
 
 from evolvelab.config import StageConfig, condition_holds
 from evolvelab.describe import tunable_of
@@ -158,7 +159,8 @@ def met_context(
     A field the update sets keeps its value (a pair no trial proposes together, such as
     ``fusion: score`` with ``rrf_k``, gives ``None``). A field it does not set keeps the
     stage's ``current`` value where that meets the condition, else takes the first value
-    the condition allows (added to a list field). Channel settings are left as they are.
+    the condition allows (added to a list field, also a ``list | None`` one, so fields used
+    by different items of one list are tried together). Channel settings are left as they are.
 
     Example:
         >>> from evolvelab.modules.retrieve.hybrid import HybridConfig
@@ -171,17 +173,29 @@ def met_context(
         True
     """
     out = dict(update)
+    model = type(current)
     stage = [item for item in items if item.path[0] != "settings"]
     for item in stage:
         for name, allowed in (item.when or {}).items():
-            value = getattr(current, name)
-            if name in out or condition_holds({name: allowed}, {name: value}):
+            value = out[name] if name in out else getattr(current, name)
+            if name in update or condition_holds({name: allowed}, {name: value}):
                 continue
-            out[name] = [*value, allowed[0]] if isinstance(value, list) else allowed[0]
+            option = allowed[0]
+            if option is not None and (isinstance(value, list) or _holds_list(model, name)):
+                out[name] = [*(value or []), option]  # another item's value stays too
+            else:
+                out[name] = option
     values = {**{n: getattr(current, n) for item in stage for n in item.when or {}}, **out}
     if all(condition_holds(item.when, values) for item in stage):
         return out
     return None
+
+
+def _holds_list(model: type[StageConfig], name: str) -> bool:
+    """Whether field ``name`` holds a list (``list[str] | None`` included)."""
+    annotation = model.model_fields[name].annotation
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return any(get_origin(m) in (list, tuple, set, frozenset) for m in members or (annotation,))
 
 
 def stage_values(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import optuna
 import pytest
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from evolvelab import hookimpl
 from evolvelab.config import RetrieverConfig, Tunable, condition_holds, condition_problems
@@ -316,3 +316,61 @@ def test_every_builtin_condition_names_real_fields_and_values() -> None:
     for kind in ("encoder", "store", "retriever", "manager"):
         for entry in registry.entries(kind):
             assert condition_problems(entry.cls.config_model) == [], entry.name
+
+
+class _PairConfig(RetrieverConfig):
+    """A source whose x and y, each used by another channel, may not sum past 1.5."""
+
+    type: Literal["pair"] = "pair"
+    channels: list[Literal["a", "b", "c"]] = Field(
+        default_factory=lambda: ["c"], description="Channels run."
+    )
+    x: Annotated[float, Tunable(0.0, 1.0, when={"channels": "a"})] = Field(
+        0.5, description="Used by channel a."
+    )
+    y: Annotated[float, Tunable(0.0, 1.0, when={"channels": "b"})] = Field(
+        0.5, description="Used by channel b."
+    )
+
+    @model_validator(mode="after")
+    def _within(self) -> _PairConfig:
+        if self.x + self.y > 1.5:
+            raise ValueError("x + y must not exceed 1.5")
+        return self
+
+
+def test_two_fields_on_one_list_controller_are_checked_together(tmp_path: Path) -> None:
+    # channels [a, b] uses x and y at once, so their ends are tried together: y at 1.0 with
+    # x at 1.0 breaks the stage, and y is left at its value instead of failing trials
+    registry = _registry_with(_PairConfig, source=True)
+    entries = {"retrieve[0].channels": {"choices": [["c"], ["a", "b"]]}}
+    space = _space(_base(tmp_path, "{type: pair}"), registry, **entries)
+    described = dict(space.describe())
+    assert described["retrieve[0].x"] == "0.0..1.0, when channels: a"
+    assert "retrieve[0].y" not in described
+    for _, candidate in _trials(space, 30):
+        validate_candidate(candidate, registry)
+
+
+class _KindsConfig(RetrieverConfig):
+    """A source with an optional list controller."""
+
+    type: Literal["kinded"] = "kinded"
+    kinds: list[str] | None = Field(None, description="Kinds searched; null: every kind.")
+    depth: Annotated[int, Tunable(1, 9, when={"kinds": "turn"})] = Field(
+        3, description="Used only when turns are searched."
+    )
+
+
+def test_an_optional_list_controller_is_met_by_holding_the_value(tmp_path: Path) -> None:
+    registry = _registry_with(_KindsConfig, source=True)
+    entries = {"retrieve[0].kinds": {"choices": [None, ["turn"]]}}
+    space = _space(_base(tmp_path, "{type: kinded}"), registry, **entries)
+    assert dict(space.describe())["retrieve[0].depth"] == "1..9, when kinds: turn"
+    seen = set()
+    for params, candidate in _trials(space, 30):
+        kinds = candidate["retrieve"][0].get("kinds")
+        seen.add(kinds is None)
+        assert ("retrieve[0].depth" in params) == (kinds == ["turn"])
+        validate_candidate(candidate, registry)
+    assert seen == {True, False}
