@@ -527,8 +527,9 @@ def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str
     that fails any such pair is left at its value in the base (or its default), so the
     sampler never proposes a stage the config would reject. A conditional field is tried
     with its condition met (its controlling fields set to an allowed value), and a pair
-    the conditions never let a trial propose is not tried. Fields the spec names are
-    searched as written.
+    the conditions never let a trial propose is not tried. A fusing stage's weights and
+    settings are fitted to each ``channels`` tried, as a trial fits them. Fields the spec
+    names are searched as written.
     """
 
     def valid(items: list[FieldSearch], update: dict[str, Any]) -> bool:
@@ -536,7 +537,7 @@ def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str
         if full is None:
             return True  # a pair no trial proposes (one's condition rules the other out)
         try:
-            config = cls.config_model.model_validate({**branch.start, **full})
+            config = cls.config_model.model_validate(_fitted(branch, full))
             return not cls.check(config, registry)
         except Exception:  # noqa: BLE001 - any rejection rules the pair out
             return False
@@ -557,6 +558,25 @@ def _drop_conflicts(branch: Branch, cls: Any, registry: Registry, named: set[str
         ):
             kept.append(item)
     branch.fields = kept
+
+
+def _fitted(branch: Branch, update: dict[str, Any]) -> dict[str, Any]:
+    """Return the start stage with ``update``, its weights and settings fitted to its channels.
+
+    As a trial does (:mod:`~evolvelab.search.space`): with other ``channels``, a fusing
+    stage's ``weights`` follow its channels and ``settings`` keep the chosen channels' only.
+    """
+    data = {**branch.start, **update}
+    if branch.universe is None or "channels" not in update:
+        return data
+    chosen = list(update["channels"])
+    if data.get("weights") is not None and "weights" not in update:
+        current = branch.current
+        old = dict(zip(current.channels, current.weights or [], strict=False))  # type: ignore[attr-defined]
+        data["weights"] = [old.get(c, 1.0) for c in chosen]
+    if isinstance(data.get("settings"), Mapping) and "settings" not in update:
+        data["settings"] = {c: v for c, v in data["settings"].items() if c in chosen}
+    return data
 
 
 def _default_problem(key: str, message: str, **kw: Any) -> Problem:

@@ -278,6 +278,30 @@ def test_a_base_with_channel_settings_is_rebuilt_as_written(
 
 
 @pytest.mark.parametrize(
+    "tuned", ["weights: [1.0, 0.7]", "settings: {bm25: {content_weight: 0.34}}"]
+)
+def test_channel_subsets_leave_the_stages_own_fields_searched(
+    fast_pipeline: Path, tmp_path: Path, registry: Registry, tuned: str
+) -> None:
+    # the base's weights or settings are fitted to each subset before the declared ranges
+    # are tried at their ends, as a trial fits them: not a conflict of fusion or k
+    path = tmp_path / "tuned.yaml"
+    path.write_text(
+        fast_pipeline.read_text(encoding="utf-8").replace("weights: [1.0, 0.7]", tuned),
+        encoding="utf-8",
+    )
+    entries = {"retrieve[0].channels": {"choices": [["bm25", "vector"], ["vector"]]}}
+    space = _space(path, registry, **entries)
+    wanted = {"retrieve[0].fusion", "retrieve[0].rrf_k", "retrieve[0].candidates", "retrieve[0].k"}
+    assert wanted <= set(_names(space))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    for _ in range(12):
+        trial = study.ask()
+        validate_candidate(space.suggest(trial), registry)  # every drawn candidate is valid
+        study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize(
     ("key", "message"),
     [
         ("retrieve[0].settings.bm25.content_weigth", "unknown field for channel 'bm25'"),
