@@ -28,7 +28,10 @@ turns about everyday topics, generated on the fly by this script — in adds of
   after every add, reading just the new notes / rescanning the scope each run.
 
 ``--progress FILE`` appends a line (rate, RSS, disk) every 2% of each run's adds, so a
-run stopped early still says how far it got. Every number is from this run on this
+run stopped early still says how far it got. ``--reuse DIR`` keeps each run's store and
+searches a copy of it on the next run; with ``--regrow`` the next run instead grows a
+fresh store through its own ``add`` with the kept notes and vectors (the store's write
+path and upkeep, no embedding model), then searches that. Every number is from this run on this
 machine; the data are synthetic sentences, no dataset split is involved.
 
 Usage::
@@ -183,6 +186,7 @@ class Run:
         self.scope = args.scope
         self.tag = f"{size}:{pipeline}:{users}"
         self.reuse: Path | None = args.reuse
+        self.regrow: bool = args.regrow
 
     def report(self, line: dict[str, Any]) -> None:
         """Append one progress line (JSON) to the progress file, if there is one."""
@@ -260,12 +264,18 @@ def run_one(run: Run) -> dict[str, Any]:
     else:
         memory = Memory.from_yaml(ROOT / "pipelines" / PIPELINES[run.pipeline], data_dir=folder)
     saved = run.reuse / run.tag.replace(":", "-") if run.reuse is not None else None
-    if saved is not None and (saved / "ingest.json").is_file():  # searches only, on a copy
+    kept = saved is not None and (saved / "ingest.json").is_file()
+    if kept and not run.regrow:  # searches only, on a copy
         shutil.copytree(saved / "store", folder, dirs_exist_ok=True)
     memory.open()
     result: dict[str, Any] = {"size": run.size, "pipeline": run.pipeline, "users": run.users,
                               "batch": run.batch, "rss_mb_open": rss_mb()}  # fmt: skip
-    if saved is not None and (saved / "ingest.json").is_file():
+    if kept and run.regrow:
+        assert saved is not None
+        result.update(json.loads((saved / "ingest.json").read_text()), reused=str(saved))
+        result.update(regrow(run, memory, saved / "store"))
+    elif kept:
+        assert saved is not None
         result.update(json.loads((saved / "ingest.json").read_text()), reused=str(saved))
     else:
         result.update(ingest(run, memory, folder))
@@ -311,6 +321,57 @@ def run_one(run: Run) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def regrow(run: Run, memory: Any, kept: Path) -> dict[str, Any]:
+    """Grow this (empty) store through its own ``add`` with a kept store's notes.
+
+    The kept store's rows are read in their order and written back as notes, embeddings
+    included, in adds of ``--batch`` notes of one owner: the store's write path and its
+    upkeep (compaction, index updates, the ANN index's merges and retrains) run as in an
+    ingest, without the pipeline's encoders and the embedding model. The table it leaves
+    is what the searches then measure. Reported as ``regrow_*``, next to the kept
+    store's own ingest figures.
+    """
+    import lancedb
+    import pyarrow as pa
+
+    from evolvelab.modules.store._lancedb_search import rows_to_notes
+
+    store = memory.store
+    maintained: list[float] = []
+    optimize = store._optimize
+
+    def timed(table: Any, state: Any) -> None:
+        t = time.perf_counter()
+        optimize(table, state)
+        maintained.append(time.perf_counter() - t)
+
+    store._optimize = timed
+    source = lancedb.connect(kept / "lancedb")
+    times: list[float] = []
+    written = 0
+    started = time.perf_counter()
+    for name in source.list_tables().tables:
+        for batch in source.open_table(name).search().limit(None).to_batches(run.batch):
+            data = pa.Table.from_batches([batch])
+            for offset in range(0, data.num_rows, run.batch):
+                notes = rows_to_notes(data.slice(offset, run.batch))
+                t = time.perf_counter()
+                store.add(notes)
+                times.append(time.perf_counter() - t)
+                written += len(notes)
+    seconds = time.perf_counter() - started
+    store._optimize = optimize
+    tenth = max(1, len(times) // 10)
+    first, last = statistics.median(times[:tenth]), statistics.median(times[-tenth:])
+    return {
+        "regrow_notes": written, "regrow_adds": len(times),
+        "regrow_s": round(seconds, 1), "regrow_add_mean_ms": ms(statistics.mean(times)),
+        "regrow_add_first_decile_ms": ms(first), "regrow_add_last_decile_ms": ms(last),
+        "regrow_maintenance": len(maintained), "regrow_maintenance_s": round(sum(maintained), 1),
+        "regrow_maintenance_max_s": round(max(maintained, default=0.0), 2),
+    }  # fmt: skip
 
 
 def scope_alone(run: Run, memory: Any, asked: list[str]) -> dict[str, Any]:
@@ -525,6 +586,8 @@ def child(args: argparse.Namespace, size: int, pipeline: str, users: int) -> dic
         command += ["--progress", str(args.progress)]
     if args.reuse is not None:
         command += ["--reuse", str(args.reuse)]
+    if args.regrow:
+        command += ["--regrow"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"{size} {pipeline} ({users} users): failed\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -559,6 +622,10 @@ def main() -> None:
                         help="Keep each run's store, as ingest left it, under this folder; a "
                         "later run with the same flag searches a copy of it instead of "
                         "ingesting again (ingest numbers are the first run's).")  # fmt: skip
+    parser.add_argument("--regrow", action="store_true",
+                        help="With --reuse and a kept store: grow a fresh store through its "
+                        "own add with the kept store's notes and vectors (the write path and "
+                        "its upkeep, no model), then search it (regrow_* figures).")  # fmt: skip
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     parser.add_argument("--markdown", type=Path, help="Write the results table here.")
     parser.add_argument("--plot", type=Path, help="Plot cost against size into this PNG.")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-
 if TYPE_CHECKING:
     from evolvelab.modules.store.lancedb import LanceDBStoreConfig
     from evolvelab.stages import Embedder

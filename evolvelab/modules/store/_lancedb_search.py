@@ -46,9 +46,7 @@ _NOTE_COLUMNS = (
     rows.VECTOR,
 )
 """The columns a note is rebuilt from (the key columns and ``search_text`` are not read)."""
-_OWNER = re.compile(
-    r"\(_owner = '[0-9a-f]{32}'(?: AND (?P<session>_session = '[0-9a-f]{32}'))?\)"
-)
+_OWNER = re.compile(r"\(_owner = '[0-9a-f]{32}'(?: AND (?P<session>_session = '[0-9a-f]{32}'))?\)")
 """The owner condition :func:`~._lancedb_schema.where_filter` puts first."""
 _LISTS = ("source_ids", "keywords", "tags")
 

@@ -106,7 +106,7 @@ def due(state: Upkeep, config: LanceDBStoreConfig) -> Literal["maintain", "text"
 
 def ann_upkeep(
     segments: int, size: int, trained: int, config: LanceDBStoreConfig
-) -> Literal["retrain", "merge", None]:
+) -> Literal["retrain", "merge"] | None:
     """Return what maintenance should do to a table's ANN index once it has compacted.
 
     Args:

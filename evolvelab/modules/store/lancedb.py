@@ -807,5 +807,5 @@ class LanceDBStore(Store):
                 state.trained = state.size
         except EvolveLabError:
             raise
-        except Exception as err:  # noqa: BLE001 - never fail the committed write
+        except Exception as err:  # any failure: never fail the committed write
             raise EvolveLabError(f"upkeep of the ANN index of {table.name}: {err}") from err
