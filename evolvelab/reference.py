@@ -57,7 +57,9 @@ def _tunable(field: FieldDescription, lists: frozenset[str] = frozenset()) -> st
 
 
 def _plain(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+    if value is None:
+        return "null"  # as YAML writes it
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _docstring_markdown(doc: str) -> list[str]:

@@ -43,6 +43,7 @@ __all__ = [
     "met_context",
     "possible_values",
     "stage_values",
+    "yaml_text",
 ]
 
 Condition = Mapping[str, tuple[Any, ...]]
@@ -238,9 +239,12 @@ def condition_text(when: Condition | None) -> str:
     """Render ``when`` after a parameter's range: ``, when fusion: rrf`` ("" for none)."""
     if not when:
         return ""
-    parts = [f"{name}: {'|'.join(_plain(v) for v in values)}" for name, values in when.items()]
+    parts = [f"{name}: {'|'.join(yaml_text(v) for v in values)}" for name, values in when.items()]
     return ", when " + ", ".join(parts)
 
 
-def _plain(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
+def yaml_text(value: Any) -> str:
+    """Render a condition's value as YAML writes it: ``rrf``, ``true``, ``null``."""
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)

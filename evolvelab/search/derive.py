@@ -29,6 +29,7 @@ from evolvelab.search.conditions import (
     declared_condition,
     met_context,
     possible_values,
+    yaml_text,
 )
 from evolvelab.search.keys import ProblemAt, SpaceKey, parse_keys
 from evolvelab.search.param import Param
@@ -262,7 +263,7 @@ class _Builder:
                 key = named.get(item.path) or named.get(item.path[:1])
                 if key is not None:
                     needs = " and ".join(
-                        f"{n}: {' or '.join(map(str, v))}" for n, v in item.when.items()
+                        f"{n}: {' or '.join(map(yaml_text, v))}" for n, v in item.when.items()
                     )
                     fields = ", ".join(item.when)
                     self._fail(

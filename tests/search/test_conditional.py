@@ -374,3 +374,12 @@ def test_an_optional_list_controller_is_met_by_holding_the_value(tmp_path: Path)
         assert ("retrieve[0].depth" in params) == (kinds == ["turn"])
         validate_candidate(candidate, registry)
     assert seen == {True, False}
+
+
+def test_a_problem_names_a_bool_condition_as_yaml(tmp_path: Path) -> None:
+    path = _base(
+        tmp_path, "{type: bm25, k: 20}\n  - {type: guard, paths: embedding, lessons: false}"
+    )
+    with pytest.raises(ConfigError) as err:
+        _space(path, **{"retrieve[1].lesson_hits": {"low": 0, "high": 2}})
+    assert "the stage uses it only with lessons: true, which no trial" in err.value.render()
