@@ -11,7 +11,7 @@ unchanged):
 
 - each base retrieve stage may be swapped for another retriever of the same role (a
   *source* that adds hits for another source, a *refiner* that rewrites the list for
-  another refiner), and a base refiner may be dropped;
+  another refiner), and a base refiner may be dropped where the pipeline builds without it;
 - ``refiners`` optional slots after the chain, each empty or any refiner, so which
   refiners run, and in which order, is searched;
 - the first encoder may be swapped for another encoder;
@@ -74,6 +74,17 @@ def _fits(
     return builds(data, registry)
 
 
+def _builds_without(base: Mapping[str, Any], index: int, registry: Registry) -> bool:
+    """Whether ``base`` still builds with its ``retrieve[index]`` left out.
+
+    A stage that is no source may still be the only one (``semantic_cache`` wraps its own
+    stages): without it the pipeline would have no retrieve stage at all.
+    """
+    data = copy.deepcopy(dict(base))
+    data["retrieve"] = [s for i, s in enumerate(data.get("retrieve") or []) if i != index]
+    return builds(data, registry)
+
+
 def _allowed(auto: AutoSpec, names: list[str]) -> list[str]:
     kept = [n for n in names if n not in auto.exclude]
     return [n for n in kept if n in auto.include] if auto.include is not None else kept
@@ -99,7 +110,7 @@ def auto_entries(base: Mapping[str, Any], registry: Registry, auto: AutoSpec) ->
         mine = stage.get("type")
         same = [n for n in names if role[n] == role.get(mine, True) and n != mine]
         options = [mine, *(n for n in same if _fits(base, "retrieve", i, n, registry))]
-        if not role.get(mine, True) and auto.drop:
+        if not role.get(mine, True) and auto.drop and _builds_without(base, i, registry):
             options.append(None)
         if len(options) > 1:
             entries[f"retrieve[{i}].type"] = SpaceEntry(choices=options)

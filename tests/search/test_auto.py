@@ -53,7 +53,9 @@ def draw(rng: random.Random):
             step = int(param.step or 1)
             return rng.randrange(int(param.low), int(param.high) + 1, step)
         if param.step:
-            return param.low + param.step * rng.randint(0, int((param.high - param.low) / param.step))
+            return param.low + param.step * rng.randint(
+                0, int((param.high - param.low) / param.step)
+            )
         return param.decode(rng.uniform(param.low, param.high))
 
     return choose
@@ -71,6 +73,19 @@ def test_auto_derives_structure_from_the_registry(name: str) -> None:
     assert "link_expand" not in refiner.choices  # needs graph_links: no store here has them
     # parameters of a stage type are asked for only when that type is chosen (conditional)
     assert any(n.endswith("(neighbours)") for n in names)
+
+
+def test_a_base_stage_the_pipeline_cannot_lose_is_never_dropped() -> None:
+    # semantic_cache is conversation-cached.yaml's only retrieve stage (it wraps its own
+    # stages, so it is no fusion channel): dropping it leaves no retrieve stage at all
+    registry = builtin_registry()
+    base = yaml.safe_load((PIPELINES / "conversation-cached.yaml").read_text())
+    entry = auto_entries(base, registry, AutoSpec(refiners=0))["retrieve[0].type"]
+    assert None not in (entry.choices or [])
+    two = {**base, "retrieve": [*base["retrieve"], {"type": "neighbours"}]}
+    assert None in (
+        auto_entries(two, registry, AutoSpec(refiners=0))["retrieve[1].type"].choices or []
+    )
 
 
 @pytest.mark.slow
