@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from evolvelab.modules.store import _lancedb_schema as rows
-from evolvelab.modules.store._lancedb_search import rows_to_notes, text_hits, vector_hits
+from evolvelab.modules.store import _lancedb_index as lancedb_index
+from evolvelab.modules.store._lancedb_search import (
+    in_owner_table,
+    rows_to_notes,
+    text_hits,
+    vector_hits,
+)
 from evolvelab.modules.store.lancedb import LanceDBStore, LanceDBStoreConfig
 from evolvelab.testing.contracts import embed, full_note, make_note, store_resources
 from evolvelab.types import Hit, Link, Scope, Where
@@ -141,3 +147,44 @@ def test_store_searches_keep_embeddings_for_callers_that_read_them(store: LanceD
     assert [len(hit.note.embedding or []) for hit in hits] == [len(embed("x"))] * 3
     hits = store.search_text("bakery bread", 3, ALICE, Where())
     assert hits and all(hit.note.embedding is not None for hit in hits)
+
+
+def test_an_indexed_search_finds_k_hits_outside_the_partitions_it_asks_first(
+    tmp_path: Path,
+) -> None:
+    # the default filter is tried after the search first (nearly every row passes it);
+    # when its exclusions leave fewer than k hits, the search is redone filtering first,
+    # and a selective filter on an index asked for 1 of 16 partitions still finds all
+    store = LanceDBStore(
+        LanceDBStoreConfig(path=str(tmp_path / "db"), index_threshold=1000,
+                           num_partitions=16, nprobes=1, refine_factor=1)
+    )  # fmt: skip
+    store.open(store_resources(store, tmp_path))
+    notes = [make_note(f"n{i}", f"note {i} on topic {i % 53} and thing {i % 7}", ALICE)
+             for i in range(1000)]  # fmt: skip
+    facts = [3, 333, 666, 999]
+    for i in facts:
+        notes[i] = notes[i].model_copy(update={"kind": "fact"})
+    store.add(notes)
+    assert lancedb_index.find(table(store), rows.VECTOR) is not None
+    query = embed("note 500 on topic 23 and thing 3")
+    found = store.search_vectors(query, 10, ALICE, Where(kind=["fact"]))
+    assert sorted(hit.note.id for hit in found) == [f"n{i}" for i in facts]
+    everything = store.search_vectors(query, 10, ALICE, Where())
+    assert len(everything) == 10 and everything[0].note.id == "n500"
+    closed = [n.model_copy(update={"invalid_at": datetime(2024, 1, 1, tzinfo=UTC)})
+              for n in notes[:990]]  # fmt: skip
+    store.add(closed)  # the default filter now keeps 10 notes of 1,000
+    valid = store.search_vectors(query, 10, ALICE, Where())
+    assert sorted(hit.note.id for hit in valid) == sorted(f"n{i}" for i in range(990, 1000))
+    store.close()
+
+
+def test_the_owner_condition_is_left_out_and_the_rest_kept() -> None:
+    sql = rows.where_filter(SESSION, Where(kind=["fact"]))
+    kept = in_owner_table(sql)
+    assert kept is not None and "_owner" not in kept
+    assert kept.startswith(f"(_session = '{rows.session_key('s2')}')")
+    assert "kind IN ('fact')" in kept
+    assert in_owner_table(rows.where_filter(ALICE, Where(include_invalid=True, hidden_kinds=[]))) is None
+    assert in_owner_table("kind = 'x'") == "kind = 'x'"  # not the store's filter: kept whole
