@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from evolvelab.modules.store import _lancedb_schema as rows
 from evolvelab.modules.store import _lancedb_index as lancedb_index
+from evolvelab.modules.store import _lancedb_schema as rows
 from evolvelab.modules.store._lancedb_search import (
     in_owner_table,
     rows_to_notes,
@@ -186,5 +186,8 @@ def test_the_owner_condition_is_left_out_and_the_rest_kept() -> None:
     assert kept is not None and "_owner" not in kept
     assert kept.startswith(f"(_session = '{rows.session_key('s2')}')")
     assert "kind IN ('fact')" in kept
-    assert in_owner_table(rows.where_filter(ALICE, Where(include_invalid=True, hidden_kinds=[]))) is None
+    assert (
+        in_owner_table(rows.where_filter(ALICE, Where(include_invalid=True, hidden_kinds=[])))
+        is None
+    )
     assert in_owner_table("kind = 'x'") == "kind = 'x'"  # not the store's filter: kept whole
