@@ -10,9 +10,9 @@
   dimension divisible by 8, other dimensions get IVF-SQ; partitions default to one per
   ``PARTITION_ROWS`` rows and never exceed the rows there are.
 * **Vector index segments**: LanceDB's maintenance adds the rows written since the last
-  one to the ANN index as another segment; :func:`merge_segments` folds them into one
-  without retraining, where LanceDB's ``pylance`` extra is installed (LanceDB 0.40's own
-  API cannot), and :func:`build_vector` retrains the index over every row.
+  one to the ANN index as another segment; :func:`build_vector` retrains the index over
+  every row, in one segment (LanceDB 0.40's own API cannot merge segments; the ``lance``
+  package of its optional ``pylance`` extra could, but the store does not depend on it).
 
 lancedb is imported inside functions only.
 """
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_DIM", "PARTITION_ROWS", "btree", "build_text", "build_vector", "find",
-    "has_settings", "merge_segments", "partitions", "text_settings", "vector_config",
+    "has_settings", "partitions", "text_settings", "vector_config",
 ]  # fmt: skip
 
 MIN_DIM = 8
@@ -118,25 +118,3 @@ def build_vector(table: Any, index_config: Any) -> None:
     from evolvelab.modules.store._lancedb_schema import VECTOR
 
     table.create_index(VECTOR, config=index_config, replace=True)
-
-
-def merge_segments(table: Any, index: Any) -> bool:
-    """Merge every segment of the ANN ``index`` into one, keeping its centroids.
-
-    The merge rewrites the index's codes, no vector is read or quantised again: 0.4 s
-    for 8 segments over 100k rows, against 6-15 s for a retrain (loaded 2-core machine).
-    With one segment over them, the next compaction can merge the data files too.
-
-    Returns:
-        Whether the segments were merged; ``False`` where LanceDB's ``pylance`` extra
-        (the ``lance`` package) is not installed: LanceDB 0.40 cannot merge them itself.
-    """
-    try:
-        import lance  # noqa: F401  (LanceDB's optional `pylance` extra)
-    except ImportError:
-        return False
-    segments = getattr(index, "num_segments", None) or 1
-    dataset = table.to_lance()
-    dataset.optimize.optimize_indices(num_indices_to_merge=segments, index_names=[index.name])
-    table.checkout_latest()  # this handle sees the merged index at once
-    return True

@@ -17,13 +17,13 @@ a share of the table written, so its cost per written row stays flat:
 * **ANN index segments**: LanceDB's maintenance folds new rows into the vector index as
   one more index segment (a delta) each time, and its compaction cannot merge the data
   files of different segments, so segments and data files pile up and every search
-  opens all of them (docs/benchmarks.md: at 100k rows, 8 segments made the store's
-  search 2.4x exact numpy; one segment and one data file 0.9x). After it compacts,
-  maintenance merges the segments into one once there are more than
-  ``index_max_segments`` (or retrains the index where they cannot be merged, see
-  :func:`~._lancedb_index.merge_segments`), and retrains it once the table has doubled
-  since it was trained. Maintenance runs once per a share of the table written, so this
-  work (whose cost follows the table) is paid once per a share of it too.
+  opens all of them (docs/benchmarks.md: at 100k rows, the store's search took 4.7x
+  exact numpy over 40 segments, 1.65x over one segment and one data file). After it
+  compacts, maintenance retrains the index over every row, in one segment, once there
+  are more than ``index_max_segments`` segments or the table has doubled since the
+  index was trained (its partitions were sized for fewer rows). Maintenance runs once
+  per a share of the table written, so this work (whose cost follows the table) is paid
+  once per a share of it too.
 
 Nothing here touches LanceDB: the store keeps an :class:`Upkeep` per table and asks
 :func:`due` after each write.
@@ -104,10 +104,8 @@ def due(state: Upkeep, config: LanceDBStoreConfig) -> Literal["maintain", "text"
     return None
 
 
-def ann_upkeep(
-    segments: int, size: int, trained: int, config: LanceDBStoreConfig
-) -> Literal["retrain", "merge"] | None:
-    """Return what maintenance should do to a table's ANN index once it has compacted.
+def ann_upkeep(segments: int, size: int, trained: int, config: LanceDBStoreConfig) -> bool:
+    """Return whether maintenance should retrain a table's ANN index once it has compacted.
 
     Args:
         segments: the index's segments now (maintenance just added one for new rows).
@@ -116,22 +114,18 @@ def ann_upkeep(
         config: the store's settings (``index_max_segments``).
 
     Returns:
-        ``"retrain"`` once the table has grown ``REBUILD_GROWTH`` times since the index
-        was trained (its partitions were sized for fewer rows), ``"merge"`` when it has
-        more than ``index_max_segments`` segments, else ``None``.
+        ``True`` once the table has grown ``REBUILD_GROWTH`` times since the index was
+        trained (its partitions were sized for fewer rows), or when the index has more
+        than ``index_max_segments`` segments.
 
     Example:
         >>> from evolvelab.modules.store.lancedb import LanceDBStoreConfig
         >>> config = LanceDBStoreConfig(index_max_segments=1)
-        >>> ann_upkeep(segments=1, size=30_000, trained=20_000, config=config) is None
-        True
+        >>> ann_upkeep(segments=1, size=30_000, trained=20_000, config=config)
+        False
         >>> ann_upkeep(segments=2, size=30_000, trained=20_000, config=config)
-        'merge'
-        >>> ann_upkeep(segments=2, size=40_000, trained=20_000, config=config)
-        'retrain'
+        True
+        >>> ann_upkeep(segments=1, size=40_000, trained=20_000, config=config)
+        True
     """
-    if size >= REBUILD_GROWTH * max(trained, 1):
-        return "retrain"
-    if segments > config.index_max_segments:
-        return "merge"
-    return None
+    return size >= REBUILD_GROWTH * max(trained, 1) or segments > config.index_max_segments

@@ -186,10 +186,10 @@ class LanceDBStoreConfig(StoreConfig):
         description="Segments the ANN index may keep after maintenance. Each maintenance "
         "adds the rows written since the last one as another segment, and LanceDB cannot "
         "compact data files of different segments: each one makes every vector search "
-        "slower. Past this many, maintenance merges them into one (with LanceDB's `pylance` "
-        "extra installed: cheap, no retraining) or retrains the index over every row (a "
-        "cost that follows the table, paid once per a share of it written). A retrain is "
-        "also due when the table has doubled since the index was trained.",
+        "slower. Past this many, maintenance retrains the index over every row, in one "
+        "segment (a cost that follows the table, paid once per a share of it written: "
+        "about 4 s at 100k rows). A retrain is also due when the table has doubled since "
+        "the index was trained.",
     )
     num_partitions: int | None = Field(
         None, ge=1, description="IVF partitions of the ANN index; default: from the row count."
@@ -770,8 +770,8 @@ class LanceDBStore(Store):
         """Compact files, fold new rows into every index, prune old versions.
 
         Then keep the ANN index in one piece (see :func:`._lancedb_upkeep.ann_upkeep`):
-        merge its segments or retrain it, so that the next compaction can merge every
-        data file it covers.
+        retrain it when its segments pile up or the table has doubled, so that the next
+        compaction can merge every data file it covers.
         """
         keep = timedelta(minutes=self.config.keep_versions_minutes)
         self._commit(lambda: table.optimize(cleanup_older_than=keep), "compacting")
@@ -781,7 +781,7 @@ class LanceDBStore(Store):
             self._keep_ann_index(table, state)
 
     def _keep_ann_index(self, table: Any, state: Upkeep) -> None:
-        """Merge or retrain ``table``'s ANN index where its upkeep is due.
+        """Retrain ``table``'s ANN index where its upkeep is due.
 
         Raises:
             EvolveLabError: if that failed; :meth:`_maintain` defers it to the next
@@ -793,15 +793,10 @@ class LanceDBStore(Store):
             return
         state.trained = state.trained or state.size  # built before this process saw it
         segments = getattr(index, "num_segments", None) or 1
-        action = ann_upkeep(segments, state.size, state.trained, self.config)
-        if action is None:
+        if not ann_upkeep(segments, state.size, state.trained, self.config):
             return
         config = lancedb_index.vector_config(self.resources.embedder, state.size, self.config)
         try:
-            if action == "merge" and self._commit(
-                lambda: lancedb_index.merge_segments(table, index), "merging the ANN index"
-            ):
-                return
             if config is not None:  # None: shrunk below the threshold; keep the index
                 self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
                 state.trained = state.size

@@ -1,8 +1,8 @@
 """The ANN index as a LanceDB owner table grows: kept in few segments, never failing a write.
 
 LanceDB's maintenance folds new rows into the vector index as one more segment each
-time; the store merges them (or retrains the index) once there are more than
-``index_max_segments``, and retrains it when the table has doubled since training.
+time; the store retrains the index, in one segment, once there are more than
+``index_max_segments``, and when the table has doubled since training.
 Small tables, hashing vectors and a low ``index_threshold`` stand in for 100k notes.
 """
 
@@ -44,11 +44,11 @@ def segments(store: LanceDBStore) -> int | None:
     return None if index is None else index.num_segments
 
 
-def test_a_retrain_is_due_when_the_table_doubled_and_a_merge_past_the_segments() -> None:
-    assert ann_upkeep(segments=2, size=30_000, trained=20_000, config=CONFIG) is None
-    assert ann_upkeep(segments=3, size=30_000, trained=20_000, config=CONFIG) == "merge"
-    assert ann_upkeep(segments=1, size=40_000, trained=20_000, config=CONFIG) == "retrain"
-    assert ann_upkeep(segments=9, size=40_000, trained=20_000, config=CONFIG) == "retrain"
+def test_a_retrain_is_due_when_the_table_doubled_or_past_the_segments() -> None:
+    assert not ann_upkeep(segments=2, size=30_000, trained=20_000, config=CONFIG)
+    assert ann_upkeep(segments=3, size=30_000, trained=20_000, config=CONFIG)
+    assert ann_upkeep(segments=1, size=40_000, trained=20_000, config=CONFIG)
+    assert ann_upkeep(segments=9, size=40_000, trained=20_000, config=CONFIG)
 
 
 def test_partitions_are_sized_for_what_maintenance_keeps() -> None:
@@ -74,25 +74,15 @@ def test_growing_past_the_threshold_keeps_the_index_in_few_segments(tmp_path: Pa
     assert len(store.search_vectors(embed("topic"), 10, ALICE, Where())) == 10
 
 
-def test_segments_are_merged_where_they_can_be_and_retrained_where_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asked: list[int] = []
-
-    def cannot_merge(table: Any, index: Any) -> bool:  # as without LanceDB's pylance extra
-        asked.append(index.num_segments)
-        return False
-
-    monkeypatch.setattr(lancedb_index, "merge_segments", cannot_merge)
+def test_segments_past_the_bound_are_retrained_into_one(tmp_path: Path) -> None:
     store = open_store(tmp_path, index_max_segments=1)
     store.add(notes(0, 300))
     table = store._owner_tables().find(owner_key(ALICE))
     trained = store._state(table).trained
     store.add(notes(300, 10))
     store.add(notes(310, 10))  # maintenance: a second segment, past index_max_segments
-    assert asked == [2]
-    assert segments(store) == 1  # retrained instead
-    assert store._state(table).trained > trained
+    assert segments(store) == 1  # retrained over every row
+    assert store._state(table).trained == 320 > trained
 
 
 def test_an_ann_upkeep_that_fails_never_fails_the_committed_write(
