@@ -114,9 +114,14 @@ def plot(results: list[dict[str, Any]], path: Path,
         if rows:
             sizes = [r["largest_user_rows"] for r in rows]
             ax.plot(sizes, [r["ann_p50_ms"] for r in rows], "o-", label=f"{name}: LanceDB ANN")
-            ax.plot(sizes, [r["numpy_exact_p50_ms"] for r in rows], "k--",
+            ax.plot(sizes, [r["numpy_exact_p50_ms"] for r in rows], "kx--",
                     label=f"{name}: numpy exact")  # fmt: skip
-    _axes(ax, "vector search p50 ms, ids only (one table)", "vectors in the table")
+            stored = [r for r in rows if "as_left_store_p50_ms" in r]
+            if stored:  # the store's own search, whole notes, the table as it grew
+                ax.plot([r["largest_user_rows"] for r in stored],
+                        [r["as_left_store_p50_ms"] for r in stored], "s:",
+                        label=f"{name}: store search (notes)")  # fmt: skip
+    _axes(ax, "vector search p50 ms (one table)", "vectors in the table")
     growing = [
         ("median add ms while growing (32 turns per add)", "add_median_ms"),
         ("RSS MB while growing", "rss_mb"),
