@@ -46,8 +46,12 @@ _NOTE_COLUMNS = (
     rows.VECTOR,
 )
 """The columns a note is rebuilt from (the key columns and ``search_text`` are not read)."""
-_OWNER = re.compile(r"\(_owner = '[0-9a-f]{32}'(?: AND (?P<session>_session = '[0-9a-f]{32}'))?\)")
-"""The owner condition :func:`~._lancedb_schema.where_filter` puts first."""
+_OWNER = re.compile(
+    r"\(_owner = '(?P<owner>[0-9a-f]{32})'"
+    r"(?: AND (?P<session>_session = '[0-9a-f]{32}'))?\)(?= AND |$)"
+)
+"""The owner condition :func:`~._lancedb_schema.where_filter` puts first (then `` AND ``
+and the note filters, or nothing)."""
 _LISTS = ("source_ids", "keywords", "tags")
 
 
@@ -73,7 +77,7 @@ def vector_hits(
     Returns:
         Hits on channel ``vector``, best first; ``score`` is 1 - cosine distance.
     """
-    sql = in_owner_table(sql)
+    sql = in_owner_table(sql, table.name)
     tries = [("bounded", True)] if sql == _DEFAULT_FILTER else []
     tries += [("bounded", False), ("every", False)]
     for probes, post in tries:
@@ -102,7 +106,7 @@ def vector_hits(
     ]
 
 
-def in_owner_table(sql: str) -> str | None:
+def in_owner_table(sql: str, table: str) -> str | None:
     """Return ``sql`` without its owner condition (``None`` if nothing else is left).
 
     ``sql`` is :func:`~._lancedb_schema.where_filter`'s: ``(_owner = '…')`` or
@@ -113,15 +117,25 @@ def in_owner_table(sql: str) -> str | None:
     it is a string comparison on every row of the table before each search. The session
     condition, and any other, stays.
 
+    The condition is left out only where it names the owner of ``table`` (the table's
+    name ends in ``-<owner key>``) and is followed by `` AND `` or nothing; any other
+    ``sql`` is returned whole, so a filter meant for another owner's table finds nothing
+    here instead of this owner's notes.
+
     Example:
-        >>> in_owner_table("(_owner = '" + "a" * 32 + "') AND (invalid_at IS NULL)")
+        >>> owner = "a" * 32
+        >>> in_owner_table("(_owner = '" + owner + "') AND (invalid_at IS NULL)", "notes-" + owner)
         '(invalid_at IS NULL)'
-        >>> in_owner_table("(_owner = '" + "a" * 32 + "' AND _session = '" + "b" * 32 + "')")
+        >>> in_owner_table(
+        ...     "(_owner = '" + owner + "' AND _session = '" + "b" * 32 + "')", "notes-" + owner
+        ... )
         "(_session = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb')"
+        >>> in_owner_table("(_owner = '" + owner + "')", "notes-" + "c" * 32)  # not this table's
+        "(_owner = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')"
     """
     match = _OWNER.match(sql)
-    if match is None:  # not the store's filter: keep it whole
-        return sql
+    if match is None or not table.endswith(f"-{match['owner']}"):
+        return sql  # not the store's filter, or not for this table's owner: keep it whole
     session, rest = match.group("session"), sql[match.end() :]
     parts = [f"({session})"] if session else []
     if rest:
@@ -129,7 +143,8 @@ def in_owner_table(sql: str) -> str | None:
     return " AND ".join(parts) or None
 
 
-_DEFAULT_FILTER = in_owner_table(rows.where_filter(Scope(user_id="any"), Where()))
+_ANYONE = Scope(user_id="any")
+_DEFAULT_FILTER = in_owner_table(rows.where_filter(_ANYONE, Where()), f"-{rows.owner_key(_ANYONE)}")
 """A search's filter in an owner's table when it asks for nothing but the defaults
 (hidden kinds left out, only valid notes): nearly every row passes it."""
 
@@ -152,7 +167,7 @@ def text_hits(table: Any, text: str, column: str, k: int, sql: str) -> list[Hit]
         .select([*_NOTE_COLUMNS, "_score"])
         .limit(k)
     )
-    sql = in_owner_table(sql)
+    sql = in_owner_table(sql, table.name)
     if sql is not None:
         query = query.where(sql)
     data = _run(query)

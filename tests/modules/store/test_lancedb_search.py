@@ -181,13 +181,35 @@ def test_an_indexed_search_finds_k_hits_outside_the_partitions_it_asks_first(
 
 
 def test_the_owner_condition_is_left_out_and_the_rest_kept() -> None:
+    name = f"notes-{rows.owner_key(ALICE)}"  # ALICE's table (SESSION has the same owner)
     sql = rows.where_filter(SESSION, Where(kind=["fact"]))
-    kept = in_owner_table(sql)
+    kept = in_owner_table(sql, name)
     assert kept is not None and "_owner" not in kept
     assert kept.startswith(f"(_session = '{rows.session_key('s2')}')")
     assert "kind IN ('fact')" in kept
-    assert (
-        in_owner_table(rows.where_filter(ALICE, Where(include_invalid=True, hidden_kinds=[])))
-        is None
-    )
-    assert in_owner_table("kind = 'x'") == "kind = 'x'"  # not the store's filter: kept whole
+    everything = rows.where_filter(ALICE, Where(include_invalid=True, hidden_kinds=[]))
+    assert in_owner_table(everything, name) is None
+    assert in_owner_table("kind = 'x'", name) == "kind = 'x'"  # not the store's filter: kept
+
+
+def test_a_filter_naming_another_owner_keeps_its_owner_condition(store: LanceDBStore) -> None:
+    # the owner condition is left out only where it names the table's own owner: a
+    # filter for anyone else (a caller's mistake) finds nothing, never this table's notes
+    bob = Scope(user_id="bob")
+    tbl = table(store)
+    for scope in (bob, Scope(user_id="bob", session_id="s2")):
+        sql = rows.where_filter(scope, Where())
+        assert in_owner_table(sql, tbl.name) == sql
+        vector = embed("Ana talked about the cello lesson")
+        assert vector_hits(tbl, vector, 5, sql, nprobes=20, refine_factor=5) == []
+        assert text_hits(tbl, "cello lesson", rows.SEARCH_TEXT, 5, sql) == []
+    own = rows.where_filter(ALICE, Where())
+    assert in_owner_table(own, tbl.name) == own.split(" AND ", 1)[1]
+    assert len(vector_hits(tbl, embed("cello"), 5, own, nprobes=20, refine_factor=5)) == 5
+
+
+def test_an_owner_condition_followed_by_anything_but_and_is_kept() -> None:
+    owner = rows.owner_key(ALICE)
+    name = f"notes-{owner}"
+    for sql in (f"(_owner = '{owner}') OR (kind = 'x')", f"(_owner = '{owner}')x"):
+        assert in_owner_table(sql, name) == sql
