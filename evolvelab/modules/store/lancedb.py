@@ -796,9 +796,20 @@ class LanceDBStore(Store):
         if not ann_upkeep(segments, state.size, state.trained, self.config):
             return
         config = lancedb_index.vector_config(self.resources.embedder, state.size, self.config)
+        judged = getattr(index, "index_uuid", None)
+
+        def retrain() -> None:
+            # first, and on every retry after a conflict: another process may have
+            # retrained the index since it was judged (a new index has a new id; the
+            # segments maintenance adds keep the first one's): then that one serves
+            self._latest(table)
+            now = lancedb_index.find(table, rows.VECTOR)
+            if now is not None and getattr(now, "index_uuid", None) == judged:
+                lancedb_index.build_vector(table, config)
+
         try:
             if config is not None:  # None: shrunk below the threshold; keep the index
-                self._commit(lambda: lancedb_index.build_vector(table, config), "ANN index")
+                self._commit(retrain, "ANN index")
                 state.trained = state.size
         except EvolveLabError:
             raise

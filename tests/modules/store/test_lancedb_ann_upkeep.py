@@ -102,3 +102,40 @@ def test_an_ann_upkeep_that_fails_never_fails_the_committed_write(
     assert "deferred to the next write" in caplog.text
     target = notes(690, 1)[0]  # the old index, and flat search over the rest, still serve
     assert store.search_vectors(embed(target.content), 1, ALICE, Where())[0].note.id == "n690"
+
+
+def test_a_retrain_another_process_committed_meanwhile_is_not_done_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two stores on one path stand for two processes; both find the index due for a
+    # retrain, and the other one commits its retrain first: this one sees the index was
+    # replaced and does not train it again (at 100k rows a retrain is seconds of CPU)
+    first = open_store(tmp_path, index_max_segments=1, reindex_writes=100)
+    first.add(notes(0, 300))
+    first.add(notes(300, 20))
+    mine = first._owner_tables().find(owner_key(ALICE))
+    mine.optimize()  # LanceDB's maintenance: the new rows become a second segment
+    other = open_store(tmp_path, index_max_segments=1, reindex_writes=100)
+    theirs = other._owner_tables().find(owner_key(ALICE))
+    assert segments(first) == 2
+    trainings: list[str] = []
+    train, configure = lancedb_index.build_vector, lancedb_index.vector_config
+
+    def counted(table: Any, config: Any) -> None:
+        trainings.append("mine" if table is mine else "theirs")
+        train(table, config)
+
+    def other_first(*args: Any) -> Any:
+        config = configure(*args)
+        if not trainings:  # once this store has decided: the other retrains and commits
+            counted(theirs, config)
+        return config
+
+    monkeypatch.setattr(lancedb_index, "build_vector", counted)
+    monkeypatch.setattr(lancedb_index, "vector_config", other_first)
+    state = first._state(mine)
+    first._look(mine, state)
+    first._keep_ann_index(mine, state)
+    assert trainings == ["theirs"]
+    assert segments(first) == 1
+    assert state.trained == 320  # taken as trained now: no retrain at the next maintenance
