@@ -63,6 +63,7 @@ def vector_hits(
     *,
     nprobes: int,
     refine_factor: int,
+    table_rows: int | None = None,
 ) -> list[Hit]:
     """Return the ``k`` rows of ``table`` passing ``sql`` nearest ``vector`` (cosine).
 
@@ -74,12 +75,20 @@ def vector_hits(
     once an ANN index exists (perhaps built by another process since this one opened
     the table); a flat search ignores them.
 
+    Args:
+        table_rows: the caller's count of the table's rows, if it keeps one. At most
+            ``k`` rows, every cheaper try would come back short (a new memory, a
+            candidate list longer than the memory), so only the sure one is run; a count
+            that is wrong costs time, never hits.
+
     Returns:
         Hits on channel ``vector``, best first; ``score`` is 1 - cosine distance.
     """
     sql = in_owner_table(sql, table.name)
     tries = [("bounded", True)] if sql == _DEFAULT_FILTER else []
     tries += [("bounded", False), ("every", False)]
+    if table_rows is not None and table_rows <= k:
+        tries = tries[-1:]
     for probes, post in tries:
         query = (
             table._table.vector_search(vector)  # the table's async handle

@@ -590,6 +590,7 @@ class LanceDBStore(Store):
             rows.where_filter(scope, where),
             nprobes=self.config.nprobes,
             refine_factor=self.config.refine_factor,
+            table_rows=self._state(table).size,
         )
 
     def search_text(

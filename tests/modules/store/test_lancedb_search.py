@@ -213,3 +213,32 @@ def test_an_owner_condition_followed_by_anything_but_and_is_kept() -> None:
     name = f"notes-{owner}"
     for sql in (f"(_owner = '{owner}') OR (kind = 'x')", f"(_owner = '{owner}')x"):
         assert in_owner_table(sql, name) == sql
+
+
+def test_a_memory_of_at_most_k_notes_is_searched_with_one_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every cheaper try would come back short of k (a new user's memory, a candidate
+    # list longer than the memory): the search goes straight to the sure one
+    from evolvelab.modules.store import _lancedb_search as search
+
+    store = LanceDBStore(LanceDBStoreConfig(path=str(tmp_path / "db")))
+    store.open(store_resources(store, tmp_path))
+    store.add([make_note(f"n{i}", f"note {i} on the cello", ALICE) for i in range(5)])
+    queries: list[Any] = []
+    run = search._run
+
+    def counted(query: Any) -> Any:
+        queries.append(query)
+        return run(query)
+
+    monkeypatch.setattr(search, "_run", counted)
+    for where in (Where(), Where(kind=["fact", "turn"])):
+        queries.clear()
+        hits = store.search_vectors(embed("note 3 on the cello"), 10, ALICE, where)
+        assert len(queries) == 1
+        assert sorted(hit.note.id for hit in hits) == [f"n{i}" for i in range(5)]
+    queries.clear()
+    assert len(store.search_vectors(embed("cello"), 3, ALICE, Where())) == 3
+    assert len(queries) == 1  # more notes than k: the default filter after the search
+    store.close()
