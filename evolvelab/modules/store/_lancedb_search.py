@@ -68,7 +68,9 @@ def vector_hits(
     """Return the ``k`` rows of ``table`` passing ``sql`` nearest ``vector`` (cosine).
 
     The hits are those of a prefiltered search (the ``k`` nearest among the rows passing
-    ``sql``), found the cheapest way that gives them (see the module docstring): the
+    ``sql``; with an ANN index, among those its ``nprobes`` nearest partitions hold, as
+    approximate as the index), found the cheapest way that gives them (see the module
+    docstring): the
     default filter is tried after the search first, an ANN index is asked for exactly
     ``nprobes`` partitions first, and each try that comes back with fewer than ``k``
     rows is done again the next, surer way. ``nprobes`` and ``refine_factor`` apply

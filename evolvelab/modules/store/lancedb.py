@@ -195,7 +195,11 @@ class LanceDBStoreConfig(StoreConfig):
         None, ge=1, description="IVF partitions of the ANN index; default: from the row count."
     )
     nprobes: Annotated[int, Tunable(5, 100, log=True)] = Field(
-        20, ge=1, description="IVF partitions searched at least, per vector query."
+        20,
+        ge=1,
+        description="IVF partitions an ANN search probes, per vector query (one that finds "
+        "fewer than k rows there is redone over every partition). More: higher recall, "
+        "slower; at 100k rows, 20 gave recall@10 0.95 by id (1.0 counting tied notes).",
     )
     refine_factor: Annotated[int, Tunable(1, 20, log=True)] = Field(
         5, ge=1, description="Re-rank k × this many ANN candidates with exact distances."
