@@ -70,10 +70,9 @@ def vector_hits(
     The hits are those of a prefiltered search (the ``k`` nearest among the rows passing
     ``sql``; with an ANN index, among those its ``nprobes`` nearest partitions hold, as
     approximate as the index), found the cheapest way that gives them (see the module
-    docstring): the
-    default filter is tried after the search first, an ANN index is asked for exactly
-    ``nprobes`` partitions first, and each try that comes back with fewer than ``k``
-    rows is done again the next, surer way. ``nprobes`` and ``refine_factor`` apply
+    docstring): the default filter is tried after the search first, an ANN index is
+    asked for exactly ``nprobes`` partitions first, and each try that comes back with
+    fewer than ``k`` rows is done again the next, surer way. ``nprobes`` and ``refine_factor`` apply
     once an ANN index exists (perhaps built by another process since this one opened
     the table); a flat search ignores them.
 
