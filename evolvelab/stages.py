@@ -567,6 +567,11 @@ class Retriever(Component):
     config_model: ClassVar[type[RetrieverConfig]]
     source: ClassVar[bool] = True
     """Whether this retriever finds notes on its own (and can serve as a fusion channel)."""
+    refiner: ClassVar[bool | None] = None
+    """Whether this retriever only reorders or extends the hits of the stages before it,
+    so that ``space: auto`` may put it in a refiner slot or swap it for another refiner.
+    ``None``: the opposite of ``source``. A stage that is neither (``semantic_cache``,
+    which finds notes through stages of its own but is no fusion channel) sets ``False``."""
     reads_query_time: ClassVar[bool] = False
     """Whether the hits depend on ``query.at`` (recency, decay, "as of" filters). A stage
     that caches answers (``semantic_cache``) only reuses them for a query asked at the same

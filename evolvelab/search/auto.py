@@ -90,6 +90,22 @@ def _allowed(auto: AutoSpec, names: list[str]) -> list[str]:
     return [n for n in kept if n in auto.include] if auto.include is not None else kept
 
 
+def _role(cls: type) -> str:
+    """Return a retriever type's role in a chain: ``source``, ``refiner`` or ``other``.
+
+    Sources swap for sources and refiners for refiners; only refiners fill the optional
+    refiner slots. ``other`` (``semantic_cache``: it finds notes through stages of its
+    own) swaps for nothing; it and refiners may be dropped where the pipeline builds
+    without them.
+    """
+    refiner = getattr(cls, "refiner", None)
+    if refiner is None:
+        refiner = not getattr(cls, "source", True)
+    if refiner:
+        return "refiner"
+    return "source" if getattr(cls, "source", True) else "other"
+
+
 def auto_entries(base: Mapping[str, Any], registry: Registry, auto: AutoSpec) -> dict[str, SpaceEntry]:
     """Return the structural ``space`` entries for the base pipeline mapping ``base``.
 
@@ -103,19 +119,21 @@ def auto_entries(base: Mapping[str, Any], registry: Registry, auto: AutoSpec) ->
     """
     entries: dict[str, SpaceEntry] = {}
     retrievers = registry.entries("retriever")
-    role = {e.name: bool(getattr(e.cls, "source", True)) for e in retrievers}
+    role = {e.name: _role(e.cls) for e in retrievers}
     names = _allowed(auto, [e.name for e in retrievers])
     chain = list(base.get("retrieve") or [])
     for i, stage in enumerate(chain):
         mine = stage.get("type")
-        same = [n for n in names if role[n] == role.get(mine, True) and n != mine]
+        same = [n for n in names if role[n] == role.get(mine) and n != mine]
         options = [mine, *(n for n in same if _fits(base, "retrieve", i, n, registry))]
-        if not role.get(mine, True) and auto.drop and _builds_without(base, i, registry):
+        if role.get(mine) != "source" and auto.drop and _builds_without(base, i, registry):
             options.append(None)
         if len(options) > 1:
             entries[f"retrieve[{i}].type"] = SpaceEntry(choices=options)
     refiners = [
-        n for n in names if not role[n] and _fits(base, "retrieve", len(chain), n, registry)
+        n
+        for n in names
+        if role[n] == "refiner" and _fits(base, "retrieve", len(chain), n, registry)
     ]
     for i in range(len(chain), len(chain) + (auto.refiners if refiners else 0)):
         entries[f"retrieve[{i}].type"] = SpaceEntry(choices=[None, *refiners])

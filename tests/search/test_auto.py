@@ -75,13 +75,16 @@ def test_auto_derives_structure_from_the_registry(name: str) -> None:
     assert any(n.endswith("(neighbours)") for n in names)
 
 
-def test_a_base_stage_the_pipeline_cannot_lose_is_never_dropped() -> None:
+def test_a_base_stage_the_pipeline_cannot_lose_is_never_dropped_or_swapped_for_a_refiner() -> None:
     # semantic_cache is conversation-cached.yaml's only retrieve stage (it wraps its own
-    # stages, so it is no fusion channel): dropping it leaves no retrieve stage at all
+    # stages, so it is no fusion channel): dropping it leaves no retrieve stage at all, and
+    # swapping it for a refiner (neighbours, speaker) leaves a chain that finds nothing
     registry = builtin_registry()
     base = yaml.safe_load((PIPELINES / "conversation-cached.yaml").read_text())
-    entry = auto_entries(base, registry, AutoSpec(refiners=0))["retrieve[0].type"]
-    assert None not in (entry.choices or [])
+    entries = auto_entries(base, registry, AutoSpec(refiners=1))
+    assert "retrieve[0].type" not in entries  # nothing it may become, and not droppable
+    assert "neighbours" in (entries["retrieve[1].type"].choices or [])  # refiners after it
+    assert "semantic_cache" not in (entries["retrieve[1].type"].choices or [])
     two = {**base, "retrieve": [*base["retrieve"], {"type": "neighbours"}]}
     assert None in (
         auto_entries(two, registry, AutoSpec(refiners=0))["retrieve[1].type"].choices or []

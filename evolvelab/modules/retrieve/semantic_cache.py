@@ -183,6 +183,7 @@ class SemanticCacheRetriever(Retriever):
     config_model: ClassVar[type[SemanticCacheConfig]] = SemanticCacheConfig
     config: SemanticCacheConfig
     source = False  # it needs its stages: not a hybrid channel
+    refiner = False  # it finds notes (through its stages): no refiner slot, no refiner swap
     clock: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
     """Seconds for TTLs; tests replace it."""
 
